@@ -1,0 +1,46 @@
+"""Exceptions raised by infae_kit.
+
+Every error the kit raises on bad input derives from :class:`InfaeError` and says what is wrong and how to
+fix it. They also derive from the closest built-in exception, so ``except ValueError`` keeps working.
+"""
+
+from __future__ import annotations
+
+
+class InfaeError(Exception):
+    """Base class of every error raised deliberately by infae_kit."""
+
+
+class DataError(InfaeError, ValueError):
+    """A dataset is unusable: empty, too small, inconsistent."""
+
+
+class DataFormatError(DataError):
+    """A data file cannot be parsed (names the file and the line or value)."""
+
+
+class DatasetNotFoundError(InfaeError, FileNotFoundError):
+    """A dataset's files are not where the kit looks for them (names the file, location and source)."""
+
+
+class UnknownDatasetError(InfaeError, KeyError):
+    """A dataset name is not in the registry."""
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class ChecksumError(InfaeError, ValueError):
+    """A downloaded file does not have the expected checksum."""
+
+
+class MemoryBudgetError(InfaeError, MemoryError):
+    """An allocation would not fit in the memory available."""
+
+
+class NumericalError(InfaeError, ArithmeticError):
+    """A linear-algebra step failed and could not be recovered."""
+
+
+class ParameterError(InfaeError, ValueError):
+    """A parameter has an invalid value or an unknown name."""

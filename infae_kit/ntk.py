@@ -1,0 +1,250 @@
+"""Closed-form Neural Tangent Kernel of an infinitely wide fully-connected ReLU network, in plain JAX.
+
+The network is the one ∞-AE uses (the paper's code builds it with neural-tangents ``stax``)::
+
+    [Dense(W_std=√2, b_std=0.1) → ReLU] × depth → Dense(W_std=√2, b_std=0.1)      (NTK parameterisation)
+
+For two inputs ``x, y ∈ R^d`` the kernel depends on them only through ``xᵀy``, ``‖x‖²`` and ``‖y‖²``, so it is
+computed from the Gram matrix of the (sparse) user rows. With ``σ_w² = W_std²`` and ``σ_b² = b_std²``:
+
+* input:  ``Σ⁰ = xᵀy / d``, ``q⁰_x = ‖x‖² / d``, ``Θ⁰ = 0``
+* Dense:  ``Σ ← σ_w² Σ + σ_b²``, ``q ← σ_w² q + σ_b²``, ``Θ ← Σ + σ_w² Θ``
+* ReLU:   with ``ρ = Σ / √(q_x q_y)`` (the cosine of the angle θ between the pre-activations),
+  ``Σ ← √(q_x q_y)/(2π) · (√(1−ρ²) + (π − arccos ρ) ρ)`` (arc-cosine kernel of order 1),
+  ``Θ ← Θ · (π − arccos ρ)/(2π)`` (dual of the derivative, arc-cosine kernel of order 0), ``q ← q/2``.
+
+The final Dense gives the NTK ``Θ``; ``Σ`` is the NNGP kernel. Both arc-cosine functions get custom
+derivatives that stay finite at ``ρ = ±1`` (the diagonal), so the kernel can be differentiated with respect to
+the inputs (DISTILL-CF does exactly that).
+
+The result equals neural-tangents' ``kernel_fn(x, y, 'ntk')`` (see ``tests/test_ntk.py``), without importing it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import scipy.sparse as sp
+
+from .errors import ParameterError
+
+W_STD = math.sqrt(2.0)
+"""Weight standard deviation of every Dense layer (the paper's code)."""
+B_STD = 0.1
+"""Bias standard deviation of every Dense layer (the paper's code)."""
+
+_PI = math.pi
+
+
+@jax.custom_jvp
+def _arccos_kernel_order1(rho: jax.Array) -> jax.Array:
+    """``J₁(ρ) = √(1−ρ²) + (π − arccos ρ)·ρ``; ``dJ₁/dρ = π − arccos ρ`` (finite on [−1, 1])."""
+    rho = jnp.clip(rho, -1.0, 1.0)
+    return jnp.sqrt(jnp.maximum(1.0 - rho * rho, 0.0)) + (_PI - jnp.arccos(rho)) * rho
+
+
+@_arccos_kernel_order1.defjvp
+def _arccos_kernel_order1_jvp(primals, tangents):
+    (rho,), (drho,) = primals, tangents
+    out = _arccos_kernel_order1(rho)
+    return out, (_PI - jnp.arccos(jnp.clip(rho, -1.0, 1.0))) * drho
+
+
+@jax.custom_jvp
+def _arccos_kernel_order0(rho: jax.Array) -> jax.Array:
+    """``J₀(ρ) = π − arccos ρ``; its derivative ``1/√(1−ρ²)`` is set to 0 where ``|ρ| = 1``.
+
+    ``|ρ| = 1`` happens on the diagonal (x = y), where ρ is identically 1 whatever x is, so its tangent is 0 and
+    the product ``∞ · 0`` is resolved to 0 instead of NaN.
+    """
+    return _PI - jnp.arccos(jnp.clip(rho, -1.0, 1.0))
+
+
+@_arccos_kernel_order0.defjvp
+def _arccos_kernel_order0_jvp(primals, tangents):
+    (rho,), (drho,) = primals, tangents
+    out = _arccos_kernel_order0(rho)
+    one_minus = 1.0 - rho * rho
+    safe = jnp.where(one_minus > 0, one_minus, 1.0)
+    deriv = jnp.where(one_minus > 0, 1.0 / jnp.sqrt(safe), 0.0)
+    return out, deriv * drho
+
+
+def _check_depth(depth: int) -> None:
+    if not isinstance(depth, (int, np.integer)) or isinstance(depth, bool) or depth < 1:
+        raise ParameterError(f"depth must be an integer >= 1 (number of Dense→ReLU blocks), got {depth!r}")
+
+
+def ntk_from_gram(
+    gram: jax.Array,
+    sq_norms_x: jax.Array,
+    sq_norms_y: jax.Array,
+    n_features: int,
+    depth: int = 1,
+    w_std: float = W_STD,
+    b_std: float = B_STD,
+    return_nngp: bool = False,
+):
+    """NTK of ``[Dense → ReLU] × depth → Dense`` from inner products.
+
+    Args:
+      gram: ``(n, m)`` inner products ``x_iᵀ y_j``.
+      sq_norms_x: ``(n,)`` squared norms ``‖x_i‖²``.
+      sq_norms_y: ``(m,)`` squared norms ``‖y_j‖²``.
+      n_features: input dimension ``d`` (number of items); neural-tangents divides inner products by it.
+      depth: number of hidden Dense→ReLU blocks (>= 1; the paper's ∞-AE uses 1).
+      w_std, b_std: weight and bias standard deviations of every Dense layer.
+      return_nngp: also return the NNGP kernel.
+
+    Returns:
+      ``(n, m)`` NTK in the dtype of ``gram`` (and the ``(n, m)`` NNGP kernel if ``return_nngp``).
+
+    This function is pure JAX: it can be jitted and differentiated (the arc-cosine functions have custom
+    derivatives that stay finite on the diagonal).
+    """
+    _check_depth(depth)
+    if n_features <= 0:
+        raise ParameterError(f"n_features must be positive, got {n_features}")
+    gram = jnp.asarray(gram)
+    dtype = gram.dtype if jnp.issubdtype(gram.dtype, jnp.floating) else jnp.float32
+    gram = gram.astype(dtype)
+    w2 = jnp.asarray(w_std**2, dtype)
+    b2 = jnp.asarray(b_std**2, dtype)
+    nngp = gram / n_features
+    qx = jnp.asarray(sq_norms_x, dtype)[:, None] / n_features
+    qy = jnp.asarray(sq_norms_y, dtype)[None, :] / n_features
+    ntk = jnp.zeros_like(nngp)
+    for _ in range(depth):
+        # Dense
+        nngp = w2 * nngp + b2
+        qx = w2 * qx + b2
+        qy = w2 * qy + b2
+        ntk = nngp + w2 * ntk
+        # ReLU
+        scale = jnp.sqrt(qx * qy)
+        rho = nngp / scale
+        nngp = scale / (2 * _PI) * _arccos_kernel_order1(rho)
+        ntk = ntk * _arccos_kernel_order0(rho) / (2 * _PI)
+        qx = qx / 2
+        qy = qy / 2
+    # Output Dense
+    nngp = w2 * nngp + b2
+    ntk = nngp + w2 * ntk
+    return (ntk, nngp) if return_nngp else ntk
+
+
+def _as_float_dtype(dtype) -> np.dtype:
+    dt = np.dtype(dtype)
+    if dt not in (np.float32, np.float64):
+        raise ParameterError(f"dtype must be float32 or float64, got {dt}")
+    if dt == np.float64 and not jax.config.jax_enable_x64:
+        raise ParameterError(
+            "float64 kernels need JAX's 64-bit mode: set JAX_ENABLE_X64=1 before importing jax, or use "
+            "`with jax.experimental.enable_x64():`"
+        )
+    return dt
+
+
+def gram_matrix(x, y=None, *, block_rows: int = 4096, dtype=np.float32) -> np.ndarray:
+    """Dense Gram matrix ``x yᵀ`` of two row sets, never densifying a whole sparse input.
+
+    Args:
+      x: ``(n, d)`` scipy sparse matrix or dense array.
+      y: ``(m, d)`` rows (defaults to ``x``).
+      block_rows: rows of ``y`` densified at a time when ``x`` is sparse (bounds the extra memory to
+        ``block_rows × d``).
+      dtype: output dtype.
+
+    Returns:
+      ``(n, m)`` dense array. For binary inputs the entries are co-occurrence counts, exact in float32 up to 2²⁴.
+    """
+    y = x if y is None else y
+    if x.shape[1] != y.shape[1]:
+        raise ParameterError(f"x has {x.shape[1]} columns but y has {y.shape[1]}: both must be rows over the same items")
+    if not sp.issparse(x) and not sp.issparse(y):
+        xa = np.asarray(x, dtype=dtype)
+        ya = xa if y is x else np.asarray(y, dtype=dtype)
+        return xa @ ya.T
+    xs = sp.csr_matrix(x, dtype=dtype) if sp.issparse(x) else None
+    out = np.empty((x.shape[0], y.shape[0]), dtype=dtype)
+    if xs is None:  # dense x, sparse y: (y xᵀ)ᵀ
+        ys = sp.csr_matrix(y, dtype=dtype)
+        return np.ascontiguousarray((ys @ np.asarray(x, dtype=dtype).T).T)
+    ycsr = sp.csr_matrix(y, dtype=dtype) if sp.issparse(y) else None
+    for start in range(0, y.shape[0], block_rows):
+        stop = min(start + block_rows, y.shape[0])
+        block = ycsr[start:stop].toarray() if ycsr is not None else np.asarray(y[start:stop], dtype=dtype)
+        out[:, start:stop] = xs @ block.T
+    return out
+
+
+def squared_row_norms(x, dtype=np.float32) -> np.ndarray:
+    """``(n,)`` squared Euclidean norms of the rows of a sparse or dense matrix."""
+    if sp.issparse(x):
+        xc = sp.csr_matrix(x)
+        return np.asarray(xc.multiply(xc).sum(axis=1), dtype=dtype).ravel()
+    xa = np.asarray(x, dtype=dtype)
+    return np.einsum("ij,ij->i", xa, xa)
+
+
+_ntk_from_gram_jit = jax.jit(ntk_from_gram, static_argnames=("n_features", "depth", "w_std", "b_std", "return_nngp"))
+
+
+def ntk_matrix(
+    x,
+    y=None,
+    *,
+    depth: int = 1,
+    dtype: Literal["float32", "float64"] | np.dtype = "float32",
+    w_std: float = W_STD,
+    b_std: float = B_STD,
+    gram: np.ndarray | None = None,
+) -> np.ndarray:
+    """NTK matrix ``K[i, j] = Θ(x_i, y_j)`` between two sets of bag-of-items rows.
+
+    Args:
+      x: ``(n, d)`` rows (scipy sparse or dense).
+      y: ``(m, d)`` rows; defaults to ``x``.
+      depth: hidden Dense→ReLU blocks (>= 1).
+      dtype: ``float32`` (default, like the paper's code) or ``float64`` (needs JAX 64-bit mode).
+      w_std, b_std: layer standard deviations.
+      gram: precomputed ``x yᵀ`` (skips the product).
+
+    Returns:
+      ``(n, m)`` numpy array of the requested dtype.
+
+    Examples:
+      >>> import scipy.sparse as sp
+      >>> x = sp.random(5, 20, density=0.3, format="csr", random_state=0)
+      >>> ntk_matrix(x).shape
+      (5, 5)
+    """
+    _check_depth(depth)
+    dt = _as_float_dtype(dtype)
+    y_is_x = y is None
+    y = x if y_is_x else y
+    if gram is None:
+        gram = gram_matrix(x, y, dtype=dt)
+    if gram.shape != (x.shape[0], y.shape[0]):
+        raise ParameterError(f"gram has shape {gram.shape}, expected {(x.shape[0], y.shape[0])}")
+    nx = squared_row_norms(x, dt)
+    ny = nx if y_is_x else squared_row_norms(y, dt)
+    k = _ntk_from_gram_jit(jnp.asarray(gram, dt), jnp.asarray(nx), jnp.asarray(ny), n_features=int(x.shape[1]),
+                           depth=int(depth), w_std=float(w_std), b_std=float(b_std))
+    return np.asarray(k)
+
+
+def ntk_matrix_jax(x: jax.Array, y: jax.Array | None = None, *, depth: int = 1,
+                   w_std: float = W_STD, b_std: float = B_STD) -> jax.Array:
+    """Differentiable NTK between dense JAX row sets ``x (n, d)`` and ``y (m, d)`` (defaults to ``x``).
+
+    Use this inside jitted/differentiated code (e.g. DISTILL-CF's bilevel objective).
+    """
+    y = x if y is None else y
+    gram = x @ y.T
+    return ntk_from_gram(gram, jnp.sum(x * x, axis=1), jnp.sum(y * y, axis=1), n_features=x.shape[1],
+                         depth=depth, w_std=w_std, b_std=b_std)
