@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.sparse as sp
+from jax.experimental import enable_x64
 
 from .errors import ParameterError
 
@@ -141,11 +142,6 @@ def _as_float_dtype(dtype) -> np.dtype:
     dt = np.dtype(dtype)
     if dt not in (np.float32, np.float64):
         raise ParameterError(f"dtype must be float32 or float64, got {dt}")
-    if dt == np.float64 and not jax.config.jax_enable_x64:
-        raise ParameterError(
-            "float64 kernels need JAX's 64-bit mode: set JAX_ENABLE_X64=1 before importing jax, or use "
-            "`with jax.experimental.enable_x64():`"
-        )
     return dt
 
 
@@ -210,7 +206,8 @@ def ntk_matrix(
       x: ``(n, d)`` rows (scipy sparse or dense).
       y: ``(m, d)`` rows; defaults to ``x``.
       depth: hidden Dense→ReLU blocks (>= 1).
-      dtype: ``float32`` (default, like the paper's code) or ``float64`` (needs JAX 64-bit mode).
+      dtype: ``float32`` (default, like the paper's code) or ``float64`` (computed in JAX's 64-bit mode,
+        enabled for this call only).
       w_std, b_std: layer standard deviations.
       gram: precomputed ``x yᵀ`` (skips the product).
 
@@ -233,9 +230,11 @@ def ntk_matrix(
         raise ParameterError(f"gram has shape {gram.shape}, expected {(x.shape[0], y.shape[0])}")
     nx = squared_row_norms(x, dt)
     ny = nx if y_is_x else squared_row_norms(y, dt)
-    k = _ntk_from_gram_jit(jnp.asarray(gram, dt), jnp.asarray(nx), jnp.asarray(ny), n_features=int(x.shape[1]),
-                           depth=int(depth), w_std=float(w_std), b_std=float(b_std))
-    return np.asarray(k)
+    # float64 runs in JAX's 64-bit mode for this call only (the global setting is left alone).
+    with enable_x64(dt == np.float64 or jax.config.jax_enable_x64):
+        k = _ntk_from_gram_jit(jnp.asarray(gram, dt), jnp.asarray(nx, dt), jnp.asarray(ny, dt),
+                               n_features=int(x.shape[1]), depth=int(depth), w_std=float(w_std), b_std=float(b_std))
+        return np.asarray(k, dtype=dt)
 
 
 def ntk_matrix_jax(x: jax.Array, y: jax.Array | None = None, *, depth: int = 1,

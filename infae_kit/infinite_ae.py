@@ -1,0 +1,394 @@
+"""∞-AE: kernel ridge regression with the NTK of an infinitely wide autoencoder (paper §3, Algorithms 1–2).
+
+Given the binary train rows ``X`` (users × items) and the NTK Gram ``K = Θ(X, X)``::
+
+    α      = (K + λ' I)⁻¹ X,            λ' = λ · trace(K) / n          (the paper's code scales λ this way)
+    scores = Θ(X_context, X) · α                                       (any users, seen or not: they are rows)
+
+Two exact shortcuts make the paper's λ search cheap:
+
+* the kernel ``K`` is computed once and reused for every λ (the paper's code recomputes it per λ);
+* when the context rows *are* the training rows (the validation pass), ``K α = X − λ' α``, so the validation
+  scores need no extra ``n × n × items`` product.
+
+At λ = 0 the ridge vanishes and KRR interpolates its training rows: the validation scores of a training user are
+exactly its train row, so every unseen item ties at 0 (the paper's float32 code gets noise there: AUC 0.50).
+The kit evaluates that exact limit instead of inverting an ill-conditioned matrix. Everywhere else, a kernel
+that is not numerically positive definite gets a defined recovery: a jitter of 1e-6·trace(K)/n, multiplied by
+10 until the Cholesky factorisation succeeds (at most 1e-2·trace(K)/n), recorded in ``jitter_`` and warned
+about; beyond that a :class:`~infae_kit.errors.NumericalError` says what to do. Scores are never NaN.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+
+from . import metrics as M
+from .errors import MemoryBudgetError, NumericalError, ParameterError
+from .evaluation import (
+    DEFAULT_BATCH_USERS,
+    DEFAULT_KS,
+    EvaluationResult,
+    MetricAccumulator,
+    evaluate_model,
+    split_protocol,
+    user_batches,
+)
+from .ntk import B_STD, W_STD, gram_matrix, ntk_matrix
+
+log = logging.getLogger(__name__)
+
+PAPER_LAMBDA_GRID: tuple[float, ...] = (0.0, 1.0, 5.0, 20.0, 50.0, 100.0)
+"""λ grid the paper searched for ∞-AE (Table 3)."""
+
+_JITTERS = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
+
+
+def available_memory_bytes() -> int:
+    """Memory the process can still allocate: ``MemAvailable`` from /proc/meminfo, else physical memory."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def estimate_fit_memory_bytes(n_train_users: int, n_items: int, dtype="float32",
+                              n_context_users: int | None = None) -> int:
+    """Bytes the ∞-AE fit and one scoring pass hold at their peak.
+
+    Two ``n × n`` kernel buffers (the kernel kept for reuse across λ, and its Cholesky factor), the dense
+    train rows, the dual weights α, and one batch of context scores and cross-kernel.
+    """
+    s = np.dtype(dtype).itemsize
+    n, m = int(n_train_users), int(n_items)
+    b = min(int(n_context_users if n_context_users is not None else n), DEFAULT_BATCH_USERS)
+    return s * (2 * n * n + 3 * n * m + b * n + b * m)
+
+
+def _max_users_that_fit(budget_bytes: int, n_items: int, dtype) -> int:
+    s = np.dtype(dtype).itemsize
+    # 2n² + 3nm + bn + bm ≤ budget/s with b ≤ n (take b = n): 3n² + 4nm - budget/s ≤ 0
+    a, bq, c = 3.0, 4.0 * n_items, -budget_bytes / s
+    return max(int((-bq + math.sqrt(bq * bq - 4 * a * c)) / (2 * a)), 0)
+
+
+def check_memory(n_train_users: int, n_items: int, dtype="float32", *, limit_bytes: int | None = None,
+                 n_context_users: int | None = None) -> int:
+    """Raise :class:`MemoryBudgetError` before allocating an ∞-AE that cannot fit; return the estimate."""
+    need = estimate_fit_memory_bytes(n_train_users, n_items, dtype, n_context_users)
+    have = available_memory_bytes() if limit_bytes is None else int(limit_bytes)
+    if need > have:
+        fit = _max_users_that_fit(int(0.8 * have), n_items, dtype)
+        gib = 1024**3
+        raise MemoryBudgetError(
+            f"∞-AE on {n_train_users:,} users × {n_items:,} items needs about {need / gib:.1f} GiB "
+            f"(an {n_train_users:,} × {n_train_users:,} {np.dtype(dtype).name} kernel is "
+            f"{n_train_users**2 * np.dtype(dtype).itemsize / gib:.1f} GiB, and the solve keeps two of them), "
+            f"but only {have / gib:.1f} GiB is available. Train on a random subset with user_budget={fit:,} "
+            "(the paper's Netflix protocol), or distil the users first with DISTILL-CF."
+        )
+    return need
+
+
+def _check_rows(X, name: str) -> sp.csr_matrix:
+    if not sp.issparse(X):
+        X = sp.csr_matrix(np.asarray(X))
+    X = sp.csr_matrix(X)
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ParameterError(f"{name} is empty (shape {X.shape}): ∞-AE needs at least one user and one item")
+    if X.nnz and not np.all(np.isfinite(X.data)):
+        raise ParameterError(f"{name} contains NaN or inf values")
+    return X
+
+
+class _RidgeSolver:
+    """Cholesky solves of ``(K + λ' I) α = X`` for several λ, reusing ``K``."""
+
+    def __init__(self, K: np.ndarray, rhs: np.ndarray):
+        self.K = K
+        self.rhs = rhs
+        self.n = K.shape[0]
+        self.trace_scale = float(np.trace(K, dtype=np.float64)) / self.n
+        if not math.isfinite(self.trace_scale) or self.trace_scale <= 0:
+            raise NumericalError(f"kernel trace/n is {self.trace_scale}: the kernel is broken (non-finite inputs?)")
+        self._work = np.empty_like(K, order="F")
+
+    def solve(self, lam: float) -> tuple[np.ndarray, float, float]:
+        """Returns ``(alpha, effective diagonal added, jitter fraction used)``."""
+        base = abs(float(lam)) * self.trace_scale
+        for jitter in (0.0,) + _JITTERS:
+            diag = base + jitter * self.trace_scale
+            self._work[...] = self.K
+            self._work[np.diag_indices(self.n)] += self._work.dtype.type(diag)
+            try:
+                factor = sla.cho_factor(self._work, lower=True, overwrite_a=True, check_finite=False)
+            except np.linalg.LinAlgError:
+                continue
+            alpha = sla.cho_solve(factor, self.rhs, check_finite=False)
+            if np.all(np.isfinite(alpha)):
+                if jitter:
+                    warnings.warn(
+                        f"∞-AE kernel is not positive definite in {self.K.dtype} at λ={lam}: added a jitter of "
+                        f"{jitter:g}·trace(K)/n to the diagonal (recorded as jitter_). Use float64 to avoid it.",
+                        RuntimeWarning, stacklevel=3,
+                    )
+                return alpha, diag, jitter
+        raise NumericalError(
+            f"∞-AE: (K + λ'I) is not positive definite in {self.K.dtype} at λ={lam}, even with a jitter of "
+            f"{_JITTERS[-1]:g}·trace(K)/n. Use dtype='float64' or a larger λ."
+        )
+
+
+class InfiniteAE:
+    """∞-AE recommender: fit on binary user rows, score any user rows.
+
+    Args:
+      lam: ridge λ, scaled by ``trace(K)/n`` like the paper's code (set ``scale_lambda=False`` to use it as is).
+      depth: hidden Dense→ReLU blocks of the autoencoder (the paper uses 1).
+      dtype: ``"float32"`` (default, like the paper) or ``"float64"``.
+      user_budget: train on this many users drawn at random (seeded) instead of all (paper's Netflix protocol).
+      seed: seed of the user sample.
+      memory_limit_bytes: override the available-memory check (default: /proc/meminfo).
+
+    Attributes (after ``fit``):
+      train_rows_: ``(n, items)`` csr of the users the model was trained on.
+      train_user_index_: indices of those users in the matrix passed to ``fit``.
+      alpha_: ``(n, items)`` dual weights.
+      effective_lambda_: diagonal added to ``K`` (λ·trace(K)/n plus any jitter).
+      jitter_: jitter fraction used by the recovery (0 when none).
+
+    Examples:
+      >>> import scipy.sparse as sp
+      >>> X = sp.random(50, 30, density=0.2, format="csr", random_state=0, data_rvs=lambda n: [1.0] * n)
+      >>> model = InfiniteAE(lam=5.0).fit(X)
+      >>> model.recommend(X[:2], k=3).shape
+      (2, 3)
+    """
+
+    def __init__(self, lam: float = 5.0, *, depth: int = 1, dtype="float32", scale_lambda: bool = True,
+                 user_budget: int | None = None, seed: int = 42, w_std: float = W_STD, b_std: float = B_STD,
+                 memory_limit_bytes: int | None = None):
+        if not np.isfinite(lam) or lam < 0:
+            raise ParameterError(f"lam must be a finite number >= 0, got {lam!r}")
+        if np.dtype(dtype) not in (np.float32, np.float64):
+            raise ParameterError(f"dtype must be float32 or float64, got {dtype!r}")
+        if user_budget is not None and (not isinstance(user_budget, (int, np.integer)) or user_budget < 1):
+            raise ParameterError(f"user_budget must be a positive integer or None, got {user_budget!r}")
+        if not isinstance(depth, (int, np.integer)) or depth < 1:
+            raise ParameterError(f"depth must be an integer >= 1, got {depth!r}")
+        self.lam = float(lam)
+        self.depth = int(depth)
+        self.dtype = np.dtype(dtype)
+        self.scale_lambda = scale_lambda
+        self.user_budget = user_budget
+        self.seed = seed
+        self.w_std = w_std
+        self.b_std = b_std
+        self.memory_limit_bytes = memory_limit_bytes
+
+    # -- fitting -------------------------------------------------------------------------------------------
+    def _select_users(self, X: sp.csr_matrix) -> np.ndarray:
+        n = X.shape[0]
+        if self.user_budget is None or self.user_budget >= n:
+            return np.arange(n)
+        rng = np.random.default_rng(self.seed)
+        return np.sort(rng.choice(n, size=self.user_budget, replace=False))
+
+    def _kernel(self, x, y=None, gram=None) -> np.ndarray:
+        return ntk_matrix(x, y, depth=self.depth, dtype=self.dtype, w_std=self.w_std, b_std=self.b_std, gram=gram)
+
+    def _prepare(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """Select users, check memory, build the dense rows and the kernel. Returns ``(K, X_dense)``."""
+        X = _check_rows(X, "X")
+        idx = self._select_users(X)
+        rows = X[idx]
+        check_memory(len(idx), X.shape[1], self.dtype, limit_bytes=self.memory_limit_bytes)
+        self.train_user_index_ = idx
+        self.train_rows_ = rows
+        self.n_items_ = X.shape[1]
+        # α needs the dense train rows as the right-hand side anyway, so the Gram uses them (BLAS syrk-class).
+        dense = rows.toarray().astype(self.dtype, copy=False)
+        self._train_dense = dense
+        K = self._kernel(rows, gram=gram_matrix(dense, dtype=self.dtype))
+        return K, dense
+
+    def fit(self, X) -> "InfiniteAE":
+        """Fit on ``X``: ``(n_users, n_items)`` binary csr (or dense) rows. Returns ``self``."""
+        K, dense = self._prepare(X)
+        solver = _RidgeSolver(K, dense)
+        lam = self.lam if self.scale_lambda else self.lam / solver.trace_scale
+        self.alpha_, self.effective_lambda_, self.jitter_ = solver.solve(lam)
+        return self
+
+    # -- inference -----------------------------------------------------------------------------------------
+    def _check_fitted(self):
+        if not hasattr(self, "alpha_"):
+            raise ParameterError("this InfiniteAE is not fitted yet: call fit(X) first")
+
+    def predict(self, X_context, batch_size: int = DEFAULT_BATCH_USERS) -> np.ndarray:
+        """Scores ``(b, n_items)`` for the context rows ``X_context`` (any users: they are just rows)."""
+        self._check_fitted()
+        Xc = _check_rows(X_context, "X_context")
+        if Xc.shape[1] != self.n_items_:
+            raise ParameterError(f"X_context has {Xc.shape[1]} items but the model was fitted on {self.n_items_}")
+        out = np.empty((Xc.shape[0], self.n_items_), dtype=self.dtype)
+        for rows in user_batches(Xc.shape[0], batch_size):
+            # The batch's scores are dense (b × items) anyway, so its rows are densified for a BLAS Gram.
+            batch = Xc[rows]
+            gram = gram_matrix(batch.toarray().astype(self.dtype, copy=False), self._train_dense, dtype=self.dtype)
+            out[rows] = self._kernel(batch, self.train_rows_, gram=gram) @ self.alpha_
+        if not np.all(np.isfinite(out)):
+            raise NumericalError("∞-AE produced non-finite scores; refit with dtype='float64' or a larger λ")
+        return out
+
+    def recommend(self, X_context, k: int = 10, exclude_seen: bool = True) -> np.ndarray:
+        """Top-``k`` item indices ``(b, k)`` per context row, excluding the row's own items by default."""
+        Xc = _check_rows(X_context, "X_context")
+        return M.top_k_items(self.predict(Xc), k, exclude=Xc if exclude_seen else None)
+
+
+def fit_infinite_ae(X, lam: float = 5.0, **kwargs) -> InfiniteAE:
+    """Fit an :class:`InfiniteAE` on ``X`` with ridge ``lam`` (see the class for the other arguments)."""
+    return InfiniteAE(lam, **kwargs).fit(X)
+
+
+@dataclass
+class InfiniteAEReport:
+    """Outcome of :func:`tune_and_evaluate_infinite_ae`.
+
+    Attributes:
+      best_lambda: λ picked on validation.
+      val_metrics: ``{λ: {metric: value}}`` validation metrics for every λ of the grid.
+      test_metrics: ``{metric: value}`` test metrics at ``best_lambda`` (train + validation as context).
+      test: the full :class:`EvaluationResult` of the test pass (per-user values, top-k lists).
+      effective_lambdas: ``{λ: diagonal added}``.
+      jitters: ``{λ: jitter fraction used}`` (0 = none needed).
+      timings_s: stage timings (``kernel``, ``solve_lambda=…``, ``val_eval_lambda=…``, ``test``, ``total``).
+      model: the fitted :class:`InfiniteAE` at ``best_lambda``.
+    """
+
+    best_lambda: float
+    val_metrics: dict[float, dict[str, float]]
+    test_metrics: dict[str, float]
+    test: EvaluationResult = field(repr=False)
+    effective_lambdas: dict[float, float]
+    jitters: dict[float, float]
+    timings_s: dict[str, float]
+    model: InfiniteAE = field(repr=False)
+    select_by: str = "HR@100"
+
+
+def tune_and_evaluate_infinite_ae(
+    data,
+    lambdas: Sequence[float] = PAPER_LAMBDA_GRID,
+    *,
+    depth: int = 1,
+    dtype="float32",
+    select_by: str = "HR@100",
+    user_budget: int | None = None,
+    seed: int = 42,
+    ks: Sequence[int] = DEFAULT_KS,
+    n_negatives: int = 50,
+    negatives_seed: int = 42,
+    batch_size: int = DEFAULT_BATCH_USERS,
+    progress: bool = True,
+    memory_limit_bytes: int | None = None,
+) -> InfiniteAEReport:
+    """The paper's ∞-AE protocol: pick λ on validation by ``select_by``, then test with train+val as context.
+
+    The kernel is computed once; each λ costs one Cholesky factorisation and solve. Validation scores of
+    training users use the exact identity ``K α = X − λ' α``.
+
+    Args:
+      data: a :class:`infae_kit.data.RecDataset`.
+      lambdas: λ grid (default: the paper's {0, 1, 5, 20, 50, 100}).
+      depth, dtype, user_budget, seed, memory_limit_bytes: as in :class:`InfiniteAE`.
+      select_by: validation metric that picks λ (the paper's code: HR@100).
+      ks, n_negatives, negatives_seed, batch_size: evaluation settings.
+      progress: show a progress bar over λ.
+    """
+    from tqdm.auto import tqdm
+
+    if not lambdas:
+        raise ParameterError("lambdas is empty: give at least one λ")
+    lambdas = [float(l) for l in lambdas]
+    if any(not np.isfinite(l) or l < 0 for l in lambdas):
+        raise ParameterError(f"every λ must be finite and >= 0, got {lambdas}")
+    t_total = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    t = time.perf_counter()
+    model = InfiniteAE(lambdas[0], depth=depth, dtype=dtype, user_budget=user_budget, seed=seed,
+                       memory_limit_bytes=memory_limit_bytes)
+    K, dense = model._prepare(data.train)
+    solver = _RidgeSolver(K, dense)
+    timings["kernel"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    weights = M.propensity_weights(data.train)
+    negatives = data.auc_negatives(n_negatives, negatives_seed) if n_negatives else None
+    context, targets, excluded = split_protocol(data, "val")
+    timings["eval_setup"] = time.perf_counter() - t
+
+    all_users_trained = len(model.train_user_index_) == data.n_users
+    val_metrics: dict[float, dict[str, float]] = {}
+    effective: dict[float, float] = {}
+    jitters: dict[float, float] = {}
+    best = None
+    best_alpha = None
+    for lam in tqdm(lambdas, desc="∞-AE λ grid", disable=not progress, leave=False):
+        t = time.perf_counter()
+        if lam == 0.0 and all_users_trained:
+            alpha, diag, jit = None, 0.0, 0.0
+        else:
+            alpha, diag, jit = solver.solve(lam)
+        timings[f"solve_lambda={lam:g}"] = time.perf_counter() - t
+        effective[lam], jitters[lam] = diag, jit
+
+        t = time.perf_counter()
+        acc = MetricAccumulator(targets, excluded, weights, negatives, ks)
+        for rows in user_batches(data.n_users, batch_size):
+            if all_users_trained:
+                # K α = X − λ'α exactly (the validation context is the training rows themselves).
+                scores = dense[rows] if alpha is None else dense[rows] - dense.dtype.type(diag) * alpha[rows]
+            else:
+                model.alpha_ = alpha
+                scores = model.predict(context[rows])
+            acc.add(rows, scores)
+        val_metrics[lam] = acc.result().metrics
+        timings[f"val_eval_lambda={lam:g}"] = time.perf_counter() - t
+        if select_by not in val_metrics[lam]:
+            raise ParameterError(f"select_by={select_by!r} is not a computed metric: {sorted(val_metrics[lam])}")
+        score = val_metrics[lam][select_by]
+        if best is None or score > val_metrics[best][select_by]:
+            best = lam
+            best_alpha = (alpha, diag, jit)
+        log.info("∞-AE λ=%g: validation %s", lam, val_metrics[lam])
+
+    alpha, diag, jit = best_alpha
+    if alpha is None:  # λ = 0 won (only possible on degenerate data): solve it explicitly
+        alpha, diag, jit = solver.solve(0.0)
+    model.lam = best
+    model.alpha_, model.effective_lambda_, model.jitter_ = alpha, diag, jit
+    del solver, K
+
+    t = time.perf_counter()
+    test = evaluate_model(model, data, "test", ks=ks, batch_size=batch_size, n_negatives=n_negatives,
+                          negatives_seed=negatives_seed, keep_top_k=True)
+    timings["test"] = time.perf_counter() - t
+    timings["total"] = time.perf_counter() - t_total
+    return InfiniteAEReport(best, val_metrics, test.metrics, test, effective, jitters, timings, model, select_by)
