@@ -1,0 +1,44 @@
+# infae_kit — one-step environment, tests and the main reproduction job.
+#   make reproduce   set up .venv (if needed) and run notebooks 01–02 on ml-1m and magazine -> figures/
+#   make test        set up .venv (if needed) and run the unit tests + every notebook under nbval
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.infae_kit-installed
+NOTEBOOKS ?= 01 02
+DATASETS  ?= ml-1m magazine
+
+.PHONY: env test test-fast reproduce benchmark lock sync-notebooks clean-venv
+
+$(STAMP): requirements/lock.txt requirements/neural-tangents.txt pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "infae_kit pins are for Python 3.11, found " + sys.version'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/lock.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements/neural-tangents.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (ipykernel)" >/dev/null
+	touch $(STAMP)
+
+env: $(STAMP)
+
+test: env
+	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+
+test-fast: env
+	$(BIN)/python -m pytest tests -m "not slow" -p no:cacheprovider
+
+reproduce: env
+	$(BIN)/python -m infae_kit.runner --notebooks $(NOTEBOOKS) --datasets $(DATASETS)
+
+benchmark: env
+	$(BIN)/python benchmarks/bench_infinite_ae.py --dataset ml-1m
+
+sync-notebooks: env
+	$(BIN)/jupytext --sync notebooks/*.py
+
+lock: env
+	$(BIN)/python -m pip freeze --exclude-editable | grep -viE '^(neural-tangents|infae)' > requirements/lock.txt.new
+	mv requirements/lock.txt.new requirements/lock.txt
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,318 @@
+"""Baselines of the paper's Table 1 that have a closed form: PopRec and EASE (Steck, 2019).
+
+Both follow the kit's recommender interface (the one ∞-AE has too):
+
+* ``fit(X)`` with ``X`` a users × items matrix (scipy.sparse, or a dense array such as a synthesized
+  DISTILL-CF support) → ``self``;
+* ``predict(X_context)`` → ``(b, n_items)`` float32 scores for the users whose known items are ``X_context``;
+* ``recommend(X_context, k=10, exclude_seen=True)`` → ``(b, k)`` item indices, best first, never an item of
+  ``X_context`` (see :func:`infae_kit.metrics.top_k_items` for tie-breaking).
+
+Example:
+    >>> model = EASE(lam=100.0).fit(dataset.train)
+    >>> scores = model.predict(dataset.train)          # (n_users, n_items)
+    >>> top10 = model.recommend(dataset.train, k=10)
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import scipy.linalg
+import scipy.sparse as sp
+
+from infae_kit.errors import DataError, MemoryBudgetError, NumericalError, ParameterError
+from infae_kit.metrics import top_k_items
+
+__all__ = [
+    "EASE_LAMBDA_GRID",
+    "Recommender",
+    "PopRec",
+    "EASE",
+    "ease_item_weights",
+    "check_interactions",
+    "available_memory_bytes",
+]
+
+EASE_LAMBDA_GRID = (1.0, 10.0, 100.0, 1000.0, 10000.0)
+"""EASE's λ grid of the paper's Table 3."""
+
+_GIB = 1024**3
+
+
+def check_interactions(X, name: str = "X", n_items: int | None = None) -> sp.csr_matrix:
+    """Validate a users × items interaction matrix and return it as csr.
+
+    Args:
+        X: scipy.sparse matrix or dense 2-D array (users × items), finite non-negative values.
+        name: what to call it in error messages.
+        n_items: if given, the required number of columns (the fitted model's items).
+
+    Returns:
+        A csr matrix (the input itself when it already is csr; dense input is converted).
+
+    Raises:
+        DataError: not 2-D, no rows or columns, NaN/inf or negative values, wrong number of columns.
+    """
+    if sp.issparse(X):
+        if X.ndim != 2:
+            raise DataError(f"{name} must be 2-D (users × items), got shape {X.shape}.")
+        csr = X if X.format == "csr" else X.tocsr()
+        values = csr.data
+    else:
+        arr = np.asarray(X)
+        if arr.ndim != 2:
+            raise DataError(f"{name} must be a 2-D users × items matrix, got shape {arr.shape}.")
+        if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+            raise DataError(f"{name} must hold numbers, got dtype {arr.dtype}.")
+        values = arr
+        csr = None
+    if values.size and not np.all(np.isfinite(values)):
+        raise DataError(f"{name} contains NaN or infinite values; interactions must be finite (binary 0/1).")
+    if values.size and np.any(values < 0):
+        raise DataError(f"{name} contains negative values (min {values.min()}); interactions must be ≥ 0 (binary 0/1).")
+    if csr is None:
+        csr = sp.csr_matrix(np.asarray(X, dtype=np.float32))
+    if csr.shape[0] == 0 or csr.shape[1] == 0:
+        raise DataError(f"{name} is empty (shape {csr.shape}); it needs at least one user and one item.")
+    if n_items is not None and csr.shape[1] != n_items:
+        raise DataError(
+            f"{name} has {csr.shape[1]} item columns but the model was fitted on {n_items}; use the same item "
+            "index (the same dataset's columns)."
+        )
+    return csr
+
+
+def available_memory_bytes() -> int:
+    """Memory this process may still allocate: ``MemAvailable`` of /proc/meminfo, else physical memory."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return 1 << 62
+
+
+class Recommender:
+    """Base class: input checks and ``recommend`` on top of a subclass's ``fit`` / ``_scores``."""
+
+    n_items_: int | None = None
+
+    def fit(self, X) -> "Recommender":  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def _scores(self, X_context: sp.csr_matrix) -> np.ndarray:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def _check_fitted(self) -> None:
+        if self.n_items_ is None:
+            raise ParameterError(f"{type(self).__name__} is not fitted yet; call .fit(train) first.")
+
+    def predict(self, X_context) -> np.ndarray:
+        """Scores of every item for the users whose known items are ``X_context``.
+
+        Args:
+            X_context: ``(b, n_items)`` users × items matrix (sparse or dense).
+
+        Returns:
+            ``(b, n_items)`` float32 scores (higher is better); seen items are *not* masked.
+        """
+        self._check_fitted()
+        X_context = check_interactions(X_context, "X_context", n_items=self.n_items_)
+        return np.ascontiguousarray(self._scores(X_context), dtype=np.float32)
+
+    def recommend(self, X_context, k: int = 10, exclude_seen: bool = True) -> np.ndarray:
+        """Top-``k`` items of every context user, best first.
+
+        Args:
+            X_context: ``(b, n_items)`` users × items matrix.
+            k: number of items (capped at ``n_items``).
+            exclude_seen: never return an item of the user's own ``X_context`` row.
+
+        Returns:
+            ``(b, min(k, n_items))`` int64 item indices.
+        """
+        self._check_fitted()
+        X_context = check_interactions(X_context, "X_context", n_items=self.n_items_)
+        scores = np.ascontiguousarray(self._scores(X_context), dtype=np.float32)
+        return top_k_items(scores, k, exclude=X_context if exclude_seen else None, inplace=True)
+
+
+class PopRec(Recommender):
+    """Recommends the most popular train items to everyone (paper Appendix B.1).
+
+    Popularity is the column sum of the train matrix (the item's interaction count for binary data).
+
+    Attributes:
+        item_counts_: ``(n_items,)`` float32 popularity, after ``fit``.
+    """
+
+    def __init__(self) -> None:
+        self.item_counts_: np.ndarray | None = None
+        self.n_items_ = None
+
+    def fit(self, X) -> "PopRec":
+        """Count item popularity in ``X`` (users × items)."""
+        X = check_interactions(X, "X")
+        if X.nnz == 0:
+            raise DataError(f"X has no interactions (shape {X.shape}); PopRec needs at least one.")
+        self.item_counts_ = np.asarray(X.sum(axis=0), dtype=np.float32).ravel()
+        self.n_items_ = X.shape[1]
+        return self
+
+    def _scores(self, X_context: sp.csr_matrix) -> np.ndarray:
+        return np.tile(self.item_counts_, (X_context.shape[0], 1))
+
+    def __repr__(self) -> str:
+        return "PopRec()"
+
+
+def _gram_dense(X: sp.csr_matrix, dtype, block_items: int = 2048) -> np.ndarray:
+    """``XᵀX`` as a dense ``(m, m)`` array, computed with sparse products one column block at a time."""
+    n_items = X.shape[1]
+    X = X.astype(dtype, copy=False)
+    X_t = X.T.tocsr()
+    X_csc = X.tocsc()
+    gram = np.empty((n_items, n_items), dtype=dtype)
+    for start in range(0, n_items, block_items):  # loop over item blocks (bounded temporaries)
+        stop = min(start + block_items, n_items)
+        gram[:, start:stop] = (X_t @ X_csc[:, start:stop]).toarray()
+    return gram
+
+
+def ease_item_weights(
+    X,
+    lam: float,
+    *,
+    dtype=np.float32,
+    memory_budget_bytes: int | None = None,
+) -> np.ndarray:
+    """EASE's item–item weights ``B`` (Steck, 2019): ``argmin ||X − XB||² + λ||B||²`` s.t. ``diag(B) = 0``.
+
+    Closed form: ``G = XᵀX + λI``, ``P = G⁻¹``, ``B_ij = −P_ij / P_jj`` (column-wise), ``B_jj = 0``.
+    ``P`` comes from a Cholesky factorisation (LAPACK ``potrf``/``potri``), computed in place so that peak
+    memory is about one ``m × m`` array.
+
+    Args:
+        X: ``(n_users, m)`` users × items matrix (sparse or dense).
+        lam: ridge ``λ ≥ 0`` (the paper's grid is :data:`EASE_LAMBDA_GRID`).
+        dtype: float32 (default) or float64.
+        memory_budget_bytes: refuse to start above this many bytes (default: the memory available now).
+
+    Returns:
+        ``(m, m)`` array ``B`` of ``dtype``, zero diagonal.
+
+    Raises:
+        ParameterError: negative or non-finite ``λ``, unsupported dtype.
+        DataError: empty ``X``.
+        MemoryBudgetError: ``m × m`` would not fit.
+        NumericalError: ``XᵀX + λI`` is not positive definite (singular Gram with ``λ = 0``).
+    """
+    lam = _check_lambda(lam)
+    dtype = np.dtype(dtype)
+    if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ParameterError(f"dtype must be float32 or float64, got {dtype}.")
+    X = check_interactions(X, "X")
+    if X.nnz == 0:
+        raise DataError(f"X has no interactions (shape {X.shape}); EASE needs at least one.")
+    n_items = X.shape[1]
+    # one m × m array (Gram → Cholesky → inverse → B, all in place) plus column-block temporaries
+    needed = n_items * n_items * dtype.itemsize + 4 * 2048 * n_items * dtype.itemsize
+    budget = available_memory_bytes() if memory_budget_bytes is None else int(memory_budget_bytes)
+    if needed > budget:
+        raise MemoryBudgetError(
+            f"EASE needs an {n_items} × {n_items} {dtype.name} matrix, about {needed / _GIB:.2f} GiB, but only "
+            f"{budget / _GIB:.2f} GiB are available. Hint: use dtype=float32, fewer items (drop rare items), or a "
+            "machine with more memory."
+        )
+    gram = _gram_dense(X, dtype)
+    gram[np.diag_indices(n_items)] += dtype.type(lam)
+    potrf, potri = scipy.linalg.get_lapack_funcs(("potrf", "potri"), (gram,))
+    # gram is symmetric, so its C-ordered buffer is also its Fortran-ordered transpose: factorise in place.
+    factor, info = potrf(gram.T, lower=False, overwrite_a=True, clean=False)
+    if info != 0:
+        raise NumericalError(
+            f"XᵀX + λI is not positive definite (LAPACK potrf info={info}) with λ={lam}; use a positive λ "
+            "(e.g. one of EASE_LAMBDA_GRID) or dtype=float64."
+        )
+    inverse, info = potri(factor, lower=False, overwrite_c=True)
+    if info != 0:
+        raise NumericalError(f"Inverting XᵀX + λI failed (LAPACK potri info={info}) with λ={lam}; increase λ.")
+    inverse = np.asarray(inverse)
+    _symmetrize_from_upper(inverse)
+    weights = inverse.T if not inverse.flags.c_contiguous else inverse  # symmetric: either view is P
+    weights = np.ascontiguousarray(weights)
+    diag = np.diag(weights).copy()
+    if not np.all(np.isfinite(diag)) or np.any(diag <= 0):
+        raise NumericalError(f"EASE's inverse Gram has a non-positive or non-finite diagonal with λ={lam}; increase λ.")
+    weights /= -diag[None, :]
+    weights[np.diag_indices(n_items)] = 0.0
+    return weights
+
+
+def _symmetrize_from_upper(matrix: np.ndarray, block: int = 1024) -> None:
+    """Copy the upper triangle (as LAPACK stores it, Fortran order) onto the lower one, in place, by blocks."""
+    # potri leaves the upper triangle of the Fortran-ordered array valid; view it in Fortran order.
+    mat = matrix if matrix.flags.f_contiguous else matrix.T
+    n = mat.shape[0]
+    for start in range(0, n, block):  # loop over blocks of rows, bounded temporaries
+        stop = min(start + block, n)
+        # lower part of rows start:stop, columns < stop
+        upper_block = mat[:stop, start:stop].T.copy()  # (stop-start, stop): U[j, i] for i in block, j < stop
+        rows = np.arange(start, stop)[:, None]
+        cols = np.arange(stop)[None, :]
+        lower = cols < rows
+        target = mat[start:stop, :stop]
+        target[lower] = upper_block[lower]
+
+
+def _check_lambda(lam) -> float:
+    try:
+        lam = float(lam)
+    except (TypeError, ValueError):
+        raise ParameterError(f"lam must be a number, got {lam!r}.") from None
+    if not np.isfinite(lam) or lam < 0:
+        raise ParameterError(f"lam must be finite and ≥ 0, got {lam}; the paper's grid is {EASE_LAMBDA_GRID}.")
+    return lam
+
+
+class EASE(Recommender):
+    """EASE (Steck, 2019): a linear item–item autoencoder with a zero-diagonal closed form.
+
+    Args:
+        lam: ridge ``λ ≥ 0``; the paper grid-searches :data:`EASE_LAMBDA_GRID`.
+        dtype: float32 (default) or float64 for the ``m × m`` solve.
+        memory_budget_bytes: optional cap on the ``m × m`` allocation (default: memory available).
+
+    Attributes:
+        item_weights_: ``(n_items, n_items)`` ``B``, after ``fit``.
+    """
+
+    def __init__(self, lam: float = 100.0, *, dtype=np.float32, memory_budget_bytes: int | None = None) -> None:
+        self.lam = _check_lambda(lam)
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise ParameterError(f"dtype must be float32 or float64, got {self.dtype}.")
+        self.memory_budget_bytes = memory_budget_bytes
+        self.item_weights_: np.ndarray | None = None
+        self.n_items_ = None
+
+    def fit(self, X) -> "EASE":
+        """Fit ``B`` on ``X`` (users × items)."""
+        self.item_weights_ = ease_item_weights(
+            X, self.lam, dtype=self.dtype, memory_budget_bytes=self.memory_budget_bytes
+        )
+        self.n_items_ = self.item_weights_.shape[0]
+        return self
+
+    def _scores(self, X_context: sp.csr_matrix) -> np.ndarray:
+        return np.asarray(X_context.astype(self.dtype, copy=False) @ self.item_weights_)
+
+    def __repr__(self) -> str:
+        return f"EASE(lam={self.lam!r}, dtype={self.dtype.name})"

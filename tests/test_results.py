@@ -1,0 +1,167 @@
+"""Tests of infae_kit.results: round trip, atomic writes, schema errors, tables, the paper's numbers."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+import infae_kit
+from infae_kit import io_utils
+from infae_kit.errors import DataFormatError, ParameterError
+from infae_kit.results import (
+    PAPER_CODE_RERUN,
+    PAPER_TABLE1,
+    read_results,
+    results_table,
+    write_results,
+)
+
+METRICS = {
+    "infae": {"val": {"HR@100": 60.1}, "test": {"AUC": 0.9457, "HR@10": 31.9, "NDCG@10": 33.39, "PSP@10": 3.29}},
+    "ease": {"test": {"AUC": np.float32(0.9069), "HR@10": 28.5}},
+}
+
+
+def write(tmp_path, **overrides):
+    kwargs = dict(
+        output_dir=tmp_path,
+        notebook_stem="01_table1",
+        dataset="ml-1m",
+        parameters={"lam_grid": [1.0, 5.0], "seed": 42},
+        metrics=METRICS,
+        timings_s={"load": 4.6, "fit": 10},
+    )
+    kwargs.update(overrides)
+    return write_results(**kwargs)
+
+
+def test_round_trip(tmp_path):
+    path = write(tmp_path, extra={"chosen_lambda": 5.0})
+    assert path == tmp_path / "01_table1-ml-1m.json"
+    record = read_results(path)
+    assert record["dataset"] == "ml-1m" and record["notebook"] == "01_table1"
+    assert record["parameters"] == {"lam_grid": [1.0, 5.0], "seed": 42}
+    assert record["metrics"]["infae"]["test"]["NDCG@10"] == 33.39
+    assert record["metrics"]["ease"]["test"]["AUC"] == pytest.approx(0.9069, rel=1e-6)
+    assert record["timings_s"] == {"load": 4.6, "fit": 10.0}
+    assert record["kit_version"] == infae_kit.__version__
+    assert set(record["created_by"]) == {"python", "jax", "numpy"}
+    assert record["chosen_lambda"] == 5.0
+
+
+def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
+    path = write(tmp_path)
+    before = path.read_bytes()
+
+    def failing_replace(src, dst):
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(io_utils.os, "replace", failing_replace)
+    with pytest.raises(OSError, match="simulated"):
+        write(tmp_path, metrics={"infae": {"test": {"AUC": 0.5}}})
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left behind
+
+
+def test_unserialisable_parameters_leave_old_file(tmp_path):
+    path = write(tmp_path)
+    before = path.read_bytes()
+    with pytest.raises(ParameterError, match="JSON"):
+        write(tmp_path, parameters={"model": object()})
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "metrics, message",
+    [
+        ({"infae": {"train": {"AUC": 0.9}}}, "unknown split 'train'"),
+        ({"infae": {"test": {"Recall@10": 0.9}}}, "Unknown metric name 'Recall@10'"),
+        ({"infae": {"test": {"HR@0": 0.9}}}, "Unknown metric name 'HR@0'"),
+        ({"infae": {"test": {"hr@10": 0.9}}}, "Unknown metric name 'hr@10'"),
+        ({"infae": {"test": {"NDCG@10": float("nan")}}}, r"metrics\['infae'\]\['test'\]\['NDCG@10'\] is nan"),
+        ({"ease": {"val": {"AUC": float("inf")}}}, r"metrics\['ease'\]\['val'\]\['AUC'\] is inf"),
+        ({"infae": {"test": {"AUC": "0.9"}}}, "must be a number"),
+        ({}, "non-empty"),
+    ],
+)
+def test_schema_errors(tmp_path, metrics, message):
+    with pytest.raises(ParameterError, match=message):
+        write(tmp_path, metrics=metrics)
+    assert not list(tmp_path.iterdir())
+
+
+def test_other_errors(tmp_path):
+    with pytest.raises(ParameterError, match="'load'"):
+        write(tmp_path, timings_s={"fit": 1.0})
+    with pytest.raises(ParameterError, match="negative"):
+        write(tmp_path, timings_s={"load": -1.0})
+    with pytest.raises(ParameterError, match="reserved"):
+        write(tmp_path, extra={"metrics": 1})
+    with pytest.raises(ParameterError, match="notebook_stem"):
+        write(tmp_path, notebook_stem="../evil")
+    with pytest.raises(ParameterError, match="dataset"):
+        write(tmp_path, dataset="a/b")
+
+
+def test_read_results_rejects_bad_files(tmp_path):
+    bad_json = tmp_path / "bad.json"
+    bad_json.write_text("{not json")
+    with pytest.raises(DataFormatError, match="bad.json.*line 1"):
+        read_results(bad_json)
+    path = write(tmp_path)
+    record = json.loads(path.read_text())
+    record["metrics"]["infae"]["test"]["MAP@10"] = 1.0
+    path.write_text(json.dumps(record))
+    with pytest.raises(DataFormatError, match="MAP@10"):
+        read_results(path)
+    del record["timings_s"]
+    path.write_text(json.dumps(record))
+    with pytest.raises(DataFormatError, match="timings_s"):
+        read_results(path)
+
+
+def test_results_table(tmp_path):
+    first = write(tmp_path)
+    second = write(tmp_path, dataset="magazine", notebook_stem="02_other",
+                   metrics={"infae": {"test": {"AUC": 0.85, "HR@10": 25.0}}})
+    table = results_table([first, read_results(second)], paper_reference=PAPER_TABLE1)
+    lines = table.strip().split("\n")
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    assert header == ["dataset", "model", "notebook", "val HR@100", "test AUC", "test HR@10", "test NDCG@10",
+                      "test PSP@10"]
+    assert len(lines) == 2 + 3  # header, separator, (magazine, infae), (ml-1m, ease), (ml-1m, infae)
+    assert lines[2].startswith("| magazine | ∞-AE | 02_other | — | 0.8500 (0.8539) | 25.00 (27.09) |")
+    # a metric we did not compute still shows the paper's value: "— (paper)"
+    assert "| ml-1m | EASE | 01_table1 | — | 0.9069 (0.9069) | 28.50 (28.54) | — (29.88) | — (3.06) |" in table
+    assert "60.10 |" in lines[4] and "33.39 (32.82)" in lines[4]
+    plain = results_table(first)
+    assert "(" not in plain
+
+
+def test_paper_numbers():
+    assert set(PAPER_TABLE1) == {"magazine", "ml-1m", "douban", "netflix"}
+    metrics = {"AUC", "HR@10", "HR@100", "NDCG@10", "NDCG@100", "PSP@10"}
+    for dataset, by_model in PAPER_TABLE1.items():
+        expected_models = {"poprec", "bias", "mf", "neumf", "lightgcn", "ease", "mvae", "infae", "infae_distilled"}
+        if dataset == "netflix":
+            expected_models.discard("lightgcn")  # "Timed Out" in the paper
+        assert set(by_model) == expected_models
+        for values in by_model.values():
+            assert set(values) == metrics
+            assert 0.5 < values["AUC"] < 1.0
+    assert PAPER_TABLE1["magazine"]["infae"] == {
+        "AUC": 0.8539, "HR@10": 27.09, "HR@100": 60.86, "NDCG@10": 23.06, "NDCG@100": 30.75, "PSP@10": 13.22
+    }
+    assert PAPER_TABLE1["ml-1m"]["ease"]["NDCG@100"] == 40.16
+    assert PAPER_TABLE1["douban"]["infae_distilled"]["PSP@10"] == 1.24
+    assert PAPER_TABLE1["netflix"]["infae"]["HR@100"] == 50.88
+    assert PAPER_CODE_RERUN["ml-1m"]["infae"]["NDCG@10"] == 33.39
+    assert PAPER_CODE_RERUN["magazine"]["infae"]["PSP@10"] == 12.43
+
+
+def test_os_replace_is_what_io_utils_uses():
+    # the atomicity test above patches io_utils.os.replace; make sure that is the module-level os
+    assert io_utils.os is os
