@@ -1,0 +1,44 @@
+"""Datasets for ∞-AE / DISTILL-CF: the paper's preprocessed files, raw readers, the paper's split, a registry
+of named datasets with checksummed downloads, synthetic data, AUC negatives and statistics.
+
+Quick start::
+
+    from infae_kit.data import load_dataset
+    ds = load_dataset("ml-1m")          # RecDataset: binary CSR train / val / test
+    ds.summary()
+"""
+
+from infae_kit.data.dataset import Interactions, RecDataset, build_rec_dataset
+from infae_kit.data.download import DownloadError, fetch_file, file_checksum
+from infae_kit.data.negatives import sample_auc_negatives
+from infae_kit.data.preprocessed import load_preprocessed, read_preprocessed_interactions
+from infae_kit.data.readers import read_delimited, read_movielens, read_netflix_training_set
+from infae_kit.data.registry import DatasetSpec, FileSource, dataset_info, list_datasets, load_dataset
+from infae_kit.data.split import split_counts_per_user, split_per_user
+from infae_kit.data.stats import dataset_statistics, statistics_table
+from infae_kit.data.synthetic import make_synthetic
+
+__all__ = [
+    "DatasetSpec",
+    "DownloadError",
+    "FileSource",
+    "Interactions",
+    "RecDataset",
+    "build_rec_dataset",
+    "dataset_info",
+    "dataset_statistics",
+    "fetch_file",
+    "file_checksum",
+    "list_datasets",
+    "load_dataset",
+    "load_preprocessed",
+    "make_synthetic",
+    "read_delimited",
+    "read_movielens",
+    "read_netflix_training_set",
+    "read_preprocessed_interactions",
+    "sample_auc_negatives",
+    "split_counts_per_user",
+    "split_per_user",
+    "statistics_table",
+]

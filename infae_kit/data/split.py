@@ -1,0 +1,101 @@
+"""The paper's per-user random split (80 / 10 / 10 with the first shuffled row forced into test)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from infae_kit.data.dataset import REMOVED, TEST, TRAIN, VAL, Interactions
+from infae_kit.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+MIN_INTERACTIONS = 3
+
+
+def split_labels_for_positions(position: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Split label of each row given its shuffled position within its user and the user's row count.
+
+    Rule (from the paper's preprocessing code), with ``n`` the user's count and ``p`` the position:
+    ``n < 3`` → −1; ``p == 0`` → test; ``1 <= p < int(0.8 n)`` → train; ``int(0.8 n) <= p < int(0.9 n)`` →
+    val; ``p >= int(0.9 n)`` → test. So n = 3 gives 1 train / 0 val / 2 test and n = 20 gives 15 / 2 / 3.
+
+    Args:
+        position: (n_rows,) int position of each row in its user's shuffled order (0-based).
+        count: (n_rows,) int number of rows of the row's user.
+
+    Returns:
+        (n_rows,) int8 labels.
+    """
+    position = np.asarray(position, dtype=np.int64)
+    count = np.asarray(count, dtype=np.int64)
+    # Python's int(0.8 * n) truncates a float64 product; np.floor on the same product is identical for n >= 0.
+    train_end = np.floor(0.8 * count).astype(np.int64)
+    val_end = np.floor(0.9 * count).astype(np.int64)
+    label = np.full(position.shape, TEST, dtype=np.int8)
+    label[(position >= 1) & (position < train_end)] = TRAIN
+    label[(position >= train_end) & (position < val_end) & (position >= 1)] = VAL
+    label[count < MIN_INTERACTIONS] = REMOVED
+    return label
+
+
+def split_counts_per_user(count: np.ndarray) -> np.ndarray:
+    """(n_users, 3) train/val/test row counts the split rule gives to users with ``count`` rows each."""
+    count = np.asarray(count, dtype=np.int64)
+    train_end = np.floor(0.8 * count).astype(np.int64)
+    val_end = np.floor(0.9 * count).astype(np.int64)
+    n_train = np.maximum(train_end - 1, 0)
+    n_val = val_end - np.maximum(train_end, 1)
+    n_val = np.maximum(n_val, 0)
+    n_test = count - n_train - n_val
+    out = np.stack([n_train, n_val, n_test], axis=1)
+    out[count < MIN_INTERACTIONS] = 0
+    return out
+
+
+def split_per_user(interactions: Interactions, seed: int) -> Interactions:
+    """The paper's split: shuffle each user's rows with a seeded generator, then label them by position.
+
+    Rows are split as they are (a repeated (user, item) row is a row of its own, as in the paper's code);
+    users with fewer than 3 rows get −1 on every row. Vectorised: one random key per row, then a stable
+    sort by (user, key) gives each row's position within its user.
+
+    Args:
+        interactions: table without (or with, ignored) labels; all other columns are kept aligned.
+        seed: seed of the ``numpy.random.Generator`` that shuffles.
+
+    Returns:
+        A copy of ``interactions`` with ``label`` set, in the same row order.
+
+    Raises:
+        DataError: the table is empty, or every user has fewer than 3 rows.
+    """
+    n_rows = len(interactions)
+    where = interactions.source or "the interactions"
+    if n_rows == 0:
+        raise DataError(f"Cannot split {where}: the table has no rows.")
+    rng = np.random.default_rng(seed)
+    random_key = rng.permutation(n_rows)
+    _, user_code, user_count = np.unique(interactions.user, return_inverse=True, return_counts=True)
+    user_code = user_code.ravel()
+    order = np.lexsort((random_key, user_code))  # sorted by user, then by random key
+    sorted_user = user_code[order]
+    group_start = np.searchsorted(sorted_user, np.arange(user_count.shape[0]))
+    position = np.empty(n_rows, dtype=np.int64)
+    position[order] = np.arange(n_rows) - group_start[sorted_user]
+    label = split_labels_for_positions(position, user_count[user_code])
+    n_users = int(user_count.shape[0])
+    n_removed = int((user_count < MIN_INTERACTIONS).sum())
+    if n_removed == n_users:
+        raise DataError(
+            f"No user is left in {where} after removing users with fewer than {MIN_INTERACTIONS} "
+            f"interactions (all {n_users} users have fewer). The paper's split needs at least 3 per user."
+        )
+    if n_removed:
+        logger.info(
+            "split_per_user(%s, seed=%d): %d of %d users have fewer than %d interactions and are removed "
+            "(%d rows labelled -1).",
+            where, seed, n_removed, n_users, MIN_INTERACTIONS, int((label == REMOVED).sum()),
+        )
+    return interactions.with_label(label)
