@@ -46,3 +46,21 @@ def figures_dir() -> Path:
     """Where reproduced figures and tables are written."""
     env = os.environ.get(FIGURES_DIR_ENV)
     return Path(env).expanduser().resolve() if env else repo_root() / "figures"
+
+
+RUNS_DIR_ENV = "INFAE_RUNS_DIR"
+
+
+def runs_dir() -> Path:
+    """Where notebook runs write their result JSON by default: ``$INFAE_RUNS_DIR`` or ``<repo>/runs``."""
+    env = os.environ.get(RUNS_DIR_ENV)
+    return Path(env).expanduser().resolve() if env else repo_root() / "runs"
+
+
+def output_path(value: str | os.PathLike | None, default: Path) -> Path:
+    """A notebook's output folder parameter: empty means the kit's default, anything else is used as given.
+
+    Notebooks default ``output_dir`` and ``figures_dir`` to ``""`` so that they write to the repository's
+    ``runs/`` and ``figures/`` whatever folder papermill or JupyterLab runs them from.
+    """
+    return default if value in (None, "") else Path(value).expanduser().resolve()

@@ -37,8 +37,8 @@ dtype = "float32"             # float32 like the paper's code, or float64
 user_budget = 0               # 0 = train on all users; N = a random N-user sample (the paper's Netflix protocol)
 seed = 42                     # split seed for raw datasets, user-sample seed
 n_buckets = 5                 # coldness buckets for Figure 7
-output_dir = "../runs"        # results JSON goes to {output_dir}/02_closed_form_fit-{dataset}.json
-figures_dir = "../figures"    # figures are saved here
+output_dir = ""               # results JSON: {output_dir}/02_closed_form_fit-{dataset}.json ("" = the repo's runs/)
+figures_dir = ""              # figures are saved here ("" = the repo's figures/)
 
 # %%
 import platform
@@ -59,6 +59,7 @@ from infae_kit.evaluation import (
     tune_and_evaluate,
 )
 from infae_kit.infinite_ae import tune_and_evaluate_infinite_ae
+from infae_kit.paths import figures_dir as default_figures_dir, output_path, runs_dir
 from infae_kit.plotting import save_figure, set_theme
 from infae_kit.results import PAPER_CODE_RERUN, PAPER_TABLE1, write_results
 
@@ -68,6 +69,8 @@ print(f"python {platform.python_version()} · jax {jax.__version__} · numpy {np
 lambda_grid = [float(x) for x in str(lambdas).split(",")]
 ease_grid = [float(x) for x in str(ease_lambdas).split(",")]
 budget = int(user_budget) or None
+out_dir = output_path(output_dir, runs_dir())
+fig_dir = output_path(figures_dir, default_figures_dir())
 
 # %% [markdown]
 # ## 1. Data
@@ -123,7 +126,7 @@ for ax, name in zip(axes, ("HR@100", "NDCG@10", "AUC")):
     ax.set_title(f"validation {name}")
 fig.suptitle(f"∞-AE on {dataset}: λ sweep")
 fig.tight_layout()
-save_figure(fig, f"02_lambda_sweep-{dataset}", figures_dir=figures_dir)
+save_figure(fig, f"02_lambda_sweep-{dataset}", figures_dir=fig_dir)
 plt.show()
 
 # %% [markdown]
@@ -196,7 +199,7 @@ for ax in axes:
 axes[0].legend()
 fig.suptitle(f"{dataset}: performance over coldness (cold → head)")
 fig.tight_layout()
-save_figure(fig, f"02_coldstart-{dataset}", figures_dir=figures_dir)
+save_figure(fig, f"02_coldstart-{dataset}", figures_dir=fig_dir)
 plt.show()
 
 # %% [markdown]
@@ -208,7 +211,7 @@ plt.show()
 # %%
 best_val = report.val_metrics[report.best_lambda]
 path = write_results(
-    output_dir, "02_closed_form_fit", dataset,
+    out_dir, "02_closed_form_fit", dataset,
     parameters=dict(dataset=dataset, lambdas=lambdas, ease_lambdas=ease_lambdas, depth=depth, dtype=dtype,
                     user_budget=user_budget, seed=seed, n_buckets=n_buckets),
     metrics={
