@@ -86,28 +86,29 @@ class MetricAccumulator:
         self._seen = np.zeros(n, dtype=bool)
         self.top_k = np.zeros((n, max(self.ks)), dtype=np.int32) if keep_top_k else None
 
-    def add(self, rows: np.ndarray, scores: np.ndarray) -> None:
-        """Score a batch: ``rows`` are user indices, ``scores`` their ``(len(rows), n_items)`` scores."""
-        rows = np.asarray(rows)
-        if scores.shape != (len(rows), self.targets.shape[1]):
-            raise ParameterError(f"scores have shape {scores.shape}, expected {(len(rows), self.targets.shape[1])}")
-        if not np.all(np.isfinite(scores)):
+    def add(self, rows: slice | np.ndarray, scores: np.ndarray, *, scores_writable: bool = False) -> None:
+        """Score a batch: ``rows`` (a slice or index array of users) and their ``(n_rows, n_items)`` scores.
+
+        With ``scores_writable=True`` the masked items are written into ``scores`` in place (no copy).
+        """
+        n_rows = len(range(*rows.indices(self.targets.shape[0]))) if isinstance(rows, slice) else len(rows)
+        if scores.shape != (n_rows, self.targets.shape[1]):
+            raise ParameterError(f"scores have shape {scores.shape}, expected {(n_rows, self.targets.shape[1])}")
+        if not np.isfinite(scores).all():
             bad = int(np.sum(~np.isfinite(scores)))
             raise NumericalError(
-                f"{bad} non-finite scores (NaN/inf) in a batch of {len(rows)} users: the model's solve is "
+                f"{bad} non-finite scores (NaN/inf) in a batch of {n_rows} users: the model's solve is "
                 "numerically broken (try float64, or a larger ridge λ)."
             )
         tgt = self.targets[rows]
         if self.negatives is not None:
-            pos, neg = M.auc_pools(scores, tgt, self.negatives[rows])
+            pos, neg = M.auc_pools(scores, tgt, self.negatives[rows])  # before masking, as the paper's code
             self._pos.append(pos)
             self._neg.append(neg)
         exc = None if self.excluded is None else self.excluded[rows]
-        top = M.top_k_items(scores, max(self.ks), exclude=exc)
-        for k in self.ks:
-            self.per_user[f"HR@{k}"][rows] = M.hit_rate_at_k(top, tgt, k)
-            self.per_user[f"NDCG@{k}"][rows] = M.ndcg_at_k(top, tgt, k)
-            self.per_user[f"PSP@{k}"][rows] = M.psp_at_k(top, tgt, k, self.weights)
+        top = M.top_k_items(scores, max(self.ks), exclude=exc, inplace=scores_writable)
+        for name, values in M.ranking_metrics(top, tgt, self.ks, self.weights).items():
+            self.per_user[name][rows] = values
         if self.top_k is not None:
             self.top_k[rows] = top
         self._seen[rows] = True
@@ -127,12 +128,12 @@ class MetricAccumulator:
         return EvaluationResult(out, self.per_user, int(self.targets.shape[0]), self.top_k)
 
 
-def user_batches(n_users: int, batch_size: int = DEFAULT_BATCH_USERS) -> Iterable[np.ndarray]:
-    """Consecutive user index batches."""
+def user_batches(n_users: int, batch_size: int = DEFAULT_BATCH_USERS) -> Iterable[slice]:
+    """Consecutive user batches as slices (views, not copies, of dense arrays)."""
     if batch_size <= 0:
         raise ParameterError(f"batch_size must be positive, got {batch_size}")
     for start in range(0, n_users, batch_size):
-        yield np.arange(start, min(start + batch_size, n_users))
+        yield slice(start, min(start + batch_size, n_users))
 
 
 def evaluate_scorer(
