@@ -90,7 +90,7 @@ def run_notebook(path: Path, output_dir: Path, parameters: dict[str, Any], *, da
     output_dir.mkdir(parents=True, exist_ok=True)
     tag = f"-{dataset}" if dataset is not None else ""
     out = output_dir / f"{path.stem}{tag}.ipynb"
-    tmp = output_dir / f".{out.name}.running"
+    tmp = output_dir / f".{out.stem}.running.ipynb"
     papermill.execute_notebook(str(path), str(tmp), parameters=params, kernel_name=kernel_name,
                                cwd=str(path.parent), progress_bar=False, log_output=log_output)
     tmp.replace(out)

@@ -35,8 +35,8 @@ dataset = "magazine"  # dataset for the real-user checks and the depth experimen
 depths = "1,2,3"  # hidden Dense→ReLU blocks to compare (comma-separated)
 widths = "64,256,1024,4096"  # finite widths for the empirical-NTK convergence (comma-separated)
 n_seeds = 3  # random initialisations per width
-output_dir = ""  # results JSON: {output_dir}/01_ntk_derivation-{dataset}.json ("" = the repo's runs/)
-figures_dir = ""  # where figures go ("" = the repo's figures/)
+output_dir = ""  # results JSON: {output_dir}/01_ntk_derivation-{dataset}.json (empty: the repo runs/ folder)
+figures_dir = ""  # where figures go (empty: the repo figures/ folder)
 seed = 42  # seed of every random draw in this notebook
 
 # %%

@@ -7,6 +7,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -34,11 +35,12 @@ lambdas = "0,1,5,20,50,100"   # ∞-AE λ grid (the paper's), scaled by trace(K)
 ease_lambdas = "1,10,100,1000,10000"  # EASE λ grid (the paper's)
 depth = 1                     # hidden Dense→ReLU blocks (the paper's ∞-AE: 1)
 dtype = "float32"             # float32 like the paper's code, or float64
-user_budget = 0               # 0 = train on all users; N = a random N-user sample (the paper's Netflix protocol)
+user_budget = 0               # 0: train on all users; N: a random sample of N users (Netflix protocol of the paper)
 seed = 42                     # split seed for raw datasets, user-sample seed
+repeats = "collapse"          # paper splits only: collapse (binary relevance) or count (as the paper code)
 n_buckets = 5                 # coldness buckets for Figure 7
-output_dir = ""               # results JSON: {output_dir}/02_closed_form_fit-{dataset}.json ("" = the repo's runs/)
-figures_dir = ""              # figures are saved here ("" = the repo's figures/)
+output_dir = ""               # results JSON: {output_dir}/02_closed_form_fit-{dataset}.json (empty: the repo runs/ folder)
+figures_dir = ""              # figures are saved here (empty: the repo figures/ folder)
 
 # %%
 import platform
@@ -81,7 +83,7 @@ fig_dir = output_path(figures_dir, default_figures_dir())
 
 # %%
 t0 = time.perf_counter()
-data = load_dataset(dataset, seed=seed)
+data = load_dataset(dataset, seed=seed, **({} if repeats == "collapse" else {"repeats": repeats}))
 t_load = time.perf_counter() - t0
 stats = dataset_statistics(data)
 print(f"{dataset}: loaded in {t_load:.2f} s")
@@ -213,7 +215,7 @@ best_val = report.val_metrics[report.best_lambda]
 path = write_results(
     out_dir, "02_closed_form_fit", dataset,
     parameters=dict(dataset=dataset, lambdas=lambdas, ease_lambdas=ease_lambdas, depth=depth, dtype=dtype,
-                    user_budget=user_budget, seed=seed, n_buckets=n_buckets),
+                    user_budget=user_budget, seed=seed, repeats=repeats, n_buckets=n_buckets),
     metrics={
         "infae": {"val": best_val, "test": report.test_metrics},
         "ease": {"val": ease.val_metrics[ease.best_value], "test": ease.test_metrics},

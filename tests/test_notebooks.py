@@ -44,6 +44,18 @@ def test_pair_in_sync_and_clean(py):
     assert "output_dir" in params and "dataset" in params
 
 
+@pytest.mark.parametrize("py", PY_SOURCES, ids=lambda p: p.stem)
+def test_papermill_sees_every_parameter(py):
+    """papermill silently skips a parameter line it cannot parse (e.g. a quote in the comment)."""
+    import papermill
+
+    nb = nbformat.read(py.with_suffix(".ipynb"), as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    assigned = [line.split("=", 1)[0].strip() for line in cell.source.splitlines()
+                if line and not line.startswith(("#", " ")) and "=" in line]
+    assert list(papermill.inspect_notebook(str(py.with_suffix(".ipynb")))) == assigned
+
+
 def test_find_notebook_and_parse_values():
     assert find_notebook("02").name == "02_closed_form_fit.ipynb"
     assert find_notebook("02_closed_form_fit").stem == "02_closed_form_fit"

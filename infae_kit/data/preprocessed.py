@@ -64,7 +64,7 @@ def read_preprocessed_interactions(hdf5_path: str | os.PathLike, index_path: str
 
 
 def load_preprocessed(
-    hdf5_path: str | os.PathLike, index_path: str | os.PathLike, name: str | None = None
+    hdf5_path: str | os.PathLike, index_path: str | os.PathLike, name: str | None = None, *, repeats: str = "collapse"
 ) -> RecDataset:
     """A :class:`RecDataset` from the paper's ``total_data.hdf5`` + ``index.npz``, as the paper's code builds it.
 
@@ -75,6 +75,7 @@ def load_preprocessed(
         hdf5_path: ``total_data.hdf5``.
         index_path: ``index.npz``.
         name: dataset name (defaults to the hdf5's folder name).
+        repeats: ``"collapse"`` (binary, default) or ``"count"`` (the paper's code); see ``build_rec_dataset``.
 
     Returns:
         RecDataset with ``seed=None`` (fixed split).
@@ -82,4 +83,4 @@ def load_preprocessed(
     interactions = read_preprocessed_interactions(hdf5_path, index_path)
     if len(interactions) == 0:
         raise DataError(f"{hdf5_path} holds no rows.")
-    return build_rec_dataset(interactions, name=name or Path(hdf5_path).parent.name, seed=None)
+    return build_rec_dataset(interactions, name=name or Path(hdf5_path).parent.name, seed=None, repeats=repeats)

@@ -112,6 +112,7 @@ def _preprocessed(name: str, description: str, sha_hdf5: str, sha_index: str, ci
         },
         citation=citation,
         licence=licence,
+        options={"repeats": "'collapse' (default, binary relevance) or 'count' (repeated pairs add up, as the paper's code)"},
     )
 
 
@@ -189,6 +190,7 @@ _register(DatasetSpec(
     },
     citation="Douban movie ratings as used by DTCDR/GA-DTCDR; " + _CITE_DTCDR + " Preprocessing: " + _CITE_PAPER,
     licence="infinite_ae_cf is MIT-licensed; data terms are those of the DTCDR release (cite DTCDR / GA-DTCDR).",
+    options={"repeats": "'collapse' (default, binary relevance) or 'count' (repeated pairs add up, as the paper's code)"},
 ))
 _register(DatasetSpec(
     name="ml-100k",
@@ -388,7 +390,7 @@ def load_dataset(
 
         index = _locate(spec, "index", root, want_download)
         hdf5 = _locate(spec, "hdf5", root, want_download)
-        return load_preprocessed(hdf5, index, name=name)
+        return load_preprocessed(hdf5, index, name=name, **opts)
 
     from infae_kit.data.split import split_per_user
 
