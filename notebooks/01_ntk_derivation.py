@@ -333,7 +333,7 @@ ax.set(xscale="log", yscale="log", xlabel="hidden width h",
        ylabel=r"$\Vert\Theta_h - \Theta_\infty\Vert_F \,/\, \Vert\Theta_\infty\Vert_F$",
        title=f"Empirical NTK → analytic NTK ({width_users.shape[0]} {dataset} users, {n_seeds} seeds)")
 ax.legend()
-save_figure(fig, "01_ntk_width_convergence", figures_dir=fig_dir)
+save_figure(fig, f"01_ntk_width_convergence-{dataset}", figures_dir=fig_dir)
 plt.show()
 print(pd.DataFrame({f"depth {k}": v.mean(axis=1) for k, v in width_errors.items()}, index=width_list)
       .rename_axis("width").to_string(float_format=lambda z: f"{z:.4f}"))
