@@ -27,6 +27,8 @@ test: env
 test-fast: env
 	$(BIN)/python -m pytest tests -m "not slow" -p no:cacheprovider
 
+# Missing data files are fetched from their public sources (checksum-verified) unless INFAE_DOWNLOAD=0.
+reproduce: export INFAE_DOWNLOAD ?= 1
 reproduce: env
 	$(BIN)/python -m infae_kit.runner --notebooks $(NOTEBOOKS) --datasets $(DATASETS)
 

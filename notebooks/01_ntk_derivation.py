@@ -253,7 +253,7 @@ steps = pd.DataFrame(
     ],
     columns=["quantity", "by hand", "check (Monte Carlo / kit)"],
 )
-print(steps.to_string(index=False, float_format=lambda z: f"{z:.6g}"))
+print(steps.to_string(index=False, float_format=lambda z: f"{z:.6g}", na_rep="—"))
 print(f"kit ntk_matrix: Θ(x,y) = {kit_matrix[0, 1]:.10g}, Θ(x,x) = {kit_matrix[0, 0]:.10g}, "
       f"Θ(y,y) = {kit_matrix[1, 1]:.10g}")
 assert abs(theta_ntk - kit_matrix[0, 1]) < 1e-12 * theta_ntk
