@@ -87,18 +87,21 @@ needs_data = pytest.mark.skipif(
 @pytest.mark.notebook
 @needs_data
 def test_runner_magazine_end_to_end(tmp_path):
+    """The runner on Magazine with the official code's matrix (repeats kept as 2) reproduces that code."""
     out, table = tmp_path / "runs", tmp_path / "results.md"
     rc = main(["--notebooks", "02", "--datasets", "magazine", "--output-dir", str(out), "--table", str(table),
-               "-p", "figures_dir", str(tmp_path / "fig")])
+               "-p", "figures_dir", str(tmp_path / "fig"), "-p", "repeats", "count"])
     assert rc == 0
     res = read_results(out / "02_closed_form_fit-magazine.json")
     assert (out / "02_closed_form_fit-magazine.ipynb").exists()
     assert (tmp_path / "fig" / "02_coldstart-magazine.png").exists()
+    assert res["infae_best_lambda"] == 20.0  # as the paper's code
     m = res["metrics"]["infae"]["test"]
     rerun = PAPER_CODE_RERUN["magazine"]["infae"]
-    # our ∞-AE equals the paper's own code rerun on this data within 2.5% (NDCG@10 22.13, HR@100 61.10 ...)
-    for name in ("AUC", "HR@100", "NDCG@10", "NDCG@100", "PSP@10", "HR@10"):
-        assert m[name] == pytest.approx(rerun[name], rel=0.025), name
+    # the paper's code rerun here: AUC 0.8535, HR@10 25.57, HR@100 61.10, NDCG@10 22.13, NDCG@100 30.65,
+    # PSP@10 12.43 — reproduced within 0.5% (AUC differs only through the negatives' RNG)
+    for name in ("AUC", "HR@10", "HR@100", "NDCG@10", "NDCG@100", "PSP@10"):
+        assert m[name] == pytest.approx(rerun[name], rel=0.005), name
     text = table.read_text()
     assert "magazine" in text and "infae" in text and "(23.06)" in text
 
