@@ -71,19 +71,19 @@ def estimate_fit_memory_bytes(n_train_users: int, n_items: int, dtype="float32",
     """Bytes the ∞-AE fit and one scoring pass hold at their peak.
 
     Three ``n × n`` buffers (the kernel kept for reuse across λ, its Cholesky factor, and the Gram of the
-    train rows kept for the test pass), the dense train rows, the dual weights α, and one batch of context
-    scores and cross-kernel.
+    train rows kept for the test pass), four ``n × items`` ones (the dense train rows, α for the current and
+    the best λ, a score buffer), and one batch of context scores and cross-kernel.
     """
     s = np.dtype(dtype).itemsize
     n, m = int(n_train_users), int(n_items)
     b = min(int(n_context_users if n_context_users is not None else n), DEFAULT_BATCH_USERS)
-    return s * (3 * n * n + 3 * n * m + b * n + b * m)
+    return s * (3 * n * n + 4 * n * m + b * n + b * m)
 
 
 def _max_users_that_fit(budget_bytes: int, n_items: int, dtype) -> int:
     s = np.dtype(dtype).itemsize
-    # 3n² + 3nm + bn + bm ≤ budget/s with b ≤ n (take b = n): 4n² + 4nm - budget/s ≤ 0
-    a, bq, c = 4.0, 4.0 * n_items, -budget_bytes / s
+    # 3n² + 4nm + bn + bm ≤ budget/s with b ≤ n (take b = n): 4n² + 5nm - budget/s ≤ 0
+    a, bq, c = 4.0, 5.0 * n_items, -budget_bytes / s
     return max(int((-bq + math.sqrt(bq * bq - 4 * a * c)) / (2 * a)), 0)
 
 
@@ -368,6 +368,7 @@ def tune_and_evaluate_infinite_ae(
     jitters: dict[float, float] = {}
     best = None
     best_alpha = None
+    score_buffer = np.empty((min(batch_size, data.n_users), data.n_items), dtype=dense.dtype) if all_users_trained else None
     for lam in tqdm(lambdas, desc="∞-AE λ grid", disable=not progress, leave=False):
         t = time.perf_counter()
         if lam == 0.0 and all_users_trained:
@@ -381,9 +382,13 @@ def tune_and_evaluate_infinite_ae(
         acc = MetricAccumulator(targets, excluded, weights, negatives, ks)
         for rows in user_batches(data.n_users, batch_size):
             if all_users_trained:
-                # K α = X − λ'α exactly (the validation context is the training rows themselves).
-                buf = np.multiply(alpha[rows], -dense.dtype.type(diag)) if alpha is not None else dense[rows].copy()
-                if alpha is not None:
+                # K α = X − λ'α exactly (the validation context is the training rows themselves). One score
+                # buffer is reused across λ: a fresh 90 MB array per λ costs its page faults every time.
+                buf = score_buffer[: rows.stop - rows.start]
+                if alpha is None:
+                    np.copyto(buf, dense[rows])
+                else:
+                    np.multiply(alpha[rows], -dense.dtype.type(diag), out=buf)
                     buf += dense[rows]
                 acc.add(rows, buf, scores_writable=True)
             else:

@@ -56,8 +56,10 @@ PROPENSITY_A = 0.55
 PROPENSITY_B = 1.5
 """Offset ``B`` of the propensity model (paper Appendix B.5)."""
 
-# Elements of a (rows × items) temporary block handled at once by top_k_items (≈ 64 MiB of float32).
-_CHUNK_ELEMENTS = 1 << 24
+# Elements of a (rows × items) block handled at once by top_k_items (≈ 1 MiB of float32). Small blocks keep
+# argpartition's int64 index temporaries in the allocator's reusable heap: with 64 MiB blocks every call
+# mmap'ed and page-faulted ~180 MB afresh, and top-k over ML-1M took 0.25–0.76 s instead of 0.16 s.
+_CHUNK_ELEMENTS = 1 << 18
 
 
 # ----------------------------------------------------------------------------------------------------------
