@@ -243,6 +243,7 @@ def tune_and_evaluate(
     batch_size: int = DEFAULT_BATCH_USERS,
     progress: bool = False,
     desc: str = "grid",
+    train=None,
 ) -> TuningReport:
     """Fit ``make_model(value)`` on train for each grid value, pick the best by validation ``select_by``,
     and evaluate that model on test (train + validation as context), as the paper does for every model.
@@ -250,8 +251,10 @@ def tune_and_evaluate(
     Args:
       make_model: maps a grid value to an unfitted model with ``fit(csr)`` and ``predict(csr)``.
       grid: hyper-parameter values (e.g. EASE's λ grid).
-      data: a RecDataset.
+      data: a RecDataset (its users are the ones evaluated).
       select_by: validation metric to maximise.
+      train: rows to fit on instead of ``data.train`` (a sample of users, a distilled support, …); the
+        evaluation still uses ``data``'s users, context and targets.
     """
     import time
 
@@ -262,8 +265,11 @@ def tune_and_evaluate(
     t0 = time.perf_counter()
     val: dict[Any, dict[str, float]] = {}
     best, best_model = None, None
+    fit_rows = data.train if train is None else train
+    if fit_rows.shape[1] != data.n_items:
+        raise ParameterError(f"train has {fit_rows.shape[1]} items but the dataset has {data.n_items}")
     for value in tqdm(list(grid), desc=desc, disable=not progress, leave=False):
-        model = make_model(value).fit(data.train)
+        model = make_model(value).fit(fit_rows)
         val[value] = evaluate_model(model, data, "val", ks=ks, batch_size=batch_size).metrics
         if select_by not in val[value]:
             raise ParameterError(f"select_by={select_by!r} is not a computed metric: {sorted(val[value])}")

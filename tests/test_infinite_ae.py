@@ -149,3 +149,17 @@ def test_bad_inputs(small):
 
 def test_paper_grid():
     assert PAPER_LAMBDA_GRID == (0.0, 1.0, 5.0, 20.0, 50.0, 100.0)
+
+
+def test_tune_and_evaluate_can_fit_on_other_rows(small):
+    """Baselines trained on a subset (or a distilled support) are still evaluated on the dataset's users."""
+    from infae_kit.baselines import EASE
+    from infae_kit.evaluation import tune_and_evaluate
+
+    sub = small.train[:120]
+    rep = tune_and_evaluate(lambda lam: EASE(lam), (10.0, 100.0), small, train=sub)
+    direct = evaluate_model(EASE(rep.best_value).fit(sub), small, "test")
+    assert rep.test_metrics == pytest.approx(direct.metrics)
+    assert rep.test.n_users == small.n_users
+    with pytest.raises(ParameterError, match="items"):
+        tune_and_evaluate(lambda lam: EASE(lam), (10.0,), small, train=sp.csr_matrix((3, 7), dtype=np.float32))

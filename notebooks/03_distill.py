@@ -1,0 +1,414 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,jupytext
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 03 · DISTILL-CF: synthesising a tiny set of fake users for ∞-AE
+#
+# Reproduces **§4 (DISTILL-CF), Algorithm 3 and Appendix B.4**, and the last column of **Table 1**
+# ("DISTILL-CF + ∞-AE", μ = 500 fake users) of *Infinite Recommendation Networks: A Data-Centric Approach*
+# (Sachdeva et al., NeurIPS 2022) on one dataset.
+#
+# **Claims tested.**
+# 1. ∞-AE trained on μ users *synthesised* by DISTILL-CF approaches — the paper says 96–105 % of — ∞-AE trained
+#    on **all** users, and beats ∞-AE trained on μ random real users.
+# 2. The summary is model-agnostic: EASE trained on it still recommends well.
+# 3. Multi-step Gumbel sampling with the hard-tanh keeps the summary **sparse and discrete**, each fake user
+#    holding a variable number of items controlled by the entropy of its prior row.
+#
+# **Defaults are CI-sized** (μ = 50, γ = 50, 30 outer steps: about a minute on 2 CPUs). The paper's setting is
+# `budget=500, gamma=200, steps=500` (Magazine's γ grid is {50, 100, 200}); run it with
+# `python -m infae_kit.runner --notebooks 03 --datasets magazine -p budget 500 -p gamma 200 -p steps 500`
+# (about 12 minutes on 2 cores with the paper's own code, `shared/reference/EVALUATION.md`). At the CI size the
+# numbers below are **not** expected to reach Table 1: the run is too short for the prior to move far from
+# its initialisation (see §4).
+
+# %% tags=["parameters"]
+dataset = "magazine"   # any name from infae_kit.data.list_datasets()
+budget = 50            # mu, the number of fake users (the paper: 500)
+gamma = 50             # Gumbel samples per fake user and step (the paper: 50 to 200 on Magazine, 200 in the code)
+tau = 10.0             # Gumbel temperature (the code default 10; the released grid 0.3, 0.5, 0.7, 5)
+lambda2 = 0.001        # weight of the cardinality penalty, divided by the mean train interactions per user
+steps = 30             # outer Adam steps (the paper: 500, early exit after 150 without improvement)
+lr = 0.04              # Adam learning rate (the paper: 0.04)
+batch_size = -1        # real users per outer step, -1 for all users (the code default)
+seed = 42              # initial users, Gumbel keys, user batches and the random-users baseline
+support = "soft"       # released support: soft (the code), topk or hard (binary), see infae_kit.distill
+output_dir = ""        # results JSON and the support artifact go here (empty: the repo runs/ folder)
+figures_dir = ""       # figures are saved here (empty: the repo figures/ folder)
+
+# %%
+import platform
+import time
+
+import jax
+import matplotlib.pyplot as plt
+import numpy as np
+import optax
+from IPython.display import Markdown, display
+
+import infae_kit
+from infae_kit.baselines import EASE, EASE_LAMBDA_GRID
+from infae_kit.data import dataset_statistics, load_dataset
+from infae_kit.distill import (
+    EARLY_EVAL_STEPS,
+    DistillConfig,
+    distill,
+    hard_gumbel_support,
+    load_distilled,
+    multi_step_gumbel,
+)
+from infae_kit.evaluation import evaluate_model, metric_names, tune_and_evaluate
+from infae_kit.infinite_ae import InfiniteAE, tune_and_evaluate_infinite_ae
+from infae_kit.paths import figures_dir as default_figures_dir, output_path, runs_dir
+from infae_kit.plotting import save_figure, set_theme
+from infae_kit.results import PAPER_TABLE1, write_results
+
+set_theme()
+print(f"python {platform.python_version()} · jax {jax.__version__} ({jax.default_backend()}) · "
+      f"optax {optax.__version__} · numpy {np.__version__} · infae_kit {infae_kit.__version__}")
+out_dir = output_path(output_dir, runs_dir())
+fig_dir = output_path(figures_dir, default_figures_dir())
+
+# The paper's validation schedule (steps 25, 50, …, 200, then every 40) validates a 30-step run only once;
+# validating every steps/3 (at most every 40) keeps the paper's schedule for long runs and gives a short run
+# a few validations.
+config = DistillConfig(
+    budget=int(budget), gamma=int(gamma), tau=float(tau), lambda2=float(lambda2), lr=float(lr), steps=int(steps),
+    batch_size=int(batch_size), seed=int(seed), support=str(support),
+    eval_steps=EARLY_EVAL_STEPS, log_freq=min(40, max(int(steps) // 3, 1)), patience=150,
+)
+config
+
+# %% [markdown]
+# ## 1. Data
+#
+# Binary users × items matrix, each user's interactions split 80/10/10 at random (train/validation/test). For
+# `magazine` and `ml-1m` these are the paper's own files and split. The real users' **train** rows are what
+# DISTILL-CF summarises; validation drives λ and early stopping; test is touched only in §6.
+
+# %%
+t0 = time.perf_counter()
+data = load_dataset(dataset, seed=seed)
+t_load = time.perf_counter() - t0
+stats = dataset_statistics(data)
+print(f"{dataset}: loaded in {t_load:.2f} s; a budget of μ = {config.budget} is "
+      f"{100 * config.budget / data.n_users:.1f} % of the {data.n_users:,} users")
+{k: stats[k] for k in ("users", "items", "interactions", "sparsity", "train", "val", "test") if k in stats}
+
+# %% [markdown]
+# ## 2. The idea
+#
+# **Bilevel objective (Eq. 2).** Find a small support set $\mathcal D^s$ such that the model fitted on it
+# predicts the real data well:
+#
+# $$\min_{\mathcal D^s}\; \mathbb E_{u\sim\mathcal U}\big[\,\ell(\phi^*_{\mathcal D^s}(X_u),\,X_u)\big]
+#   \quad\text{s.t.}\quad \phi^*_{\mathcal D^s} = \arg\min_\phi \mathbb E_{\mathcal D^s}[\ell(\phi)] .$$
+#
+# With ∞-AE as $\phi$ the **inner problem has a closed form** (notebook 02): for a sampled support
+# $\hat X^s \in [0,1]^{\mu\times|\mathcal I|}$,
+#
+# $$\alpha = \big(K_{\hat X^s\hat X^s} + \lambda\,\tfrac{\operatorname{tr}K}{\mu}\,I\big)^{-1}\hat X^s,
+#   \qquad \tilde X_b = K_{X_b \hat X^s}\,\alpha ,$$
+#
+# so the outer gradient flows through one $\mu\times\mu$ solve: $O(\mu^2|\mathcal I|)$ per step instead of
+# $O(|\mathcal U|^2|\mathcal I|)$ for the full ∞-AE.
+#
+# **Discrete, sparse fake users (Eq. 3).** DISTILL-CF learns a continuous prior $X^s$ (initialised with the
+# train rows of μ random real users) and draws the support from it by *multi-step Gumbel sampling*:
+#
+# $$\hat X^s = \sigma\Big(\sum_{k=1}^{\gamma} \operatorname{softmax}\big((X^s + G_k)/\tau\big)\Big),
+#   \qquad G_k \sim \text{Gumbel}(0,1),\quad \sigma = \text{hard-tanh (clip to }[-1,1]).$$
+#
+# Each of the γ draws picks (softly) one item per fake user; the sum lets a fake user hold a *variable*
+# number of items, and the clip keeps repeated picks at 1.
+#
+# **Loss actually optimised.** Eq. 3 and Algorithm 3 print a binary cross-entropy on $\tilde X_b$. The
+# released code — and `infae_kit.distill`, default `loss="multinomial"` — uses the multinomial
+# log-likelihood instead, plus the cardinality term:
+#
+# $$L(X^s) = \frac1{|b|}\sum_{u\in b} -\sum_i X_{ui}\,\log\operatorname{softmax}(\tilde X_u)_i
+#   \;+\; \lambda_2\,\frac{\tfrac1\mu\sum_{v,i}\hat X^s_{vi}}{\text{train interactions}/|\mathcal U|} .$$
+#
+# The second term is the L1 norm of $\hat X^s$ (all entries are non-negative) per fake user, relative to a
+# real user's activity: it pushes fake users to be as sparse as real ones. λ is not fixed: it is re-picked over
+# {1e-5, 1e-3, 0.1, 1, 5, 50} on validation HR@100 at every validation and used until the next (B.4).
+
+# %% [markdown]
+# ## 3. What multi-step Gumbel sampling does to one fake user
+#
+# One prior row — the initial prior of the first fake user, i.e. a real user's train row (logit 1 on its
+# items, 0 elsewhere) — sampled with different γ and τ. Left to right τ grows; each curve is one γ. Values
+# are sorted (largest first). Two sparsity measures per setting:
+#
+# * $n_\text{eff} = (\sum_i \hat x_i)^2 / \sum_i \hat x_i^2$, the *effective* number of items (the
+#   participation ratio: equals $k$ for a row of $k$ equal non-zeros);
+# * the items of the **hard** sample drawn with the same keys (τ → 0, one Gumbel-max item per draw): the
+#   union of γ categorical draws.
+#
+# The soft sample itself has **no exact zeros** (every softmax is positive): it becomes sparse only as τ → 0.
+
+# %%
+first_row = data.train[int(np.sort(np.random.default_rng(seed).choice(data.n_users, config.budget,
+                                                                          replace=False))[0])]
+prior_row = jax.numpy.asarray(first_row.toarray().astype(np.float32))
+gammas, taus = (1, 10, 100), (0.3, 1.0, 10.0)
+row_key = jax.random.PRNGKey(seed)
+gumbel_grid = {}
+fig, axes = plt.subplots(1, len(taus), figsize=(13, 3.6), sharey=True)
+for ax, t in zip(axes, taus):
+    for g in gammas:
+        soft = np.asarray(multi_step_gumbel(prior_row, row_key, g, t))[0]
+        hard_items = int(np.asarray(hard_gumbel_support(prior_row, row_key, g)).sum())
+        n_eff = float(soft.sum() ** 2 / np.square(soft).sum())
+        gumbel_grid[f"gamma={g},tau={t:g}"] = {"row_sum": float(soft.sum()), "n_eff": n_eff,
+                                               "exact_nonzeros": int(np.count_nonzero(soft)),
+                                               "hard_items": hard_items}
+        ax.plot(np.arange(1, soft.size + 1), np.sort(soft)[::-1],
+                label=f"γ={g}: n_eff={n_eff:.0f}, hard={hard_items}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_ylim(1e-6, 1.5)
+    ax.set_xlabel("item rank in the sample")
+    ax.set_title(f"τ = {t:g}")
+    ax.legend(fontsize=8, loc="lower left")
+axes[0].set_ylabel("sampled value $\\hat x_i$")
+fig.suptitle(f"Multi-step Gumbel sampling of one prior row ({int(first_row.nnz)} items of {data.n_items:,} at "
+             "logit 1)")
+fig.tight_layout()
+save_figure(fig, "03_gumbel_row", figures_dir=fig_dir)
+plt.show()
+display(Markdown("| γ, τ | row sum | n_eff | exact non-zeros | hard items |\n|---|---|---|---|---|\n" + "\n".join(
+    f"| {k} | {v['row_sum']:.2f} | {v['n_eff']:.1f} | {v['exact_nonzeros']} | {v['hard_items']} |"
+    for k, v in gumbel_grid.items())))
+
+# %% [markdown]
+# Small τ makes each draw nearly one-hot, so the row holds about as many items as distinct draws, and the
+# prior's entropy decides how many distinct items γ draws hit. At the code's τ = 10 each draw is nearly
+# uniform over the catalogue: the sample is a dense row of small values, γ/|items| each, whatever the
+# prior — sparse only in the sense that its *mass* (the row sum, at most γ) is bounded, which λ₂ penalises.
+
+# %% [markdown]
+# ## 4. The run
+#
+# Each outer step: sample $\hat X^s$, fit ∞-AE on it in closed form, score all real users (`batch_size=-1`)
+# and take one Adam step on $X^s$. At step 0 and on the validation schedule the support is sampled with the
+# next step's key, ∞-AE is fitted on it for every λ of the grid and validated; the best support seen is kept.
+
+# %%
+result = distill(data, config)
+h = result.history
+print(f"{h['steps_run']} steps in {result.timings['total']:.1f} s "
+      f"({result.timings['s_per_step']:.2f} s/step after a first step of {result.timings['first_step']:.1f} s "
+      f"with compilation; validation {result.timings['validation']:.1f} s); stopped early: {h['stopped_early']}")
+print(f"best support at step {h['best_step']}: validation HR@100 {h['best_metric']:.2f} with λ = "
+      f"{result.best_lambda:g} (step 0, the real users: {h['evaluations'][0]['metrics']['HR@100']:.2f})")
+
+# %%
+ev_steps = [e["step"] for e in h["evaluations"]]
+fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+axes[0].plot(np.arange(1, len(h["loss"]) + 1), h["loss"])
+axes[0].set_xlabel("outer step")
+axes[0].set_title("training loss")
+axes[1].plot(ev_steps, [e["metrics"]["HR@100"] for e in h["evaluations"]], marker="o", label="HR@100")
+axes[1].plot(ev_steps, [e["metrics"]["NDCG@10"] for e in h["evaluations"]], marker="s", label="NDCG@10")
+axes[1].axvline(h["best_step"], ls="--", c="gray")
+axes[1].set_xlabel("outer step")
+axes[1].set_title("validation (λ picked at each)")
+axes[1].legend()
+axes[2].step(ev_steps, [e["lambda"] for e in h["evaluations"]], where="post", marker="o")
+axes[2].set_yscale("log")
+axes[2].set_ylim(min(config.val_lambdas) / 2, max(config.val_lambdas) * 2)
+axes[2].set_xlabel("outer step")
+axes[2].set_title("inner λ picked on validation")
+fig.suptitle(f"DISTILL-CF on {dataset}: μ={config.budget}, γ={config.gamma}, τ={config.tau:g}, "
+             f"support={config.support}")
+fig.tight_layout()
+save_figure(fig, f"03_training-{dataset}", figures_dir=fig_dir)
+plt.show()
+
+# %% [markdown]
+# ## 5. The distilled users next to the real ones
+#
+# Left: interactions per user — for the summary the row sum (its mass), next to the real train users and the μ
+# real users DISTILL-CF started from. Right: item popularity (column sums, sorted, as a share of all
+# interactions so that matrices of different sizes compare): does the summary keep the long tail, or collapse
+# onto the head items?
+
+# %%
+real = data.train
+init = real[np.asarray(h["initial_users"])]
+synth = result.best_support
+mats = {"real train (all users)": real, f"initial support (μ={config.budget} real users)": init,
+        f"distilled ({config.support})": synth}
+fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
+profile = {}
+for label, m in mats.items():
+    row_sums = np.sort(np.asarray(m.sum(axis=1)).ravel())
+    pop = np.sort(np.asarray(m.sum(axis=0)).ravel())[::-1]
+    profile[label] = {"mean_row_sum": float(row_sums.mean()), "median_row_sum": float(np.median(row_sums)),
+                      "items_with_mass": int(np.count_nonzero(pop)),
+                      "top10pct_item_share": float(pop[: max(len(pop) // 10, 1)].sum() / pop.sum())}
+    axes[0].plot(row_sums, np.linspace(0, 1, len(row_sums), endpoint=False), label=label, drawstyle="steps-post")
+    axes[1].plot(np.arange(1, len(pop) + 1), pop / pop.sum(), label=label)
+axes[0].set_xscale("log")
+axes[0].set_xlabel("interactions per user (row sum)")
+axes[0].set_ylabel("fraction of users ≤ x")
+axes[0].legend(fontsize=8)
+axes[1].set_yscale("log")
+axes[1].set_xlabel("item rank")
+axes[1].set_ylabel("share of interactions")
+fig.suptitle(f"{dataset}: distilled vs real users")
+fig.tight_layout()
+save_figure(fig, f"03_distilled_vs_real-{dataset}", figures_dir=fig_dir)
+plt.show()
+display(Markdown("| matrix | mean row sum | median row sum | items with mass | share of top 10 % items |\n"
+                 "|---|---|---|---|---|\n" + "\n".join(
+                     f"| {k} | {v['mean_row_sum']:.2f} | {v['median_row_sum']:.2f} | {v['items_with_mass']} | "
+                     f"{100 * v['top10pct_item_share']:.1f} % |" for k, v in profile.items())))
+
+# %% [markdown]
+# ## 6. Test metrics: distilled vs all users vs random users, and EASE on the summary
+#
+# * **DISTILL-CF + ∞-AE**: ∞-AE fitted on the released support with `result.best_lambda` — the λ picked on
+#   validation HR@100 over the DISTILL-CF grid *for that very support* when it was kept (refitting and
+#   re-picking over the same grid gives the same λ).
+# * **∞-AE, all users**: notebook 02's protocol, λ picked on validation over the paper's ∞-AE grid.
+# * **∞-AE, μ random real users**: the same μ users DISTILL-CF started from (same seed), λ picked on
+#   validation over the DISTILL-CF grid.
+# * **EASE on the distilled support**: λ picked on validation HR@100 over the paper's EASE grid.
+#
+# Test protocol as everywhere in the kit: train + validation as context, seen items masked. HR, nDCG, PSP in %.
+
+# %%
+t0 = time.perf_counter()
+infae_distilled = InfiniteAE(result.best_lambda).fit(synth)
+distilled_val = evaluate_model(infae_distilled, data, "val").metrics
+distilled_test = evaluate_model(infae_distilled, data, "test").metrics
+t_eval_distilled = time.perf_counter() - t0
+
+full = tune_and_evaluate_infinite_ae(data, seed=seed)
+random_users = tune_and_evaluate_infinite_ae(data, lambdas=config.val_lambdas, user_budget=config.budget,
+                                             seed=config.seed)
+assert np.array_equal(random_users.model.train_user_index_, h["initial_users"])  # same users as step 0
+
+t0 = time.perf_counter()
+ease = tune_and_evaluate(lambda lam: EASE(lam), EASE_LAMBDA_GRID, data, train=synth)
+ease_val, ease_lambda, ease_test = ease.val_metrics, ease.best_value, ease.test_metrics
+t_ease = time.perf_counter() - t0
+print(f"λ: distilled {result.best_lambda:g} · all users {full.best_lambda:g} · random users "
+      f"{random_users.best_lambda:g} · EASE on distilled {ease_lambda:g}")
+
+# %%
+names = [n for n in metric_names((10, 100)) if n != "PSP@100"]
+paper = PAPER_TABLE1.get(dataset, {})
+ours = {
+    f"DISTILL-CF + ∞-AE (μ={config.budget})": (distilled_test, "infae_distilled"),
+    "∞-AE, all users": (full.test_metrics, "infae"),
+    f"∞-AE, {config.budget} random users": (random_users.test_metrics, None),
+    f"EASE on the distilled support (μ={config.budget})": (ease_test, None),
+}
+rows = []
+for label, (m, paper_key) in ours.items():
+    rows.append([f"{label} (ours)"] + [f"{m[n]:.4f}" if n == "AUC" else f"{m[n]:.2f}" for n in names])
+    if paper_key in paper:
+        rows.append([f"{label.split(' (')[0]} (paper, μ=500)" if paper_key == "infae_distilled"
+                     else f"{label} (paper)"] + [str(paper[paper_key].get(n, "—")) for n in names])
+display(Markdown("| model | " + " | ".join(names) + " |\n|" + "---|" * (len(names) + 1) + "\n"
+                 + "\n".join("| " + " | ".join(r) + " |" for r in rows)))
+share = {label: 100 * m["NDCG@10"] / full.test_metrics["NDCG@10"] for label, (m, _) in ours.items()}
+for label, v in share.items():
+    print(f"{label}: {v:.1f} % of full-data ∞-AE test NDCG@10")
+if "infae_distilled" in paper:
+    print(f"paper (Table 1): {100 * paper['infae_distilled']['NDCG@10'] / paper['infae']['NDCG@10']:.1f} %")
+
+# %% [markdown]
+# **Reading the table.** At the CI defaults (μ = 50, γ = 50, τ = 10, 30 steps on `magazine`; measured when
+# this notebook was written) DISTILL-CF + ∞-AE reached test HR@100 56.9 against 61.1 for ∞-AE on all users and
+# 39.4 for ∞-AE on the same 50 random real users, and AUC 0.838 against 0.650 — but only 31 % of the full
+# model's NDCG@10 (6.9 against 21.9), below the random users' 40 %. EASE fitted on the same summary landed on
+# the same numbers as ∞-AE. The reasons are visible above: at τ = 10 after 30 Adam steps of 0.04 the prior
+# has moved little, so the soft support is a dense, nearly flat matrix (§3, §5) that carries a popularity
+# signal — enough for HR@100, not for the top of the ranking. The paper's 103 % needs its setting (μ = 500,
+# γ = 200, up to 500 steps): the paper's own code reached NDCG@10 21.46 on Magazine after early exit
+# (`shared/reference/EVALUATION.md`). Note also that Magazine's validation split is tiny (436 interactions
+# against 6,145 in test; even ∞-AE on all users validates at HR@100 7.6), so the validation HR@100 that picks
+# λ and the best step is noisy and far below the test numbers.
+
+# %% [markdown]
+# ## 7. The artifact
+#
+# The support is saved as `support.npz` (float32 CSR) plus `datacard.json` (config, λ, validation metrics,
+# sparsity, the dataset's item-id hash, the whole history), each written atomically, and read back.
+
+# %%
+artifact = result.save(out_dir / f"03_distill-{dataset}-{config.support}")
+loaded = load_distilled(artifact)
+assert (loaded.best_support != synth).nnz == 0 and loaded.best_lambda == result.best_lambda
+card = result.data_card()
+print(f"saved to {artifact}")
+print(f"support {loaded.best_support.shape}, {loaded.best_support.nnz:,} stored values "
+      f"(density {card['sparsity']['density']:.3f}, binary: {card['binary']}), λ = {loaded.best_lambda:g}, "
+      f"config round trip: {loaded.config == config}")
+
+# %% [markdown]
+# ## 8. Record the results
+#
+# `{output_dir}/03_distill-{dataset}.json`, read back by the tests and gathered by `python -m infae_kit.runner`.
+
+# %%
+path = write_results(
+    out_dir, "03_distill", dataset,
+    parameters=dict(dataset=dataset, budget=budget, gamma=gamma, tau=tau, lambda2=lambda2, steps=steps, lr=lr,
+                    batch_size=batch_size, seed=seed, support=support),
+    metrics={
+        "infae_distilled": {"val": distilled_val, "test": distilled_test},
+        "infae_full": {"val": full.val_metrics[full.best_lambda], "test": full.test_metrics},
+        "infae_random": {"val": random_users.val_metrics[random_users.best_lambda],
+                         "test": random_users.test_metrics},
+        "ease_distilled": {"val": ease_val[ease_lambda], "test": ease_test},
+    },
+    timings_s={"load": t_load, "distill_total": result.timings["total"], "infae_total": full.timings_s["total"],
+               "infae_random_total": random_users.timings_s["total"], "eval_distilled": t_eval_distilled,
+               "ease_distilled_total": t_ease},
+    extra={
+        "best_lambda": result.best_lambda,
+        "best_step": h["best_step"],
+        "steps_run": h["steps_run"],
+        "stopped_early": h["stopped_early"],
+        "infae_full_best_lambda": full.best_lambda,
+        "infae_random_best_lambda": random_users.best_lambda,
+        "ease_distilled_best_lambda": ease_lambda,
+        "ndcg10_share_of_full_pct": {"infae_distilled": share[next(iter(ours))]},
+        "distill_config": config.to_dict(),
+        "validation_history": [{"step": e["step"], "lambda": e["lambda"], "HR@100": e["metrics"]["HR@100"]}
+                               for e in h["evaluations"]],
+        "sparsity": card["sparsity"],
+        "binary": card["binary"],
+        "gumbel_row": gumbel_grid,
+        "profile": profile,
+        "artifact": str(artifact),
+    },
+)
+print(f"results written to {path}")
+
+# %% [markdown]
+# ## References
+# - N. Sachdeva, M. P. Dhaliwal, C.-J. Wu, J. McAuley. *Infinite Recommendation Networks: A Data-Centric
+#   Approach.* NeurIPS 2022. Code: `noveens/distill_cf` (DISTILL-CF), `noveens/infinite_ae_cf` (∞-AE).
+# - T. Nguyen, Z. Chen, J. Lee. *Dataset Meta-Learning from Kernel Ridge-Regression* (KIP). ICLR 2021.
+# - E. Jang, S. Gu, B. Poole. *Categorical Reparameterization with Gumbel-Softmax.* ICLR 2017.
+# - H. Steck. *Embarrassingly Shallow Autoencoders for Sparse Data.* WWW 2019.
+# - A. Jacot, F. Gabriel, C. Hongler. *Neural Tangent Kernel.* NeurIPS 2018.
