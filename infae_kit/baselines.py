@@ -16,13 +16,12 @@ Example:
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 
 from infae_kit.errors import DataError, MemoryBudgetError, NumericalError, ParameterError
+from infae_kit.io_utils import available_memory_bytes
 from infae_kit.metrics import top_k_items
 
 __all__ = [
@@ -82,21 +81,6 @@ def check_interactions(X, name: str = "X", n_items: int | None = None) -> sp.csr
             "index (the same dataset's columns)."
         )
     return csr
-
-
-def available_memory_bytes() -> int:
-    """Memory this process may still allocate: ``MemAvailable`` of /proc/meminfo, else physical memory."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
-        return 1 << 62
 
 
 class Recommender:

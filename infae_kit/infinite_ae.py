@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ from .evaluation import (
     split_protocol,
     user_batches,
 )
+from .io_utils import available_memory_bytes
 from .ntk import B_STD, W_STD, gram_matrix, ntk_matrix
 
 log = logging.getLogger(__name__)
@@ -52,18 +52,6 @@ PAPER_LAMBDA_GRID: tuple[float, ...] = (0.0, 1.0, 5.0, 20.0, 50.0, 100.0)
 """λ grid the paper searched for ∞-AE (Table 3)."""
 
 _JITTERS = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
-
-
-def available_memory_bytes() -> int:
-    """Memory the process can still allocate: ``MemAvailable`` from /proc/meminfo, else physical memory."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def estimate_fit_memory_bytes(n_train_users: int, n_items: int, dtype="float32",

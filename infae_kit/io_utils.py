@@ -1,4 +1,5 @@
-"""Atomic writes: a result file is either the old version or the complete new one, never half-written."""
+"""Atomic writes (a result file is either the old version or the complete new one, never half-written), and
+the memory still available to the process (checked before large allocations)."""
 
 from __future__ import annotations
 
@@ -53,3 +54,18 @@ def _to_jsonable(obj: Any) -> Any:
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     """Atomically write ``obj`` as indented JSON (numpy scalars and arrays converted)."""
     return atomic_write_text(path, json.dumps(_to_jsonable(obj), indent=2, sort_keys=False, allow_nan=False) + "\n")
+
+
+def available_memory_bytes() -> int:
+    """Memory this process may still allocate: ``MemAvailable`` of /proc/meminfo, else physical memory."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return 1 << 62
