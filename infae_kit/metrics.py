@@ -253,6 +253,13 @@ def _target_counts(targets: sp.csr_matrix) -> np.ndarray:
     return np.diff(targets.indptr).astype(np.int64)
 
 
+def _checked_inputs(top_k, targets, k: int) -> tuple[int, np.ndarray, sp.csr_matrix]:
+    """Validated ``(k, top_k, targets)`` shared by every ranking metric."""
+    k = _check_k(k)
+    targets = _as_csr(targets, "targets")
+    return k, _check_top_k(top_k, *targets.shape, k=k), targets
+
+
 def hit_rate_at_k(top_k: np.ndarray, targets: sp.spmatrix, k: int) -> np.ndarray:
     """HR@k of every user: ``|top-k ∩ T| / min(|T|, k)``; 0 for users without targets.
 
@@ -265,9 +272,7 @@ def hit_rate_at_k(top_k: np.ndarray, targets: sp.spmatrix, k: int) -> np.ndarray
     Returns:
         ``(n,)`` float64 in ``[0, 1]``.
     """
-    k = _check_k(k)
-    targets = _as_csr(targets, "targets")
-    top_k = _check_top_k(top_k, *targets.shape, k=k)
+    k, top_k, targets = _checked_inputs(top_k, targets, k)
     return _hit_rate(_hits(top_k, targets), _target_counts(targets), k)
 
 
@@ -288,9 +293,7 @@ def ndcg_at_k(top_k: np.ndarray, targets: sp.spmatrix, k: int) -> np.ndarray:
     Returns:
         ``(n,)`` float64 in ``[0, 1]``.
     """
-    k = _check_k(k)
-    targets = _as_csr(targets, "targets")
-    top_k = _check_top_k(top_k, *targets.shape, k=k)
+    k, top_k, targets = _checked_inputs(top_k, targets, k)
     return _ndcg(_hits(top_k, targets), _target_counts(targets), k)
 
 
@@ -319,9 +322,7 @@ def psp_at_k(top_k: np.ndarray, targets: sp.spmatrix, k: int, weights: np.ndarra
     Returns:
         ``(n,)`` float64.
     """
-    k = _check_k(k)
-    targets = _as_csr(targets, "targets")
-    top_k = _check_top_k(top_k, *targets.shape, k=k)
+    k, top_k, targets = _checked_inputs(top_k, targets, k)
     weights = _check_weights(weights, targets.shape[1])
     return _psp(top_k, _hits(top_k, targets), targets, k, weights)
 
@@ -376,8 +377,7 @@ def ranking_metrics(
     ks = [_check_k(k, "ks entry") for k in ks]
     if not ks:
         raise ParameterError("ks must name at least one cut-off.")
-    targets = _as_csr(targets, "targets")
-    top_k = _check_top_k(top_k, *targets.shape, k=max(ks))
+    _, top_k, targets = _checked_inputs(top_k, targets, max(ks))
     if weights is not None:
         weights = _check_weights(weights, targets.shape[1])
     hits = _hits(top_k, targets)
