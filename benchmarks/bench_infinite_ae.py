@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import resource
 import sys
 import time
 from pathlib import Path
@@ -26,25 +25,13 @@ from infae_kit.data import load_dataset  # noqa: E402
 from infae_kit.infinite_ae import PAPER_LAMBDA_GRID, tune_and_evaluate_infinite_ae  # noqa: E402
 from infae_kit.io_utils import atomic_write_json  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import blas_info, peak_rss_bytes  # noqa: E402
+
 T_IMPORTED = time.perf_counter()
 
 PAPER_CODE = {"ml-1m": {"wall_s_unloaded": 55.0, "wall_s_loaded": 109.0, "peak_rss_gb": 2.0},
               "magazine": {"wall_s_unloaded": 14.0, "peak_rss_gb": 1.2}}
-
-
-def peak_rss_bytes() -> int:
-    """Peak resident set size of this process (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-def blas_info() -> str:
-    try:
-        from threadpoolctl import threadpool_info
-
-        return ", ".join(f"{i['internal_api']} {i.get('version')} ({i['num_threads']} threads, "
-                         f"{i.get('architecture')})" for i in threadpool_info())
-    except Exception:  # pragma: no cover - informational only
-        return "unknown"
 
 
 def main(argv=None) -> int:
