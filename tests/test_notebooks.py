@@ -130,3 +130,37 @@ def test_closed_form_fit_ml1m_reaches_table1(tmp_path):
         for name in tol:
             assert ours[name] > res["metrics"][base]["test"][name], (base, name)
     assert res["timings_s"]["load"] > 0 and res["timings_s"]["infae_total"] > 0
+
+
+def _run_distill_notebook(tmp_path, **params):
+    import papermill
+
+    return papermill.execute_notebook(
+        str(find_notebook("03")), str(tmp_path / "out.ipynb"), kernel_name="python3", cwd=str(NOTEBOOKS),
+        parameters=dict(params, output_dir=str(tmp_path), figures_dir=str(tmp_path)), progress_bar=False)
+
+
+@pytest.mark.notebook
+@needs_data
+def test_distill_notebook_douban_offline_fails_with_the_data_message(tmp_path):
+    """`douban` needs the paper's ratings file, absent here: the run stops at loading, saying where to put it."""
+    import papermill
+
+    if (data_dir() / "douban" / "total_data.hdf5").exists():
+        pytest.skip("the douban ratings file is present")
+    with pytest.raises(papermill.PapermillExecutionError) as err:
+        _run_distill_notebook(tmp_path, dataset="douban", preset="ci")
+    assert "DatasetNotFoundError" in str(err.value) and "total_data.hdf5" in str(err.value)
+    assert not list(tmp_path.glob("03_distill-*.json"))
+
+
+@pytest.mark.slow
+@pytest.mark.notebook
+@needs_data
+def test_distill_notebook_runs_on_douban_book(tmp_path):
+    """papermill 03_distill on douban-book (CI preset): the results JSON and the reloadable artifact."""
+    _run_distill_notebook(tmp_path, dataset="douban-book", preset="ci")
+    res = read_results(tmp_path / "03_distill-douban-book.json")
+    distilled = res["metrics"]["infae_distilled"]["test"]
+    assert 0.5 < distilled["AUC"] <= 1.0 and distilled["NDCG@10"] > 0
+    assert (tmp_path / "03_distill-douban-book-soft" / "support.npz").exists()
