@@ -491,13 +491,13 @@ def _train_bias_proxy(X: sp.csr_matrix, config: BiasProxyConfig, seed: int) -> n
         return np.where(per_user_n > 0, per_user_events / (config.epochs * per_user_n), np.nan)
 
 
-def _forgetting_cache_key(X: sp.csr_matrix, config: BiasProxyConfig, seed: int, name: str) -> dict[str, Any]:
+def _forgetting_cache_key(X: sp.csr_matrix, config: BiasProxyConfig, seed: int, dataset_name: str) -> dict[str, Any]:
     from infae_kit.distill import dataset_fingerprint  # lazy: distill imports JAX
 
     return {
         "format": _CACHE_FORMAT,
         "method": "svp-cf-bias-proxy-forgetting",
-        "data": dataset_fingerprint(SimpleNamespace(train=X, name=name)),
+        "data": dataset_fingerprint(SimpleNamespace(train=X, name=dataset_name)),
         "config": config.to_dict(),
         "seed": seed,
     }
@@ -526,7 +526,7 @@ def _read_cached(path: Path, key: dict[str, Any]) -> tuple[np.ndarray, float] | 
 
 
 def svp_cf_forgetting(train, config: BiasProxyConfig | None = None, *, seed: int = 0,
-                      cache_dir: str | os.PathLike | None = None, name: str = "") -> ForgettingCounts:
+                      cache_dir: str | os.PathLike | None = None, dataset_name: str = "") -> ForgettingCounts:
     """SVP-CF's per-user forgetting counts (B.2; Sachdeva et al. 2022, "On sampling collaborative filtering
     datasets"), from a bias-only proxy trained on ``train``.
 
@@ -538,7 +538,7 @@ def svp_cf_forgetting(train, config: BiasProxyConfig | None = None, *, seed: int
     consume items the proxy ranks low, i.e. unpopular ones, are the most "forgotten".)
 
     With ``cache_dir``, the counts are stored in ``cache_dir`` (atomic write), keyed by the data fingerprint
-    (:func:`infae_kit.distill.dataset_fingerprint` of the binarised matrix and ``name``), ``config`` and
+    (:func:`infae_kit.distill.dataset_fingerprint` of the binarised matrix and ``dataset_name``), ``config`` and
     ``seed``; a later call with the same key reads them instead of training (``from_cache=True``). The budget
     is not part of the key: one training serves every budget of a sweep.
 
@@ -547,7 +547,7 @@ def svp_cf_forgetting(train, config: BiasProxyConfig | None = None, *, seed: int
         config: the proxy's training (:class:`BiasProxyConfig`; SVP-CF's defaults when ``None``).
         seed: seeds the epochs' orders and negatives.
         cache_dir: folder of the on-disk cache (created when needed); ``None`` = no cache.
-        name: dataset name, put in the cache file's name (the key also holds it).
+        dataset_name: put in the cache file's name (the key also holds it).
 
     Returns:
         :class:`ForgettingCounts`.
@@ -561,7 +561,7 @@ def svp_cf_forgetting(train, config: BiasProxyConfig | None = None, *, seed: int
         raise DataError("svp_cf_forgetting: the train matrix has no interactions; there is nothing to train on.")
     path = None
     if cache_dir is not None:
-        key = _forgetting_cache_key(X, config, seed, name)
+        key = _forgetting_cache_key(X, config, seed, dataset_name)
         path = forgetting_cache_path(key, cache_dir)
         if path.exists():
             cached = _read_cached(path, key)
@@ -579,7 +579,7 @@ def svp_cf_forgetting(train, config: BiasProxyConfig | None = None, *, seed: int
 
 def svp_cf_user(train, *, n_users: int | None = None, percent: float | None = None, seed: int = 0,
                 proxy: BiasProxyConfig | None = None, cache_dir: str | os.PathLike | None = None,
-                name: str = "") -> SampledData:
+                dataset_name: str = "") -> SampledData:
     """SVP-CF-user sampling (B.2): users in decreasing order of forgetting count, each with all of its
     interactions, until the budget is met (SVP-CF keeps the users its proxy finds hardest). Equal counts come
     in a seeded random order.
@@ -591,14 +591,14 @@ def svp_cf_user(train, *, n_users: int | None = None, percent: float | None = No
         seed: seed of the proxy's training and of the tie-break.
         proxy: the proxy's training (:class:`BiasProxyConfig`); SVP-CF's defaults when ``None``.
         cache_dir: on-disk cache of the forgetting counts (see :func:`svp_cf_forgetting`); ``None`` = none.
-        name: dataset name for the cache file.
+        dataset_name: dataset name for the cache file.
 
     Returns:
         :class:`SampledData` whose ``info`` holds ``from_cache``, ``proxy_seconds`` and ``cache_path``.
     """
     method = "svp-cf"
     X, candidates, budget, seed = _prepare(train, n_users, percent, seed, method)
-    counts = svp_cf_forgetting(X, proxy, seed=seed, cache_dir=cache_dir, name=name)
+    counts = svp_cf_forgetting(X, proxy, seed=seed, cache_dir=cache_dir, dataset_name=dataset_name)
     order = candidates[np.lexsort((_random_tiebreak(candidates.shape[0], seed), -counts.per_user[candidates]))]
     users = _take_users_in_order(X, order, budget)
     info = {"from_cache": counts.from_cache, "proxy_seconds": counts.seconds,
@@ -618,12 +618,12 @@ SAMPLERS: dict[str, Callable[..., SampledData]] = {
 """The heuristic samplers by name (DISTILL-CF is in :mod:`infae_kit.distill`; see the module docstring)."""
 
 
-def sample(name: str, train, *, n_users: int | None = None, percent: float | None = None, seed: int = 0,
+def sample(name: str, train, /, *, n_users: int | None = None, percent: float | None = None, seed: int = 0,
            **options) -> SampledData:
     """Run the sampler ``name`` of :data:`SAMPLERS` on ``train`` with one budget.
 
-    ``options`` go to that sampler (``user_budget`` for interaction-RNS; ``proxy``, ``cache_dir`` and ``name``
-    for SVP-CF); an option the sampler does not take is an error.
+    ``options`` go to that sampler (``user_budget`` for interaction-RNS; ``proxy``, ``cache_dir`` and
+    ``dataset_name`` for SVP-CF); an option the sampler does not take is an error.
 
     Raises:
         ParameterError: unknown sampler (the message lists the names), an option it does not take, a bad budget.

@@ -202,7 +202,7 @@ def test_svp_cf_forgetting_is_nan_for_empty_users():
 
 
 def test_svp_cf_cache_hits_without_retraining(train, tmp_path, monkeypatch):
-    first = svp_cf_forgetting(train, FAST_PROXY, seed=3, cache_dir=tmp_path, name="synthetic")
+    first = svp_cf_forgetting(train, FAST_PROXY, seed=3, cache_dir=tmp_path, dataset_name="synthetic")
     assert not first.from_cache and first.cache_path.exists() and first.cache_path.parent == tmp_path
     assert first.cache_path.name.startswith("svp-cf-synthetic-")
 
@@ -210,20 +210,22 @@ def test_svp_cf_cache_hits_without_retraining(train, tmp_path, monkeypatch):
         raise AssertionError("the proxy was retrained although its counts are cached")
 
     monkeypatch.setattr(sampling, "_train_bias_proxy", no_training)
-    second = svp_cf_forgetting(train, FAST_PROXY, seed=3, cache_dir=tmp_path, name="synthetic")
+    second = svp_cf_forgetting(train, FAST_PROXY, seed=3, cache_dir=tmp_path, dataset_name="synthetic")
     assert second.from_cache and second.cache_path == first.cache_path
     np.testing.assert_array_equal(second.per_user, first.per_user)
     assert second.seconds == first.seconds
-    # The sampler uses the same cache, for every budget, and says so.
+    # The sampler (also through the dispatcher) uses the same cache, for every budget, and says so.
     for budget in ({"n_users": 20}, {"percent": 40}):
-        s = svp_cf_user(train, seed=3, proxy=FAST_PROXY, cache_dir=tmp_path, name="synthetic", **budget)
+        s = svp_cf_user(train, seed=3, proxy=FAST_PROXY, cache_dir=tmp_path, dataset_name="synthetic", **budget)
         assert s.info["from_cache"] is True
+        s = sample("svp-cf", train, seed=3, proxy=FAST_PROXY, cache_dir=tmp_path, dataset_name="synthetic", **budget)
+        assert s.info["from_cache"] is True and s.info["cache_path"] == str(first.cache_path)
     # Another seed, configuration or dataset is another key: it trains (and so hits the patched trainer).
     for kwargs in ({"config": FAST_PROXY, "seed": 4}, {"config": BiasProxyConfig(epochs=11, batch_size=256), "seed": 3}):
         with pytest.raises(AssertionError, match="retrained"):
-            svp_cf_forgetting(train, cache_dir=tmp_path, name="synthetic", **kwargs)
+            svp_cf_forgetting(train, cache_dir=tmp_path, dataset_name="synthetic", **kwargs)
     with pytest.raises(AssertionError, match="retrained"):
-        svp_cf_forgetting(train[:-1], FAST_PROXY, seed=3, cache_dir=tmp_path, name="synthetic")
+        svp_cf_forgetting(train[:-1], FAST_PROXY, seed=3, cache_dir=tmp_path, dataset_name="synthetic")
     assert len(list(tmp_path.iterdir())) == 1  # no temporary files left behind
 
 
