@@ -221,7 +221,8 @@ def test_svp_cf_cache_hits_without_retraining(train, tmp_path, monkeypatch):
         s = sample("svp-cf", train, seed=3, proxy=FAST_PROXY, cache_dir=tmp_path, dataset_name="synthetic", **budget)
         assert s.info["from_cache"] is True and s.info["cache_path"] == str(first.cache_path)
     # Another seed, configuration or dataset is another key: it trains (and so hits the patched trainer).
-    for kwargs in ({"config": FAST_PROXY, "seed": 4}, {"config": BiasProxyConfig(epochs=11, batch_size=256), "seed": 3}):
+    other_config = BiasProxyConfig(epochs=11, batch_size=256)
+    for kwargs in ({"config": FAST_PROXY, "seed": 4}, {"config": other_config, "seed": 3}):
         with pytest.raises(AssertionError, match="retrained"):
             svp_cf_forgetting(train, cache_dir=tmp_path, dataset_name="synthetic", **kwargs)
     with pytest.raises(AssertionError, match="retrained"):
