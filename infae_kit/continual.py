@@ -221,7 +221,9 @@ def _equal_sizes(n: int, k: int) -> np.ndarray:
 
 def _check_period(split: PeriodSplit, t, *, last_allowed: int) -> int:
     if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or not 0 <= t <= last_allowed:
-        raise ParameterError(f"period t must be an integer in [0, {last_allowed}] for this split of {split.n_periods} periods, got {t!r}.")
+        raise ParameterError(
+            f"period t must be an integer in [0, {last_allowed}] for this split of {split.n_periods} periods, got {t!r}."
+        )
     return int(t)
 
 
@@ -273,8 +275,10 @@ def _split_rows(X: sp.csr_matrix, holdout: float, rng: np.random.Generator) -> t
     rank[order] = np.arange(X.nnz) - np.repeat(X.indptr[:-1], counts)
     n_out = np.where(counts >= 2, np.minimum(counts - 1, np.ceil(holdout * counts - 1e-9)), 0).astype(np.int64)
     out = rank < n_out[row_of]
-    make = lambda sel: sp.csr_matrix((X.data[sel], (row_of[sel], X.indices[sel])), shape=X.shape, dtype=np.float32)  # noqa: E731
-    kept, held = make(~out), make(out)
+    def rows_where(sel: np.ndarray) -> sp.csr_matrix:
+        return sp.csr_matrix((X.data[sel], (row_of[sel], X.indices[sel])), shape=X.shape, dtype=np.float32)
+
+    kept, held = rows_where(~out), rows_where(out)
     kept.sort_indices()
     held.sort_indices()
     return kept, held

@@ -496,7 +496,10 @@ def _flip_items_per_user(X, fraction: float, seed=0) -> sp.csr_matrix:
     for start in range(0, n_users, block):
         stop = min(start + block, n_users)
         keys = rng.random((stop - start, n_items))
-        cols.append(np.argpartition(keys, k - 1, axis=1)[:, :k] if k < n_items else np.tile(np.arange(n_items), (stop - start, 1)))
+        if k < n_items:
+            cols.append(np.argpartition(keys, k - 1, axis=1)[:, :k])
+        else:
+            cols.append(np.tile(np.arange(n_items), (stop - start, 1)))
     cols = np.concatenate(cols).ravel()
     rows = np.repeat(np.arange(n_users), k)
     flips = sp.csr_matrix((np.ones(rows.shape[0], np.float32), (rows, cols)), shape=X.shape)
@@ -557,7 +560,9 @@ def make_attack_scenario(
     else:
         targets = np.asarray(target_users, dtype=np.int64).ravel()
         if targets.size and (targets.min() < 0 or targets.max() >= X.shape[0]):
-            raise ParameterError(f"target_users must be row indices in [0, {X.shape[0]}); got {targets.min()}..{targets.max()}.")
+            raise ParameterError(
+                f"target_users must be row indices in [0, {X.shape[0]}); got {targets.min()}..{targets.max()}."
+            )
     if targets.size == 0:
         raise DataError("no target user: X has no user with an item (or target_users is empty).")
     true_rows = X[targets]
