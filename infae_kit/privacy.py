@@ -1,0 +1,582 @@
+"""How anonymous is a published dataset? The attacker model of the paper's Appendix B.6.
+
+The attacker knows part of a target user's history, with identity (the *auxiliary* information ``aux``, the
+paper's D′: a revealed fraction of the user's items, possibly with noise), and tries to recover the rest from
+what was published.
+
+* **Sampling case** (:func:`scoreboard_match`): a sample of the real rows of D is public, without identities.
+  The attacker matches each aux row to a public row with the robust de-anonymization *Scoreboard-RH* of
+  Narayanan & Shmatikov (2008), restricted to binary data:
+
+  - score(aux, r) = Σ_{i ∈ supp(aux) ∩ supp(r)} wt(i), with the rarity weight wt(i) = 1 / log |supp(i)|, where
+    supp(i) is the set of public rows that hold item i (rare items identify people, popular ones do not);
+  - eccentricity ecc = (max − max₂) / σ, the gap between the best and second-best score in units of the
+    standard deviation σ of all the target's scores; the best row is accepted as the match only when
+    ecc ≥ φ (N–S use φ = 1.5), otherwise the attacker says "no match" (−1).
+
+  All scores come from one weighted sparse product, ``(aux · diag(wt)) · recordsᵀ``, in batches of targets.
+
+* **Distillation case** (:func:`distillation_attack`): only a DISTILL-CF summary D̃ is public. There is nothing
+  to match, so the attacker *predicts*: it fits ∞-AE on D̃ and, for each target, scores the items given the
+  revealed ones. Told how many items m are missing, it predicts the top-m unrevealed items; the target is
+  de-anonymized when that set equals the true missing set exactly.
+
+* **Scenario** (:func:`make_attack_scenario`): for each target user of D, reveal ⌊x·|items of the user|⌋ of
+  the user's items (at least one; seeded), then optionally flip noise into the revealed rows. The paper's
+  noise "randomly flips x % of the total items for each user"; a minimal local version of it is here
+  (:func:`_flip_items_per_user`, used when ``noise`` is a number), and any other noise model can be passed as a
+  callable.
+
+References:
+    Arvind Narayanan and Vitaly Shmatikov. Robust de-anonymization of large sparse datasets. IEEE S&P 2008.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import scipy.sparse as sp
+
+from infae_kit.errors import DataError, ParameterError
+
+PAPER_ECCENTRICITY_THRESHOLD = 1.5
+"""φ of Narayanan & Shmatikov (2008): a best match is accepted when it stands 1.5 σ above the runner-up."""
+
+DEFAULT_BATCH_TARGETS = 1024
+"""Targets scored at once (the dense score block is ``batch × n_records`` floats)."""
+
+
+# -- input checks ------------------------------------------------------------------------------------------
+
+
+def _binary_rows(X, name: str) -> sp.csr_matrix:
+    """A float32 binary CSR copy of ``X`` (any stored value > 0 becomes 1), sorted indices, no explicit zeros."""
+    if not sp.issparse(X):
+        arr = np.asarray(X)
+        if arr.ndim != 2:
+            raise ParameterError(f"{name} must be a 2-D users × items matrix; got an array of shape {arr.shape}.")
+        X = sp.csr_matrix(arr)
+    X = sp.csr_matrix(X, dtype=np.float64, copy=True)
+    if X.nnz and not np.all(np.isfinite(X.data)):
+        raise ParameterError(f"{name} holds NaN or inf values; pass a binary (or [0, 1]) users × items matrix.")
+    X.data = (X.data > 0).astype(np.float32)
+    X.eliminate_zeros()
+    X.sort_indices()
+    return sp.csr_matrix(X, dtype=np.float32)
+
+
+def _check_fraction(value, name: str, *, allow_zero: bool) -> float:
+    low = "[0, 1]" if allow_zero else "(0, 1]"
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{name} must be a number in {low}, got {value!r}.") from None
+    ok = (0.0 <= value <= 1.0) if allow_zero else (0.0 < value <= 1.0)
+    if not ok or not np.isfinite(value):
+        raise ParameterError(
+            f"{name} must be a fraction in {low} (e.g. 0.9 for 90 %), got {value!r}."
+            + (" Percentages must be divided by 100." if value > 1 else "")
+        )
+    return value
+
+
+def _check_phi(phi) -> float:
+    try:
+        phi = float(phi)
+    except (TypeError, ValueError):
+        raise ParameterError(f"phi must be a number >= 0, got {phi!r}.") from None
+    if not np.isfinite(phi) or phi < 0:
+        raise ParameterError(
+            f"phi (the eccentricity threshold) must be a finite number >= 0, got {phi!r}; "
+            f"Narayanan & Shmatikov use {PAPER_ECCENTRICITY_THRESHOLD}."
+        )
+    return phi
+
+
+def _check_batch(batch_size) -> int:
+    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ParameterError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    return int(batch_size)
+
+
+def _rng(seed) -> np.random.Generator:
+    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+
+# -- sampling case: the Scoreboard-RH ----------------------------------------------------------------------
+
+
+def item_rarity_weights(records) -> np.ndarray:
+    """N–S rarity weight of every item, computed on the public rows.
+
+    wt(i) = 1 / log(1 + |supp(i)|), where |supp(i)| is the number of public rows holding item i. N–S write
+    1 / log |supp(i)|; the shift by one keeps an item held by a single row finite (1 / log 2 instead of
+    1 / log 1 = ∞) and keeps the order by rarity. Items that no public row holds get weight 0 (they cannot
+    contribute to any score).
+
+    Args:
+        records: ``(n_records, n_items)`` public rows (binary; any value > 0 counts as held).
+
+    Returns:
+        ``(n_items,)`` float64 weights.
+    """
+    R = _binary_rows(records, "records")
+    support = np.bincount(R.indices, minlength=R.shape[1]).astype(np.float64)
+    weights = np.zeros(R.shape[1], dtype=np.float64)
+    held = support > 0
+    weights[held] = 1.0 / np.log1p(support[held])
+    return weights
+
+
+def scoreboard_scores(aux, records, weights: np.ndarray | None = None) -> np.ndarray:
+    """Scoreboard-RH scores of every target against every public row (dense; use on a batch of targets).
+
+    score(aux, r) = Σ_{i ∈ supp(aux) ∩ supp(r)} wt(i), computed as ``(aux · diag(wt)) · recordsᵀ``.
+
+    Args:
+        aux: ``(n_targets, n_items)`` the attacker's knowledge of each target (binary).
+        records: ``(n_records, n_items)`` public rows (binary).
+        weights: ``(n_items,)`` item weights; default :func:`item_rarity_weights` of ``records``.
+
+    Returns:
+        ``(n_targets, n_records)`` float64 scores.
+    """
+    A = _binary_rows(aux, "aux")
+    R = _binary_rows(records, "records")
+    _check_same_items(A, R)
+    w = item_rarity_weights(R) if weights is None else _check_weights(weights, R.shape[1])
+    return _scores(A, R, w)
+
+
+def _check_same_items(A: sp.csr_matrix, R: sp.csr_matrix, names=("aux", "records")) -> None:
+    if A.shape[1] != R.shape[1]:
+        raise ParameterError(
+            f"{names[0]} has {A.shape[1]} items (columns) but {names[1]} has {R.shape[1]}; both must use the "
+            "same item index."
+        )
+
+
+def _check_weights(weights, n_items: int) -> np.ndarray:
+    w = np.asarray(weights, dtype=np.float64)
+    if w.shape != (n_items,) or not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ParameterError(f"weights must be {n_items} finite non-negative numbers (one per item); got shape {w.shape}.")
+    return w
+
+
+def _scores(A: sp.csr_matrix, R: sp.csr_matrix, w: np.ndarray) -> np.ndarray:
+    weighted = sp.csr_matrix(A.multiply(w[None, :]), dtype=np.float64)
+    return np.asarray((weighted @ R.T.astype(np.float64)).toarray())
+
+
+@dataclass
+class ScoreboardMatch:
+    """Outcome of :func:`scoreboard_match`, one entry per target.
+
+    Attributes:
+        matched: ``(n_targets,)`` int64 index of the matched public row, −1 when the eccentricity test refused.
+        best: row index with the highest score (lowest index among ties), whether accepted or not.
+        eccentricity: (max − max₂) / σ of the target's scores (0 when σ = 0).
+        best_score, second_score: max and max₂ of the scores.
+        phi: threshold used.
+    """
+
+    matched: np.ndarray
+    best: np.ndarray
+    eccentricity: np.ndarray
+    best_score: np.ndarray
+    second_score: np.ndarray
+    phi: float
+
+
+def scoreboard_match(
+    aux,
+    records,
+    *,
+    phi: float = PAPER_ECCENTRICITY_THRESHOLD,
+    weights: np.ndarray | None = None,
+    batch_size: int = DEFAULT_BATCH_TARGETS,
+) -> ScoreboardMatch:
+    """Narayanan–Shmatikov Scoreboard-RH: match each target's aux row to one public row, or to none.
+
+    For each target, score every public row (:func:`scoreboard_scores`), then apply the eccentricity test:
+    ecc = (max − max₂) / σ, σ the (population) standard deviation of the target's scores over all public rows.
+    The best row is accepted when ecc ≥ φ and it is the unique best (a tie at the top, including "no overlap
+    with any row", is always refused: there is no single candidate). Otherwise the target gets −1.
+
+    Note that N–S's score only rewards shared items and never penalises items of r that aux lacks (aux is
+    partial knowledge). A public row whose items are a superset of the true row's therefore scores at least as
+    high as the true row; an exact copy of a user's row is matched unless such a row exists.
+
+    Args:
+        aux: ``(n_targets, n_items)`` the attacker's knowledge of each target (binary; values > 0 count).
+        records: ``(n_records, n_items)`` the public rows (binary), ``n_records >= 2``.
+        phi: eccentricity threshold φ ≥ 0 (default 1.5, as N–S).
+        weights: item weights (default: :func:`item_rarity_weights` of ``records``).
+        batch_size: targets scored at once.
+
+    Returns:
+        :class:`ScoreboardMatch`.
+
+    Raises:
+        ParameterError: φ < 0, mismatched item counts, bad weights or batch size.
+        DataError: fewer than two public rows (no runner-up to compare with).
+    """
+    phi = _check_phi(phi)
+    batch_size = _check_batch(batch_size)
+    A = _binary_rows(aux, "aux")
+    R = _binary_rows(records, "records")
+    _check_same_items(A, R)
+    if R.shape[0] < 2:
+        raise DataError(
+            f"records has {R.shape[0]} row(s); the eccentricity test compares the best and the second-best row, "
+            "so at least 2 public rows are needed."
+        )
+    w = item_rarity_weights(R) if weights is None else _check_weights(weights, R.shape[1])
+    n = A.shape[0]
+    best = np.empty(n, dtype=np.int64)
+    ecc = np.empty(n, dtype=np.float64)
+    top1 = np.empty(n, dtype=np.float64)
+    top2 = np.empty(n, dtype=np.float64)
+    for start in range(0, n, batch_size):
+        rows = slice(start, min(start + batch_size, n))
+        S = _scores(A[rows], R, w)
+        best[rows] = np.argmax(S, axis=1)  # first index among ties
+        two = -np.partition(-S, 1, axis=1)[:, :2]
+        top1[rows], top2[rows] = two[:, 0], two[:, 1]
+        sigma = S.std(axis=1)
+        gap = two[:, 0] - two[:, 1]
+        ecc[rows] = np.divide(gap, sigma, out=np.zeros_like(gap), where=sigma > 0)
+    accepted = (ecc >= phi) & (top1 > top2)
+    matched = np.where(accepted, best, -1).astype(np.int64)
+    return ScoreboardMatch(matched=matched, best=best, eccentricity=ecc, best_score=top1, second_score=top2, phi=phi)
+
+
+def sample_positions(target_users, sampled_users) -> np.ndarray:
+    """Ground truth for the sampling case: where each target sits among the public (sampled) rows.
+
+    Args:
+        target_users: ``(n_targets,)`` user indices (rows of D) of the attacked users.
+        sampled_users: ``(n_records,)`` user indices of D whose rows were published, in published order.
+
+    Returns:
+        ``(n_targets,)`` int64 position of each target in ``sampled_users``, −1 when it was not published.
+    """
+    targets = np.asarray(target_users, dtype=np.int64).ravel()
+    sampled = np.asarray(sampled_users, dtype=np.int64).ravel()
+    if np.unique(sampled).shape[0] != sampled.shape[0]:
+        raise ParameterError("sampled_users repeats a user; each published row must be a distinct user.")
+    if (targets.size and targets.min() < 0) or (sampled.size and sampled.min() < 0):
+        raise ParameterError("target_users and sampled_users must be non-negative row indices of D.")
+    size = int(max(targets.max(initial=-1), sampled.max(initial=-1))) + 1
+    position = np.full(size, -1, dtype=np.int64)
+    position[sampled] = np.arange(sampled.shape[0])
+    return position[targets]
+
+
+def match_outcomes(matched, truth) -> dict[str, int]:
+    """Counts of what the attacker did with each target.
+
+    Args:
+        matched: ``(n,)`` matched public row per target, −1 for "no match".
+        truth: ``(n,)`` the target's true public row, −1 when the target is not among the public rows.
+
+    Returns:
+        ``{"targets", "correct", "wrong", "refused", "absent"}``: correct = matched to its own row; wrong =
+        matched to another row (a false accusation); refused = −1; absent = targets not published at all.
+    """
+    matched, truth = _check_pair(matched, truth)
+    return {
+        "targets": int(matched.shape[0]),
+        "correct": int(np.count_nonzero((matched == truth) & (truth >= 0))),
+        "wrong": int(np.count_nonzero((matched >= 0) & (matched != truth))),
+        "refused": int(np.count_nonzero(matched < 0)),
+        "absent": int(np.count_nonzero(truth < 0)),
+    }
+
+
+def percent_deanonymized(matched, truth) -> float:
+    """% of targets correctly de-anonymized: matched to their own public row (over all targets given).
+
+    Args:
+        matched: ``(n,)`` matched row per target (−1 = no match), e.g. ``scoreboard_match(...).matched``.
+        truth: ``(n,)`` true row per target (−1 = not published, which can never count as de-anonymized).
+
+    Returns:
+        100 · #{matched == truth ≥ 0} / n.
+    """
+    matched, truth = _check_pair(matched, truth)
+    if matched.shape[0] == 0:
+        raise ParameterError("no targets: matched and truth are empty.")
+    return 100.0 * float(np.count_nonzero((matched == truth) & (truth >= 0))) / matched.shape[0]
+
+
+def _check_pair(matched, truth) -> tuple[np.ndarray, np.ndarray]:
+    matched = np.asarray(matched, dtype=np.int64).ravel()
+    truth = np.asarray(truth, dtype=np.int64).ravel()
+    if matched.shape != truth.shape:
+        raise ParameterError(f"matched has {matched.shape[0]} entries but truth has {truth.shape[0]}; one per target.")
+    return matched, truth
+
+
+# -- distillation case -------------------------------------------------------------------------------------
+
+
+@dataclass
+class DistillationAttack:
+    """Outcome of :func:`distillation_attack` / :func:`exact_missing_set_recovered`, one entry per target.
+
+    Attributes:
+        success: ``(n_targets,)`` bool, the predicted top-m set equals the true missing set exactly.
+        n_missing: ``(n_targets,)`` m, number of the target's true items absent from its aux row.
+        evaluable: ``n_missing > 0`` (a target with nothing missing cannot be de-anonymized by prediction).
+        percent: 100 · #success / #evaluable.
+    """
+
+    success: np.ndarray
+    n_missing: np.ndarray
+    evaluable: np.ndarray
+    percent: float
+
+
+def exact_missing_set_recovered(scores, aux, true_rows) -> DistillationAttack:
+    """Did the top-m unrevealed items equal the true missing set, for each target?
+
+    missing(u) = supp(true_rows[u]) \\ supp(aux[u]), m = |missing(u)|. The prediction is the m best-scored items
+    outside supp(aux[u]). It equals missing(u) iff every missing item scores strictly higher than every other
+    unrevealed item; a tie across that boundary counts as a failure (the attacker cannot tell which to pick).
+
+    Args:
+        scores: ``(n_targets, n_items)`` the attacker's scores (e.g. ∞-AE on the public summary).
+        aux: ``(n_targets, n_items)`` revealed (possibly noisy) items per target.
+        true_rows: ``(n_targets, n_items)`` each target's true row in D.
+
+    Returns:
+        :class:`DistillationAttack` (``percent`` is NaN when no target has a missing item).
+    """
+    S = np.asarray(scores, dtype=np.float64)
+    A = _binary_rows(aux, "aux")
+    T = _binary_rows(true_rows, "true_rows")
+    if S.ndim != 2 or S.shape != A.shape or A.shape != T.shape:
+        raise ParameterError(
+            f"scores {np.shape(scores)}, aux {A.shape} and true_rows {T.shape} must all be (n_targets, n_items)."
+        )
+    if np.isnan(S).any():
+        raise ParameterError("scores hold NaN; the model that produced them failed.")
+    revealed = A.toarray() > 0
+    missing = (T.toarray() > 0) & ~revealed
+    others = ~revealed & ~missing
+    n_missing = missing.sum(axis=1)
+    lowest_missing = np.where(missing, S, np.inf).min(axis=1)
+    highest_other = np.where(others, S, -np.inf).max(axis=1)
+    evaluable = n_missing > 0
+    success = evaluable & (lowest_missing > highest_other)
+    n_eval = int(evaluable.sum())
+    percent = 100.0 * float(success.sum()) / n_eval if n_eval else float("nan")
+    return DistillationAttack(success=success, n_missing=n_missing.astype(np.int64), evaluable=evaluable, percent=percent)
+
+
+def distillation_attack(
+    summary,
+    aux,
+    true_rows,
+    *,
+    lam: float,
+    batch_size: int = DEFAULT_BATCH_TARGETS,
+    **model_options,
+) -> DistillationAttack:
+    """The attacker of B.6 when only a DISTILL-CF summary D̃ is public.
+
+    Fits ∞-AE with ridge λ on D̃ (``InfiniteAE(lam, **model_options).fit(summary)``), scores every target's
+    revealed row, and checks with :func:`exact_missing_set_recovered` whether the top-m unrevealed items are
+    exactly the target's missing items (m is given to the attacker, as in the paper).
+
+    Args:
+        summary: ``(μ, n_items)`` the public summary (binary or in [0, 1], e.g. ``DistillResult.best_support``).
+        aux: ``(n_targets, n_items)`` revealed (possibly noisy) items per target.
+        true_rows: ``(n_targets, n_items)`` the targets' true rows in D.
+        lam: ∞-AE's λ (e.g. ``DistillResult.best_lambda``).
+        batch_size: targets scored at once.
+        **model_options: passed to :class:`~infae_kit.infinite_ae.InfiniteAE` (``depth``, ``dtype``, ...).
+
+    Returns:
+        :class:`DistillationAttack`.
+    """
+    from infae_kit.infinite_ae import InfiniteAE
+
+    batch_size = _check_batch(batch_size)
+    if sp.issparse(summary):
+        summary = sp.csr_matrix(summary)
+        values = summary.data
+    else:
+        summary = np.asarray(summary)
+        values = summary
+    if summary.ndim != 2 or summary.shape[0] == 0:
+        raise ParameterError(f"summary must be a non-empty users × items matrix, got shape {summary.shape}.")
+    if np.size(values) and (not np.all(np.isfinite(values)) or values.min() < 0 or values.max() > 1):
+        raise ParameterError("summary must hold values in [0, 1] (binary or a soft DISTILL-CF support).")
+    A = _binary_rows(aux, "aux")
+    T = _binary_rows(true_rows, "true_rows")
+    if A.shape != T.shape:
+        raise ParameterError(f"aux {A.shape} and true_rows {T.shape} must have the same shape (n_targets, n_items).")
+    _check_same_items(A, sp.csr_matrix((1, summary.shape[1])), names=("aux", "summary"))
+    model = InfiniteAE(lam, **model_options).fit(summary)
+    parts = []
+    for start in range(0, A.shape[0], batch_size):
+        rows = slice(start, min(start + batch_size, A.shape[0]))
+        parts.append(exact_missing_set_recovered(model.predict(A[rows]), A[rows], T[rows]))
+    success = np.concatenate([p.success for p in parts]) if parts else np.zeros(0, bool)
+    n_missing = np.concatenate([p.n_missing for p in parts]) if parts else np.zeros(0, np.int64)
+    evaluable = n_missing > 0
+    n_eval = int(evaluable.sum())
+    percent = 100.0 * float(success.sum()) / n_eval if n_eval else float("nan")
+    return DistillationAttack(success=success, n_missing=n_missing, evaluable=evaluable, percent=percent)
+
+
+# -- building the scenario ---------------------------------------------------------------------------------
+
+
+def reveal_items(X, fraction: float, seed=0) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Split each user's items into a revealed part and a hidden part, at random (seeded).
+
+    A user with n items reveals k = ⌊fraction · n⌋ of them, at least one (so with fraction < 1 every user with
+    two or more items keeps at least one hidden item), chosen uniformly without replacement.
+
+    Args:
+        X: ``(n_users, n_items)`` the users' true rows (binary).
+        fraction: fraction revealed, in (0, 1] (0.9 = 90 % revealed).
+        seed: int seed or ``np.random.Generator``.
+
+    Returns:
+        ``(revealed, hidden)``, two binary CSR matrices of X's shape that partition X's entries.
+    """
+    fraction = _check_fraction(fraction, "fraction", allow_zero=False)
+    X = _binary_rows(X, "X")
+    rng = _rng(seed)
+    counts = np.diff(X.indptr)
+    row_of = np.repeat(np.arange(X.shape[0]), counts)
+    keys = rng.random(X.nnz)
+    order = np.lexsort((keys, row_of))  # by row, random within the row
+    rank = np.empty(X.nnz, dtype=np.int64)
+    rank[order] = np.arange(X.nnz) - np.repeat(X.indptr[:-1], counts)
+    k = np.maximum(1, np.floor(fraction * counts + 1e-9).astype(np.int64))
+    keep = rank < k[row_of]
+    revealed = sp.csr_matrix((X.data[keep], (row_of[keep], X.indices[keep])), shape=X.shape, dtype=np.float32)
+    hidden = sp.csr_matrix((X.data[~keep], (row_of[~keep], X.indices[~keep])), shape=X.shape, dtype=np.float32)
+    revealed.sort_indices()
+    hidden.sort_indices()
+    return revealed, hidden
+
+
+def _flip_items_per_user(X, fraction: float, seed=0) -> sp.csr_matrix:
+    """The paper's noise: for each user, flip ``round(fraction · n_items)`` items chosen uniformly at random.
+
+    A flipped item the user holds is removed, one the user does not hold is added (an XOR with a random mask of
+    exactly that many distinct items per row). Minimal and private on purpose: ``infae_kit.noise`` is meant to
+    hold the kit's shared noise models; pass one of those to :func:`make_attack_scenario` as a callable.
+
+    Args:
+        X: ``(n_users, n_items)`` binary rows.
+        fraction: fraction of all items flipped per user, in [0, 1].
+        seed: int seed or ``np.random.Generator``.
+
+    Returns:
+        Binary CSR of X's shape.
+    """
+    fraction = _check_fraction(fraction, "noise", allow_zero=True)
+    X = _binary_rows(X, "X")
+    n_users, n_items = X.shape
+    k = int(round(fraction * n_items))
+    if k == 0 or n_users == 0:
+        return X
+    rng = _rng(seed)
+    block = max(1, (1 << 22) // n_items)
+    cols = []
+    for start in range(0, n_users, block):
+        stop = min(start + block, n_users)
+        keys = rng.random((stop - start, n_items))
+        if k < n_items:
+            cols.append(np.argpartition(keys, k - 1, axis=1)[:, :k])
+        else:
+            cols.append(np.tile(np.arange(n_items), (stop - start, 1)))
+    cols = np.concatenate(cols).ravel()
+    rows = np.repeat(np.arange(n_users), k)
+    flips = sp.csr_matrix((np.ones(rows.shape[0], np.float32), (rows, cols)), shape=X.shape)
+    out = (X + flips).tocsr()
+    out.data = (out.data == 1).astype(np.float32)  # 1 + 1 = 2 → flipped off
+    out.eliminate_zeros()
+    out.sort_indices()
+    return out
+
+
+@dataclass
+class AttackScenario:
+    """The attacker's view of the target users (D′) and the truth to score the attack against.
+
+    Attributes:
+        target_users: ``(n_targets,)`` row indices in D of the attacked users.
+        true_rows: ``(n_targets, n_items)`` their true rows in D.
+        revealed: the revealed part of each true row, before noise.
+        aux: what the attacker holds: ``revealed`` after noise (D′).
+        fraction_revealed: the fraction revealed per user.
+        noise: the noise fraction, or the callable's name.
+        seed: the seed used.
+    """
+
+    target_users: np.ndarray
+    true_rows: sp.csr_matrix
+    revealed: sp.csr_matrix
+    aux: sp.csr_matrix
+    fraction_revealed: float
+    noise: float | str
+    seed: int | None
+
+
+def make_attack_scenario(
+    X,
+    fraction_revealed: float,
+    noise: float | Callable[[sp.csr_matrix], sp.csr_matrix] = 0.0,
+    *,
+    target_users=None,
+    seed: int = 0,
+) -> AttackScenario:
+    """D′ for the attack: each target reveals a fraction of its items, then noise is flipped in.
+
+    Args:
+        X: ``(n_users, n_items)`` D, the users' true rows (binary).
+        fraction_revealed: fraction of each target's items revealed, in (0, 1] (:func:`reveal_items`).
+        noise: a fraction in [0, 1] of *all* items flipped per user, the paper's model
+            (:func:`_flip_items_per_user`), or a callable ``noise(revealed_csr) -> noisy_csr``.
+        target_users: rows of D to attack (default: all users with at least one item).
+        seed: seeds the reveal and the numeric noise (two independent streams).
+
+    Returns:
+        :class:`AttackScenario`.
+    """
+    X = _binary_rows(X, "X")
+    if target_users is None:
+        targets = np.flatnonzero(np.diff(X.indptr) > 0)
+    else:
+        targets = np.asarray(target_users, dtype=np.int64).ravel()
+        if targets.size and (targets.min() < 0 or targets.max() >= X.shape[0]):
+            raise ParameterError(
+                f"target_users must be row indices in [0, {X.shape[0]}); got {targets.min()}..{targets.max()}."
+            )
+    if targets.size == 0:
+        raise DataError("no target user: X has no user with an item (or target_users is empty).")
+    true_rows = X[targets]
+    reveal_rng, noise_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+    revealed, _ = reveal_items(true_rows, fraction_revealed, reveal_rng)
+    if callable(noise):
+        aux = _binary_rows(noise(revealed), "noise(revealed)")
+        if aux.shape != revealed.shape:
+            raise ParameterError(f"the noise callable returned shape {aux.shape}; expected {revealed.shape}.")
+        noise_label: float | str = getattr(noise, "__name__", repr(noise))
+    else:
+        aux = _flip_items_per_user(revealed, noise, noise_rng)
+        noise_label = float(noise)
+    return AttackScenario(
+        target_users=targets, true_rows=true_rows, revealed=revealed, aux=aux,
+        fraction_revealed=float(fraction_revealed), noise=noise_label, seed=seed,
+    )
