@@ -24,7 +24,7 @@ what was published.
 * **Scenario** (:func:`make_attack_scenario`): for each target user of D, reveal ⌊x·|items of the user|⌋ of
   the user's items (at least one; seeded), then optionally flip noise into the revealed rows. The paper's
   noise "randomly flips x % of the total items for each user"; a minimal local version of it is here
-  (:func:`_flip_items_per_user`, used when ``noise`` is a number), and any other noise model can be passed as a
+  (:func:`infae_kit.noise.add_noise`, used when ``noise`` is a number), and any other noise model can be passed as a
   callable.
 
 References:
@@ -40,6 +40,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from infae_kit.errors import DataError, ParameterError
+from infae_kit.noise import add_noise
 
 PAPER_ECCENTRICITY_THRESHOLD = 1.5
 """φ of Narayanan & Shmatikov (2008): a best match is accepted when it stands 1.5 σ above the runner-up."""
@@ -469,47 +470,6 @@ def reveal_items(X, fraction: float, seed=0) -> tuple[sp.csr_matrix, sp.csr_matr
     return revealed, hidden
 
 
-def _flip_items_per_user(X, fraction: float, seed=0) -> sp.csr_matrix:
-    """The paper's noise: for each user, flip ``round(fraction · n_items)`` items chosen uniformly at random.
-
-    A flipped item the user holds is removed, one the user does not hold is added (an XOR with a random mask of
-    exactly that many distinct items per row). Minimal and private on purpose: ``infae_kit.noise`` is meant to
-    hold the kit's shared noise models; pass one of those to :func:`make_attack_scenario` as a callable.
-
-    Args:
-        X: ``(n_users, n_items)`` binary rows.
-        fraction: fraction of all items flipped per user, in [0, 1].
-        seed: int seed or ``np.random.Generator``.
-
-    Returns:
-        Binary CSR of X's shape.
-    """
-    fraction = _check_fraction(fraction, "noise", allow_zero=True)
-    X = _binary_rows(X, "X")
-    n_users, n_items = X.shape
-    k = int(round(fraction * n_items))
-    if k == 0 or n_users == 0:
-        return X
-    rng = _rng(seed)
-    block = max(1, (1 << 22) // n_items)
-    cols = []
-    for start in range(0, n_users, block):
-        stop = min(start + block, n_users)
-        keys = rng.random((stop - start, n_items))
-        if k < n_items:
-            cols.append(np.argpartition(keys, k - 1, axis=1)[:, :k])
-        else:
-            cols.append(np.tile(np.arange(n_items), (stop - start, 1)))
-    cols = np.concatenate(cols).ravel()
-    rows = np.repeat(np.arange(n_users), k)
-    flips = sp.csr_matrix((np.ones(rows.shape[0], np.float32), (rows, cols)), shape=X.shape)
-    out = (X + flips).tocsr()
-    out.data = (out.data == 1).astype(np.float32)  # 1 + 1 = 2 → flipped off
-    out.eliminate_zeros()
-    out.sort_indices()
-    return out
-
-
 @dataclass
 class AttackScenario:
     """The attacker's view of the target users (D′) and the truth to score the attack against.
@@ -547,7 +507,7 @@ def make_attack_scenario(
         X: ``(n_users, n_items)`` D, the users' true rows (binary).
         fraction_revealed: fraction of each target's items revealed, in (0, 1] (:func:`reveal_items`).
         noise: a fraction in [0, 1] of *all* items flipped per user, the paper's model
-            (:func:`_flip_items_per_user`), or a callable ``noise(revealed_csr) -> noisy_csr``.
+            (:func:`infae_kit.noise.add_noise`), or a callable ``noise(revealed_csr) -> noisy_csr``.
         target_users: rows of D to attack (default: all users with at least one item).
         seed: seeds the reveal and the numeric noise (two independent streams).
 
@@ -574,7 +534,8 @@ def make_attack_scenario(
             raise ParameterError(f"the noise callable returned shape {aux.shape}; expected {revealed.shape}.")
         noise_label: float | str = getattr(noise, "__name__", repr(noise))
     else:
-        aux = _flip_items_per_user(revealed, noise, noise_rng)
+        aux = add_noise(revealed, 100.0 * _check_fraction(noise, "noise", allow_zero=True),
+                        seed=int(noise_rng.integers(2**62)))
         noise_label = float(noise)
     return AttackScenario(
         target_users=targets, true_rows=true_rows, revealed=revealed, aux=aux,

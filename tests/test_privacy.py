@@ -184,14 +184,16 @@ def test_reveal_items_partitions_each_row(sparse_synthetic):
     assert (full != X).nnz == 0 and nothing.nnz == 0
 
 
-def test_flip_noise_flips_exactly_the_asked_number_per_user(sparse_synthetic):
+def test_scenario_noise_flips_exactly_the_asked_number_per_user(sparse_synthetic):
+    """A numeric noise is the paper's model (infae_kit.noise.add_noise) applied to the revealed items."""
     X = sparse_synthetic[:50]
-    noisy = P._flip_items_per_user(X, 0.01, seed=0)
+    scenario = P.make_attack_scenario(X, 0.9, 0.01, seed=0)
     k = round(0.01 * X.shape[1])
-    changed = abs(noisy - X)
+    changed = abs(scenario.aux - scenario.revealed)
     np.testing.assert_array_equal(np.diff(sp.csr_matrix(changed).indptr), k)
-    assert set(np.unique(noisy.data)) == {1.0}
-    assert (P._flip_items_per_user(X, 0.0, seed=0) != X).nnz == 0
+    assert set(np.unique(scenario.aux.data)) == {1.0}
+    clean = P.make_attack_scenario(X, 0.9, 0.0, seed=0)
+    assert (clean.aux != clean.revealed).nnz == 0
 
 
 def test_scenario_uses_a_callable_noise(sparse_synthetic):
