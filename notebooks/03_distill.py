@@ -190,7 +190,7 @@ axes[0].set_ylabel("sampled value $\\hat x_i$")
 fig.suptitle(f"Multi-step Gumbel sampling of one prior row ({int(first_row.nnz)} items of {data.n_items:,} at "
              "logit 1)")
 fig.tight_layout()
-save_figure(fig, "03_gumbel_row", figures_dir=fig_dir)
+save_figure(fig, f"03_gumbel_row-{dataset}", figures_dir=fig_dir)
 plt.show()
 display(Markdown("| γ, τ | row sum | n_eff | exact non-zeros | hard items |\n|---|---|---|---|---|\n" + "\n".join(
     f"| {k} | {v['row_sum']:.2f} | {v['n_eff']:.1f} | {v['exact_nonzeros']} | {v['hard_items']} |"

@@ -275,5 +275,5 @@ def test_search_grid_parsing_and_ranking(data, tmp_path):
     rows = search(data, {"tau": [0.5, 10.0]}, preset="ci", cache_dir=tmp_path, progress=False,
                   budget=20, gamma=8, steps=6)
     assert [r["overrides"]["tau"] for r in rows] != [] and len(rows) == 2
-    assert rows[0]["val"]["HR@100"] >= rows[1]["val"]["HR@100"]
+    assert rows[0]["val"]["NDCG@10"] >= rows[1]["val"]["NDCG@10"]
     assert all(r["config"]["budget"] == 20 and not r["cached"] for r in rows)
