@@ -63,6 +63,7 @@ import jax
 import matplotlib.pyplot as plt
 import numpy as np
 import optax
+import scipy.sparse as sp
 from IPython.display import Markdown, display
 
 import infae_kit
@@ -75,6 +76,7 @@ from infae_kit.distill import (
     hard_gumbel_support,
     load_distilled,
     multi_step_gumbel,
+    topk_binarize,
 )
 from infae_kit.evaluation import evaluate_model, metric_names, tune_and_evaluate
 from infae_kit.infinite_ae import InfiniteAE, tune_and_evaluate_infinite_ae
@@ -318,6 +320,14 @@ t_ease = time.perf_counter() - t0
 print(f"λ: distilled {result.best_lambda:g} · all users {full.best_lambda:g} · random users "
       f"{random_users.best_lambda:g} · EASE on distilled {ease_lambda:g}")
 
+# The soft support binarised after the fact: each fake user keeps its round(row sum) most sampled items.
+topk = None
+if config.support == "soft":
+    binary_support = sp.csr_matrix(topk_binarize(synth.toarray()))
+    topk = tune_and_evaluate(lambda lam: InfiniteAE(lam), config.val_lambdas, data, train=binary_support)
+    print(f"binarised support: {binary_support.nnz:,} interactions "
+          f"({binary_support.nnz / config.budget:.1f} per fake user), λ {topk.best_value:g}")
+
 # %%
 names = [n for n in metric_names((10, 100)) if n != "PSP@100"]
 paper = PAPER_TABLE1.get(dataset, {})
@@ -327,6 +337,8 @@ ours = {
     f"∞-AE, {config.budget} random users": (random_users.test_metrics, None),
     f"EASE on the distilled support (μ={config.budget})": (ease_test, None),
 }
+if topk is not None:
+    ours[f"DISTILL-CF + ∞-AE, support binarised (top-k rows, μ={config.budget})"] = (topk.test_metrics, None)
 rows = []
 for label, (m, paper_key) in ours.items():
     rows.append([f"{label} (ours)"] + [f"{m[n]:.4f}" if n == "AUC" else f"{m[n]:.2f}" for n in names])
@@ -378,14 +390,16 @@ print(f"support {loaded.best_support.shape}, {loaded.best_support.nnz:,} stored 
 # %%
 path = write_results(
     out_dir, "03_distill", dataset,
-    parameters=dict(dataset=dataset, budget=budget, gamma=gamma, tau=tau, lambda2=lambda2, steps=steps, lr=lr,
-                    batch_size=batch_size, seed=seed, support=support),
+    parameters=dict(dataset=dataset, preset=resolved_preset, budget=budget, gamma=gamma, tau=tau, lambda2=lambda2,
+                    steps=steps, lr=lr, batch_size=batch_size, seed=seed, support=support, reuse=reuse),
     metrics={
         "infae_distilled": {"val": distilled_val, "test": distilled_test},
         "infae_full": {"val": full.val_metrics[full.best_lambda], "test": full.test_metrics},
         "infae_random": {"val": random_users.val_metrics[random_users.best_lambda],
                          "test": random_users.test_metrics},
         "ease_distilled": {"val": ease_val[ease_lambda], "test": ease_test},
+        **({"infae_distilled_topk": {"val": topk.val_metrics[topk.best_value], "test": topk.test_metrics}}
+           if topk is not None else {}),
     },
     timings_s={"load": t_load, "distill_total": result.timings["total"], "infae_total": full.timings_s["total"],
                "infae_random_total": random_users.timings_s["total"], "eval_distilled": t_eval_distilled,
@@ -399,6 +413,8 @@ path = write_results(
         "infae_random_best_lambda": random_users.best_lambda,
         "ease_distilled_best_lambda": ease_lambda,
         "ndcg10_share_of_full_pct": {"infae_distilled": share[next(iter(ours))]},
+        "from_cache": from_cache,
+        "topk_support_nnz": int(binary_support.nnz) if topk is not None else None,
         "distill_config": config.to_dict(),
         "validation_history": [{"step": e["step"], "lambda": e["lambda"], "HR@100": e["metrics"]["HR@100"]}
                                for e in h["evaluations"]],
