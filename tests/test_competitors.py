@@ -254,7 +254,8 @@ def test_search_space_is_table3():
 
 
 def test_search_picks_the_best_validated_trial(planted):
-    report = search_competitor("mf", planted, n_trials=2, seed=1, grid={**PAPER_GRID, "latent_size": (4, 16)},
+    report = search_competitor("mf", planted, n_trials=2, seed=1,
+                               grid={**PAPER_GRID, "latent_size": (4, 16), "l2": (1e-4,)},
                                fixed={"epochs": 5, "batch_size": 2048})
     assert len(report.trials) == 2
     assert report.val_metrics["HR@100"] == max(t["val"]["HR@100"] for t in report.trials)
