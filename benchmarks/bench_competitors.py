@@ -3,11 +3,12 @@
     python benchmarks/bench_competitors.py --dataset ml-1m [--models all] [--config recorded]
 
 Each model runs in its own Python process (so that its peak resident memory is its own), with the
-configuration recorded in the kit for the dataset (``infae_kit/competitor_configs.json``): train on the train
-split with early stopping on validation HR@100, then the test pass. Prints one line per model and writes
+configuration recorded in the kit for the dataset (``infae_kit/competitor_configs.json``, parts of it
+overridable with ``--config``): train on the train split with early stopping on validation HR@100, then the test pass. Prints one line per model and writes
 ``benchmarks/results/competitors-<dataset>.json`` (atomically) with, per model: fit time, epochs run, best
 epoch, seconds per epoch (fit time / epochs, validation passes included), evaluation time, peak RSS, the RSS
-after loading the data (the process's baseline: Python + JAX + data) and the test metrics.
+after loading the data (the process's baseline: Python + JAX + data) and the test metrics. Models measured
+earlier and not in ``--models`` are kept in the file.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def run_one(dataset: str, name: str, config_json: str | None) -> dict:
     data.auc_negatives()  # cached by the dataset: not part of the model's time
     t_load = time.perf_counter() - t0
     rss_loaded = peak_rss_bytes()
-    config = json.loads(config_json) if config_json else recorded_config(name, dataset)
+    config = {**recorded_config(name, dataset), **(json.loads(config_json) if config_json else {})}
     report = fit_and_evaluate_competitor(name, data, config, keep_top_k=False)
     history = getattr(report.model, "history_", [])
     epochs = history[-1]["epoch"] if history else 0
@@ -64,7 +65,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dataset", default="ml-1m")
     ap.add_argument("--models", default="all", help="comma-separated model keys, or all")
-    ap.add_argument("--config", default=None, help="JSON configuration for every model (default: the recorded one)")
+    ap.add_argument("--config", default=None,
+                    help='JSON overriding parts of each recorded configuration, e.g. {"epochs": 20}')
     ap.add_argument("--out", type=Path, default=RESULTS_DIR)
     ap.add_argument("--single", default=None, help=argparse.SUPPRESS)  # internal: run one model, print JSON
     args = ap.parse_args(argv)
@@ -100,6 +102,8 @@ def main(argv=None) -> int:
     import numpy as np
 
     out = args.out / f"competitors-{args.dataset}.json"
+    if out.exists():  # keep the models this run did not measure
+        results = {**json.loads(out.read_text(encoding="utf-8")).get("models", {}), **results}
     atomic_write_json(out, {
         "dataset": args.dataset,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),

@@ -1073,7 +1073,7 @@ def _sample_configs(name: str, n_trials: int, seed: int, grid: dict | None = Non
     every = [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))]
     if n_trials >= len(every):
         return every
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng([seed, COMPETITOR_NAMES.index(name)])  # models with equal grids draw differently
     return [every[i] for i in rng.choice(len(every), size=n_trials, replace=False)]
 
 
