@@ -42,6 +42,8 @@ def run_one(dataset: str, name: str, config_json: str | None) -> dict:
     t_load = time.perf_counter() - t0
     rss_loaded = peak_rss_bytes()
     config = {**recorded_config(name, dataset), **(json.loads(config_json) if config_json else {})}
+    if name == "bias":  # closed form: no training loop parameters
+        config = {k: v for k, v in config.items() if k == "ridge"}
     report = fit_and_evaluate_competitor(name, data, config, keep_top_k=False)
     history = getattr(report.model, "history_", [])
     epochs = history[-1]["epoch"] if history else 0
