@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.infae_kit-installed
 NOTEBOOKS ?= 01 02
 DATASETS  ?= ml-1m magazine
 
-.PHONY: env test test-fast reproduce benchmark lock sync-notebooks clean-venv
+.PHONY: env test test-fast reproduce table1 benchmark benchmark-competitors lock sync-notebooks clean-venv
 
 $(STAMP): requirements/lock.txt requirements/neural-tangents.txt pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "infae_kit pins are for Python 3.11, found " + sys.version'
@@ -32,8 +32,16 @@ reproduce: export INFAE_DOWNLOAD ?= 1
 reproduce: env
 	$(BIN)/python -m infae_kit.runner --notebooks $(NOTEBOOKS) --datasets $(DATASETS)
 
+# The full Table 1 (every competitor trained with its recorded configuration) on ml-1m and magazine.
+table1: export INFAE_DOWNLOAD ?= 1
+table1: env
+	$(BIN)/python -m infae_kit.runner --notebooks 02 --datasets $(DATASETS) -p competitors all
+
 benchmark: env
 	$(BIN)/python benchmarks/bench_infinite_ae.py --dataset ml-1m
+
+benchmark-competitors: env
+	$(BIN)/python benchmarks/bench_competitors.py --dataset ml-1m
 
 sync-notebooks: env
 	$(BIN)/jupytext --sync notebooks/*.py

@@ -7,6 +7,7 @@ Submodules (import what you need; importing the package itself is cheap):
 * :mod:`infae_kit.infinite_ae` — ∞-AE: kernel ridge regression with that NTK, λ selection, evaluation.
 * :mod:`infae_kit.baselines` — PopRec and EASE.
 * :mod:`infae_kit.sampling` / :mod:`infae_kit.noise` — the §5 data samplers (B.2) and the flip-noise model.
+* :mod:`infae_kit.competitors` — Bias-only, MF, NeuMF, LightGCN and MVAE (JAX/optax), their Table 3 search.
 * :mod:`infae_kit.metrics` / :mod:`infae_kit.evaluation` — AUC, HR@k, nDCG@k, PSP@k; the paper's protocol.
 * :mod:`infae_kit.results`, :mod:`infae_kit.plotting`, :mod:`infae_kit.runner` — notebook plumbing.
 """

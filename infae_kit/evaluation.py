@@ -146,6 +146,7 @@ def evaluate_scorer(
     n_negatives: int = 50,
     negatives_seed: int = 42,
     keep_top_k: bool = False,
+    pass_user_index: bool = False,
 ) -> EvaluationResult:
     """Evaluate ``score_fn(context_rows) -> scores`` on ``split`` of ``data`` with the paper's protocol.
 
@@ -157,6 +158,8 @@ def evaluate_scorer(
       batch_size: users scored at a time.
       n_negatives, negatives_seed: AUC negatives (``data.auc_negatives``).
       keep_top_k: keep the recommended lists in the result.
+      pass_user_index: call ``score_fn(context_rows, users=row_indices)`` (models with per-user embeddings,
+        such as MF or LightGCN, score the users they were fitted on by index).
     """
     context, targets, excluded = split_protocol(data, split)
     acc = MetricAccumulator(
@@ -164,12 +167,20 @@ def evaluate_scorer(
         data.auc_negatives(n_negatives, negatives_seed) if n_negatives else None, ks, keep_top_k,
     )
     for rows in user_batches(context.shape[0], batch_size):
-        acc.add(rows, np.asarray(score_fn(context[rows])))
+        if pass_user_index:
+            scores = score_fn(context[rows], users=np.arange(rows.start, rows.stop))
+        else:
+            scores = score_fn(context[rows])
+        acc.add(rows, np.asarray(scores))
     return acc.result()
 
 
 def evaluate_model(model, data, split: str = "test", **kwargs) -> EvaluationResult:
-    """Evaluate a fitted model (anything with ``predict(csr) -> scores``); see :func:`evaluate_scorer`."""
+    """Evaluate a fitted model (anything with ``predict(csr) -> scores``); see :func:`evaluate_scorer`.
+
+    A model with ``needs_user_index = True`` (MF, NeuMF, LightGCN) gets each batch's user indices too.
+    """
+    kwargs.setdefault("pass_user_index", bool(getattr(model, "needs_user_index", False)))
     return evaluate_scorer(model.predict, data, split, **kwargs)
 
 

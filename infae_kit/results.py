@@ -29,7 +29,7 @@ import platform
 import re
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -46,6 +46,7 @@ __all__ = [
     "read_results",
     "results_path",
     "results_table",
+    "table1_layout",
     "check_metric_name",
 ]
 
@@ -400,4 +401,52 @@ def results_table(
                 cell = f"{cell} ({_format_value(metric, reference[metric])})"
             cells.append(cell)
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+TABLE1_MODEL_ORDER = ("poprec", "bias", "mf", "neumf", "lightgcn", "ease", "mvae", "infae", "infae_distilled")
+"""The paper's Table 1 column order."""
+
+
+def table1_layout(
+    records: Iterable[Mapping],
+    dataset: str,
+    paper_reference: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None,
+    metrics: Sequence[str] = _TABLE1_METRICS,
+) -> str:
+    """One dataset's test metrics laid out like the paper's Table 1: a row per metric, a column per model.
+
+    Cells read ``ours (paper)`` where the paper has the model on that dataset. Models come in Table 1's order
+    (others after it); when several records hold the same model, the first one (in the given order) is used.
+
+    Args:
+        records: result records as returned by :func:`read_results`.
+        dataset: which dataset's records to lay out.
+        paper_reference: e.g. :data:`PAPER_TABLE1`.
+        metrics: the rows.
+
+    Returns:
+        Markdown text, or ``""`` when no record is for ``dataset``.
+    """
+    ours: dict[str, dict[str, float]] = {}
+    for record in records:
+        if record["dataset"] != dataset:
+            continue
+        for model, by_split in record["metrics"].items():
+            if "test" in by_split and model not in ours:
+                ours[model] = by_split["test"]
+    if not ours:
+        return ""
+    reference = (paper_reference or {}).get(dataset, {})
+    order = [m for m in TABLE1_MODEL_ORDER if m in ours] + sorted(m for m in ours if m not in TABLE1_MODEL_ORDER)
+    header = "| metric | " + " | ".join(PAPER_MODEL_NAMES.get(m, m) for m in order) + " |"
+    lines = [header, "|---|" + "---:|" * len(order)]
+    for metric in metrics:
+        cells = []
+        for model in order:
+            cell = _format_value(metric, ours[model].get(metric))
+            if metric in reference.get(model, {}):
+                cell = f"{cell} ({_format_value(metric, reference[model][metric])})"
+            cells.append(cell)
+        lines.append(f"| {metric} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -104,6 +104,9 @@ def test_runner_magazine_end_to_end(tmp_path):
         assert m[name] == pytest.approx(rerun[name], rel=0.005), name
     text = table.read_text()
     assert "magazine" in text and "infae" in text and "(23.06)" in text
+    # the default competitors are trained and gathered next to the paper's cells, in Table 1's layout too
+    assert {"bias", "mf"} <= set(res["metrics"]) and "Bias-only" in text and "## Table 1, magazine" in text
+    assert "(14.36)" in text  # Bias-only's HR@10 on Magazine in the paper
 
 
 @pytest.mark.slow
@@ -116,7 +119,8 @@ def test_closed_form_fit_ml1m_reaches_table1(tmp_path):
     out = tmp_path / "out.ipynb"
     papermill.execute_notebook(str(find_notebook("02")), str(out), kernel_name="python3", cwd=str(NOTEBOOKS),
                                parameters={"dataset": "ml-1m", "output_dir": str(tmp_path),
-                                           "figures_dir": str(tmp_path)}, progress_bar=False)
+                                           "figures_dir": str(tmp_path), "competitors": "bias"},
+                               progress_bar=False)
     res = read_results(tmp_path / "02_closed_form_fit-ml-1m.json")
     assert res["infae_best_lambda"] == 5.0  # the paper's code also picks λ = 5
     ours, paper = res["metrics"]["infae"]["test"], PAPER_TABLE1["ml-1m"]["infae"]
@@ -130,6 +134,11 @@ def test_closed_form_fit_ml1m_reaches_table1(tmp_path):
         for name in tol:
             assert ours[name] > res["metrics"][base]["test"][name], (base, name)
     assert res["timings_s"]["load"] > 0 and res["timings_s"]["infae_total"] > 0
+    # Bias-only (closed form, ranks by popularity): the paper's cell within 5% on HR@10 and NDCG@10
+    bias, paper_bias = res["metrics"]["bias"]["test"], PAPER_TABLE1["ml-1m"]["bias"]
+    for name in ("HR@10", "NDCG@10"):
+        assert bias[name] == pytest.approx(paper_bias[name], rel=0.05), (name, bias[name], paper_bias[name])
+    assert res["parameters"]["competitors"] == "bias"
 
 
 def _run_distill_notebook(tmp_path, **params):

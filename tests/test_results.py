@@ -16,6 +16,7 @@ from infae_kit.results import (
     PAPER_TABLE1,
     read_results,
     results_table,
+    table1_layout,
     write_results,
 )
 
@@ -165,3 +166,16 @@ def test_paper_numbers():
 def test_os_replace_is_what_io_utils_uses():
     # the atomicity test above patches io_utils.os.replace; make sure that is the module-level os
     assert io_utils.os is os
+
+
+def test_table1_layout(tmp_path):
+    metrics = {"infae": {"test": {"AUC": 0.9461, "HR@10": 31.91}}, "mf": {"test": {"AUC": 0.9, "HR@10": 25.0}},
+               "mystery": {"test": {"HR@10": 1.0}}}
+    record = read_results(write(tmp_path, notebook_stem="02_closed_form_fit", metrics=metrics))
+    text = table1_layout([record], "ml-1m", PAPER_TABLE1, metrics=("AUC", "HR@10", "NDCG@10"))
+    lines = text.splitlines()
+    assert lines[0] == "| metric | MF | ∞-AE | mystery |"  # Table 1's column order, unknown models last
+    assert lines[2] == "| AUC | 0.9000 (0.9065) | 0.9461 (0.9457) | — |"
+    assert lines[3] == "| HR@10 | 25.00 (24.63) | 31.91 (31.51) | 1.00 |"
+    assert lines[4] == "| NDCG@10 | — (25.65) | — (32.82) | — |"
+    assert table1_layout([record], "magazine", PAPER_TABLE1) == ""

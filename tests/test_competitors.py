@@ -1,0 +1,281 @@
+"""Tests of infae_kit.competitors: Bias-only's closed form, BPR sampling, the four trained models on planted
+synthetic data, determinism, the recommender interface, early stopping, errors and recorded configurations."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from infae_kit.baselines import PopRec
+from infae_kit.competitors import (
+    COMPETITOR_NAMES,
+    PAPER_GRID,
+    SEARCH_SPACE,
+    BiasOnly,
+    LightGCN,
+    MF,
+    MVAE,
+    NeuMF,
+    _BipartiteProduct,
+    bias_only_least_squares,
+    fit_and_evaluate_competitor,
+    make_competitor,
+    parse_competitor_names,
+    record_config,
+    recorded_config,
+    sample_bpr_triplets,
+    search_competitor,
+)
+from infae_kit.data import load_dataset
+from infae_kit.errors import DataError, ParameterError
+from infae_kit.evaluation import evaluate_model
+
+# Short, converging settings for the planted-structure data below (each model trains in a few seconds).
+QUICK = {
+    "mf": dict(latent_size=16, learning_rate=0.01, epochs=30, batch_size=2048),
+    "neumf": dict(latent_size=16, learning_rate=0.01, epochs=30, batch_size=2048),
+    "lightgcn": dict(latent_size=16, n_layers=2, learning_rate=0.01, epochs=30, batch_size=2048),
+    "mvae": dict(latent_size=32, hidden_size=128, learning_rate=0.003, epochs=30, batch_size=128),
+}
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """600 users × 200 items drawn from 4 latent factors plus Zipf popularity, the paper's 80/10/10 split."""
+    return load_dataset("synthetic", n_users=600, n_items=200, n_factors=4, mean_interactions=25, seed=3)
+
+
+@pytest.fixture(scope="module")
+def small_matrix() -> sp.csr_matrix:
+    rng = np.random.default_rng(0)
+    return sp.csr_matrix((rng.random((30, 12)) < 0.3).astype(np.float32))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Bias-only
+# ---------------------------------------------------------------------------------------------------------
+def _design(n, m):
+    """Design matrix of r_ui = α + β_u + β_i over every cell (row u*m+i)."""
+    rows = np.arange(n * m)
+    users, items = np.divmod(rows, m)
+    D = np.zeros((n * m, 1 + n + m))
+    D[:, 0] = 1.0
+    D[rows, 1 + users] = 1.0
+    D[rows, 1 + n + items] = 1.0
+    return D
+
+
+def test_bias_only_is_the_least_squares_solution(small_matrix):
+    X = small_matrix.toarray().astype(np.float64)
+    n, m = X.shape
+    D = _design(n, m)
+    alpha, bu, bi = bias_only_least_squares(small_matrix)
+    fitted = alpha + bu[:, None] + bi[None, :]
+    # λ = 0: the fitted values are unique (the parameters only up to the two-way layout's constraint)
+    coef, *_ = np.linalg.lstsq(D, X.ravel(), rcond=None)
+    np.testing.assert_allclose(fitted.ravel(), D @ coef, atol=1e-10)
+    # ridge > 0 on the biases (not on α): a unique solution of the penalised normal equations
+    ridge = 3.0
+    penalty = np.diag([0.0] + [ridge] * (n + m))
+    exact = np.linalg.solve(D.T @ D + penalty, D.T @ X.ravel())
+    alpha, bu, bi = bias_only_least_squares(small_matrix, ridge=ridge)
+    np.testing.assert_allclose(np.concatenate([[alpha], bu, bi]), exact, atol=1e-10)
+
+
+def test_bias_only_model_scores_and_ranks_like_poprec(planted):
+    model = BiasOnly(ridge=2.0).fit(planted.train)
+    alpha, bu, bi = bias_only_least_squares(planted.train, ridge=2.0)
+    np.testing.assert_allclose(model.predict(planted.train), alpha + bu[:, None] + bi[None, :], rtol=1e-5, atol=1e-6)
+    ours, pop = evaluate_model(model, planted).metrics, evaluate_model(PopRec().fit(planted.train), planted).metrics
+    for name in ("HR@10", "HR@100", "NDCG@10", "NDCG@100", "PSP@10"):  # ranking = item popularity
+        assert ours[name] == pytest.approx(pop[name], abs=1e-9), name
+    assert ours["AUC"] != pop["AUC"]  # the user bias moves the pooled AUC only
+
+
+# ---------------------------------------------------------------------------------------------------------
+# BPR sampling, the sparse product
+# ---------------------------------------------------------------------------------------------------------
+def test_bpr_triplets_cover_every_positive_once_with_true_negatives(small_matrix):
+    X = sp.csr_matrix(small_matrix)
+    X.sort_indices()
+    users, pos, neg = sample_bpr_triplets(np.random.default_rng(1), X, n_rounds=50)
+    assert len(users) == X.nnz
+    pairs = sorted(zip(users.tolist(), pos.tolist()))
+    coo = X.tocoo()
+    assert pairs == sorted(zip(coo.row.tolist(), coo.col.tolist()))
+    dense = X.toarray()
+    assert np.all(dense[users, neg] == 0)  # no negative is a train positive of its user
+    again = sample_bpr_triplets(np.random.default_rng(1), X, n_rounds=50)
+    assert all(np.array_equal(a, b) for a, b in zip((users, pos, neg), again))
+
+
+def test_bipartite_product_and_its_gradient_match_dense(small_matrix):
+    rng = np.random.default_rng(2)
+    X = sp.csr_matrix(small_matrix)
+    X.sort_indices()
+    values = jnp.asarray(rng.random(X.nnz).astype(np.float32))
+    dense = sp.csr_matrix((np.asarray(values), X.indices, X.indptr), shape=X.shape).toarray()
+    product = _BipartiteProduct(X)
+    items = jnp.asarray(rng.standard_normal((X.shape[1], 3)).astype(np.float32))
+    users = jnp.asarray(rng.standard_normal((X.shape[0], 3)).astype(np.float32))
+    np.testing.assert_allclose(product.users_from_items(values, items), dense @ items, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(product.items_from_users(values, users), dense.T @ users, rtol=1e-5, atol=1e-5)
+
+    def loss_sparse(u, i):
+        return jnp.sum(jnp.sin(product.users_from_items(values, i))) + jnp.sum(product.items_from_users(values, u) ** 2)
+
+    def loss_dense(u, i):
+        return jnp.sum(jnp.sin(dense @ i)) + jnp.sum((dense.T @ u) ** 2)
+
+    for got, want in zip(jax.jit(jax.grad(loss_sparse, argnums=(0, 1)))(users, items),
+                         jax.grad(loss_dense, argnums=(0, 1))(users, items)):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# trained models
+# ---------------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def trained(planted):
+    return {name: fit_and_evaluate_competitor(name, planted, QUICK[name]) for name in QUICK}
+
+
+@pytest.mark.parametrize("name", list(QUICK))
+def test_trained_models_beat_popularity_on_planted_structure(planted, trained, name):
+    pop = evaluate_model(PopRec().fit(planted.train), planted).metrics
+    ours = trained[name].test_metrics
+    # PopRec only knows popularity; the planted latent factors are what the models must find
+    assert ours["NDCG@10"] > 1.1 * pop["NDCG@10"], (name, ours["NDCG@10"], pop["NDCG@10"])
+    assert ours["HR@100"] > pop["HR@100"], name
+    assert ours["AUC"] > pop["AUC"], name
+    assert ours["AUC"] > 0.5 and np.isfinite(list(ours.values())).all()
+
+
+@pytest.mark.parametrize("name", list(QUICK))
+def test_early_stopping_keeps_the_best_validated_parameters(planted, trained, name):
+    report = trained[name]
+    model = report.model
+    validated = [h for h in model.history_ if "val HR@100" in h]
+    assert validated and model.best_epoch_ == max(validated, key=lambda h: h["val HR@100"])["epoch"]
+    # the kept parameters are the best epoch's: the kit's own validation pass gives the same HR@100
+    assert report.val_metrics["HR@100"] == pytest.approx(model.best_validation_, abs=1e-6)
+
+
+@pytest.mark.parametrize("name", ["mf", "lightgcn", "mvae"])
+def test_same_seed_same_scores(planted, name):
+    config = {**QUICK[name], "epochs": 3}
+    a = make_competitor(name, **config, seed=7).fit(planted.train).predict(planted.train)
+    b = make_competitor(name, **config, seed=7).fit(planted.train).predict(planted.train)
+    c = make_competitor(name, **config, seed=8).fit(planted.train).predict(planted.train)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_neumf_scoring_all_items_matches_pair_scores(planted):
+    model = NeuMF(latent_size=8, n_layers=2, epochs=2, batch_size=1024).fit(planted.train)
+    users = np.array([0, 5, 17])
+    full = model.predict(planted.train[users], users=users)
+    items = jnp.arange(planted.n_items)
+    for row, user in enumerate(users):
+        pairs = model._pair_scores(model.params_, jnp.full(planted.n_items, user), items,
+                                     jax.random.PRNGKey(0), False)
+        np.testing.assert_allclose(full[row], pairs, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["mf", "lightgcn", "mvae", "bias"])
+def test_recommend_excludes_seen_items_and_user_indices(planted, trained, name):
+    model = trained[name].model if name in trained else BiasOnly().fit(planted.train)
+    context = planted.train_val()
+    top = model.recommend(context, k=20)
+    assert top.shape == (planted.n_users, 20)
+    seen = context.tolil().rows
+    assert all(not set(top[u]) & set(seen[u]) for u in range(planted.n_users))
+    if getattr(model, "needs_user_index", False):
+        users = np.array([3, 1])
+        np.testing.assert_array_equal(model.recommend(context[users], k=5, users=users), top[users, :5])
+        with pytest.raises(ParameterError, match="users="):
+            model.predict(context[:10])
+        with pytest.raises(ParameterError, match="fitted-user indices"):
+            model.predict(context[:1], users=np.array([planted.n_users]))
+
+
+def test_mvae_scores_new_users(planted, trained):
+    model = trained["mvae"].model
+    new_user = sp.csr_matrix(planted.train[:2].toarray())
+    assert model.predict(new_user).shape == (2, planted.n_items)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# errors, names, configurations
+# ---------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "name, params, match",
+    [
+        ("mf", {"latent_size": 0}, "latent_size"),
+        ("mf", {"learning_rate": -0.1}, "learning_rate"),
+        ("neumf", {"n_layers": 0}, "n_layers"),
+        ("lightgcn", {"dropout": 1.0}, "dropout"),
+        ("mvae", {"batch_size": 2.5}, "batch_size"),
+        ("mvae", {"epochs": 0}, "epochs"),
+        ("bias", {"ridge": -1}, "ridge"),
+        ("mf", {"hidden": 3}, "hidden"),
+        ("svd", {}, "unknown competitor 'svd'"),
+    ],
+)
+def test_bad_hyper_parameters_raise(name, params, match):
+    with pytest.raises(ParameterError, match=match):
+        make_competitor(name, **params)
+
+
+def test_fit_checks_its_input(planted):
+    with pytest.raises(DataError, match="validation has"):
+        MF(epochs=1).fit(planted.train, validation=planted.val[:10])
+    with pytest.raises(DataError, match="no interactions"):
+        MF(epochs=1).fit(sp.csr_matrix((5, 4), dtype=np.float32))
+    with pytest.raises(ParameterError, match="not fitted"):
+        LightGCN().predict(planted.train)
+
+
+def test_parse_competitor_names():
+    assert parse_competitor_names("all") == list(COMPETITOR_NAMES)
+    assert parse_competitor_names(" MF, mvae ,mf") == ["mf", "mvae"]
+    assert parse_competitor_names("") == [] and parse_competitor_names("none") == []
+    with pytest.raises(ParameterError, match="unknown competitor name"):
+        parse_competitor_names("mf,lightgnc")
+
+
+def test_search_space_is_table3():
+    assert PAPER_GRID == {"latent_size": (4, 8, 16, 32, 50, 64, 128), "n_layers": (1, 2, 3),
+                          "learning_rate": (0.001, 0.006, 0.01), "dropout": (0.0, 0.3, 0.5)}
+    assert set(SEARCH_SPACE) == set(COMPETITOR_NAMES)
+
+
+def test_search_picks_the_best_validated_trial(planted):
+    report = search_competitor("mf", planted, n_trials=2, seed=1,
+                               grid={**PAPER_GRID, "latent_size": (4, 16), "l2": (1e-4,)},
+                               fixed={"epochs": 5, "batch_size": 2048})
+    assert len(report.trials) == 2
+    assert report.val_metrics["HR@100"] == max(t["val"]["HR@100"] for t in report.trials)
+    assert report.test_metrics["HR@10"] > 0
+
+
+def test_record_and_read_configs(tmp_path):
+    path = tmp_path / "configs.json"
+    assert recorded_config("mf", "magazine", path=path) == {}
+    record_config("mf", "magazine", {"latent_size": 8}, {"HR@100": 7.1234567}, note="test", path=path)
+    record_config("mvae", "default", {"latent_size": 32}, path=path)
+    assert recorded_config("mf", "magazine", path=path) == {"latent_size": 8}
+    assert recorded_config("mvae", "ml-1m", path=path) == {"latent_size": 32}  # falls back to "default"
+    with pytest.raises(ParameterError):
+        recorded_config("svd", "magazine", path=path)
+
+
+@pytest.mark.parametrize("dataset", ["magazine", "ml-1m"])
+def test_repo_records_a_configuration_for_every_trained_model(dataset):
+    for name in COMPETITOR_NAMES[1:]:
+        config = recorded_config(name, dataset)
+        assert config, f"no recorded configuration for {name} on {dataset}"
+        make_competitor(name, **config)  # and it is valid
