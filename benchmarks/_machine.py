@@ -23,6 +23,8 @@ def current_rss_bytes() -> int:
 
 def blas_info() -> str:
     try:
+        import numpy  # noqa: F401  (load the BLAS libraries so that they are listed)
+        import scipy.linalg  # noqa: F401
         from threadpoolctl import threadpool_info
 
         return ", ".join(f"{i['internal_api']} {i.get('version')} ({i['num_threads']} threads, "
