@@ -729,31 +729,23 @@ class _BipartiteProduct:
             return jax.pure_callback(lambda v, d: host_product(v, d, transpose), out, values, dense,
                                      vmap_method="sequential")
 
-        @jax.custom_vjp
-        def forward(values, dense):
-            return call(values, dense, False)
+        def product(transpose: bool):
+            """``A @ dense`` (or ``Aᵀ @ dense``) whose gradient in ``dense`` is the transposed product."""
+            @jax.custom_vjp
+            def apply(values, dense):
+                return call(values, dense, transpose)
 
-        def forward_fwd(values, dense):
-            return call(values, dense, False), values
+            def apply_fwd(values, dense):
+                return call(values, dense, transpose), values
 
-        def forward_bwd(values, cotangent):
-            return jnp.zeros_like(values), call(values, cotangent, True)
+            def apply_bwd(values, cotangent):
+                return jnp.zeros_like(values), call(values, cotangent, not transpose)
 
-        forward.defvjp(forward_fwd, forward_bwd)
+            apply.defvjp(apply_fwd, apply_bwd)
+            return apply
 
-        @jax.custom_vjp
-        def backward(values, dense):
-            return call(values, dense, True)
-
-        def backward_fwd(values, dense):
-            return call(values, dense, True), values
-
-        def backward_bwd(values, cotangent):
-            return jnp.zeros_like(values), call(values, cotangent, False)
-
-        backward.defvjp(backward_fwd, backward_bwd)
-        self.users_from_items = forward  # (values, (m, d)) -> (n, d)
-        self.items_from_users = backward  # (values, (n, d)) -> (m, d)
+        self.users_from_items = product(False)  # (values, (m, d)) -> (n, d)
+        self.items_from_users = product(True)  # (values, (n, d)) -> (m, d)
 
 
 class LightGCN(_BPRRecommender):
