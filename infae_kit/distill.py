@@ -567,6 +567,8 @@ class DistillResult:
         ``s_per_step`` (mean over steps after the first)).
       dataset: dataset card (``name``, ``n_users``, ``n_items``, ``item_ids_sha256``, ``avg_interactions``).
       prior: the final learnable prior ``Xˢ`` (dense ``(μ, items)`` float32), when the run produced it.
+      test_metrics: test metrics of ∞-AE fitted on the support with ``best_lambda``, once the caller has
+        measured them (:func:`distill` never looks at test data); saved in the data card.
     """
 
     best_support: sp.csr_matrix
@@ -576,6 +578,7 @@ class DistillResult:
     timings: dict[str, float] = field(default_factory=dict)
     dataset: dict[str, Any] = field(default_factory=dict)
     prior: np.ndarray | None = field(default=None, repr=False)
+    test_metrics: dict[str, float] = field(default_factory=dict)
 
     @property
     def best_val_metrics(self) -> dict[str, float]:
@@ -602,6 +605,7 @@ class DistillResult:
             "binary": bool(s.nnz == 0 or np.all(s.data == 1.0)),
             "best_lambda": self.best_lambda,
             "validation_metrics": self.best_val_metrics,
+            "test_metrics": dict(self.test_metrics),
             "sparsity": {
                 "nnz": int(s.nnz), "density": float(s.nnz / n_cells) if n_cells else 0.0,
                 "sparsity": float(1.0 - s.nnz / n_cells) if n_cells else 1.0,
@@ -636,7 +640,8 @@ def load_distilled(path: str | os.PathLike) -> DistillResult:
     if list(support.shape) != list(card["shape"]):
         raise DataError(f"{npz} has shape {support.shape} but its data card says {card['shape']}")
     return DistillResult(support, float(card["best_lambda"]), card["history"], DistillConfig.from_dict(card["config"]),
-                         card.get("timings", {}), card.get("dataset", {}))
+                         card.get("timings", {}), card.get("dataset", {}),
+                         test_metrics=card.get("test_metrics", {}))
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -376,9 +376,11 @@ if "infae_distilled" in paper:
 # sparsity, the dataset's item-id hash, the whole history), each written atomically, and read back.
 
 # %%
+result.test_metrics = dict(distilled_test)  # the data card carries validation and test metrics
 artifact = result.save(out_dir / f"03_distill-{dataset}-{config.support}")
 loaded = load_distilled(artifact)
 assert (loaded.best_support != synth).nnz == 0 and loaded.best_lambda == result.best_lambda
+assert loaded.test_metrics == result.test_metrics
 card = result.data_card()
 print(f"saved to {artifact}")
 print(f"support {loaded.best_support.shape}, {loaded.best_support.nnz:,} stored values "

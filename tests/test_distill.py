@@ -191,8 +191,13 @@ def test_resume_equals_uninterrupted(data, tmp_path):
 
 # -- artifact ------------------------------------------------------------------------------------------------
 def test_artifact_round_trip_and_models_train_on_it(data, fast_result, tmp_path):
-    path = fast_result.save(tmp_path / "support")
+    measured = evaluate_model(InfiniteAE(fast_result.best_lambda).fit(fast_result.best_support), data, "test")
+    result = DistillResult(fast_result.best_support, fast_result.best_lambda, fast_result.history,
+                           fast_result.config, fast_result.timings, fast_result.dataset,
+                           test_metrics=dict(measured.metrics))
+    path = result.save(tmp_path / "support")
     loaded = load_distilled(path)
+    assert loaded.test_metrics == pytest.approx(measured.metrics) and "NDCG@10" in loaded.test_metrics
     assert isinstance(loaded, DistillResult)
     assert (loaded.best_support != fast_result.best_support).nnz == 0
     assert loaded.best_lambda == fast_result.best_lambda and loaded.config == fast_result.config
