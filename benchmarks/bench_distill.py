@@ -36,7 +36,7 @@ def run_worker(spec: dict) -> dict:
     import numpy as np
 
     from infae_kit.data import load_dataset
-    from infae_kit.distill import DistillConfig, _make_step, _single_threaded_blas, initial_prior
+    from infae_kit.distill import DistillConfig, _make_step, initial_prior
 
     data = load_dataset(spec["dataset"])
     train = data.train.astype(np.float32)
@@ -49,9 +49,8 @@ def run_worker(spec: dict) -> dict:
     times = []
     for i in range(spec["steps"] + 1):
         t = time.perf_counter()
-        with _single_threaded_blas():
-            prior, opt_state, key, loss = step(prior, opt_state, key, x_all, lam)
-            loss = float(loss)
+        prior, opt_state, key, loss = step(prior, opt_state, key, x_all, lam)
+        loss = float(loss)
         times.append(time.perf_counter() - t)
     return {"first_step_s": times[0], "s_per_step": statistics.median(times[1:]), "step_times_s": times[1:],
             "rss_after_data_bytes": rss_data, "peak_rss_bytes": peak_rss_bytes(), "final_loss": loss}

@@ -48,6 +48,7 @@ import io
 import json
 import math
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -130,13 +131,9 @@ def gumbel_noise(key: jax.Array, shape: tuple[int, int], dtype=jnp.float32, gene
     alone took 2.6 s of each pass on 2 CPU cores (``benchmarks/bench_distill.py``). Tests check the uniformity,
     the Gumbel moments and the independence across seeds and neighbouring elements.
     """
-    if generator not in NOISE_GENERATORS:
-        raise ParameterError(f"generator must be one of {NOISE_GENERATORS}, got {generator!r}")
     if len(shape) != 2:
         raise ParameterError(f"shape must be 2-D (rows, items), got {shape!r}")
-    if generator == "hash" and shape[0] * shape[1] >= 2 ** 32:
-        raise ParameterError(f"the hash generator indexes at most 2**32 elements per sample, got {shape}; "
-                             "use generator='threefry'")
+    _check_noise(generator, shape, "generator")
     seed = _sample_seeds(key, 1, generator)[0]
     return _noise_from_seed(seed, tuple(shape), dtype, generator)
 
@@ -208,9 +205,13 @@ def _check_sampler_args(n_samples, tau) -> None:
         raise ParameterError(f"tau (the Gumbel temperature) must be a finite number > 0, got {tau!r}")
 
 
-def _check_generator(noise: str) -> None:
+def _check_noise(noise: str, shape: tuple[int, ...], name: str = "noise") -> None:
+    """A known generator, and a sample the hash can index (its element counter is 32-bit)."""
     if noise not in NOISE_GENERATORS:
-        raise ParameterError(f"noise must be one of {NOISE_GENERATORS}, got {noise!r}")
+        raise ParameterError(f"{name} must be one of {NOISE_GENERATORS}, got {noise!r}")
+    if noise == "hash" and math.prod(shape) >= 2 ** 32:
+        raise ParameterError(f"the hash generator indexes at most 2**32 elements per sample, got {tuple(shape)}; "
+                             f"use {name}='threefry'")
 
 
 def multi_step_gumbel(logits: jax.Array, key: jax.Array, n_samples: int, tau: float,
@@ -234,7 +235,7 @@ def multi_step_gumbel(logits: jax.Array, key: jax.Array, n_samples: int, tau: fl
       ``(μ, items)`` array of the dtype of ``logits``.
     """
     _check_sampler_args(n_samples, tau)
-    _check_generator(noise)
+    _check_noise(noise, logits.shape)
     seeds = _sample_seeds(key, int(n_samples), noise)
     return jnp.clip(_gumbel_sum(logits, seeds, float(tau), noise), -1.0, 1.0)
 
@@ -249,7 +250,7 @@ def hard_gumbel_support(logits: jax.Array, key: jax.Array, n_samples: int, noise
       ``(μ, items)`` array of 0/1 values in the dtype of ``logits``.
     """
     _check_sampler_args(n_samples, 1.0)
-    _check_generator(noise)
+    _check_noise(noise, logits.shape)
     seeds = _sample_seeds(key, int(n_samples), noise)
     rows = jnp.arange(logits.shape[0])
 
@@ -438,8 +439,10 @@ def _make_step(config: DistillConfig, avg_interactions: float):
     update_fn = jax.jit(apply_update, donate_argnums=donate)
 
     def step(prior, opt_state, key, x_batch, lam):
-        loss, grad, key_next = grad_fn(prior, key, x_batch, lam)
-        prior, opt_state = update_fn(grad, opt_state, prior)
+        with _single_threaded_blas():
+            loss, grad, key_next = grad_fn(prior, key, x_batch, lam)
+            prior, opt_state = update_fn(grad, opt_state, prior)
+            jax.block_until_ready(loss)  # the limit must hold while the step runs, not only while it is queued
         return prior, opt_state, key_next, loss
 
     return optimizer, step
@@ -544,6 +547,13 @@ class _Validator:
 # ---------------------------------------------------------------------------------------------------------
 # Result and artifact
 # ---------------------------------------------------------------------------------------------------------
+def _dataset_identity(data, train: sp.spmatrix) -> dict[str, Any]:
+    """``name``, ``n_users``, ``n_items`` and ``item_ids_sha256`` (None without item ids) of a dataset."""
+    item_ids = getattr(data, "item_ids", None)
+    return {"name": getattr(data, "name", ""), "n_users": int(train.shape[0]), "n_items": int(train.shape[1]),
+            "item_ids_sha256": item_ids_hash(item_ids) if item_ids is not None else None}
+
+
 def item_ids_hash(item_ids) -> str:
     """SHA-256 of the dataset's item ids in column order (ties a support's columns to the dataset's items)."""
     h = hashlib.sha256()
@@ -748,9 +758,7 @@ def distill(data, config: DistillConfig | None = None, *, progress: bool = True,
     opt_state = optimizer.init(prior)
     key = jax.random.PRNGKey(config.seed)
     validator = _Validator(data, config.val_lambdas, config.depth)
-    dataset_card = {"name": getattr(data, "name", ""), "n_users": int(n_users), "n_items": int(n_items),
-                    "item_ids_sha256": item_ids_hash(data.item_ids) if getattr(data, "item_ids", None) is not None
-                    else None, "avg_interactions": float(avg_interactions)}
+    dataset_card = dict(_dataset_identity(data, train), avg_interactions=float(avg_interactions))
 
     history: dict[str, Any] = {"loss": [], "evaluations": [], "best_step": None, "best_metric": None,
                                "stopped_early": False, "steps_run": 0, "initial_users": init_users.tolist()}
@@ -797,9 +805,8 @@ def distill(data, config: DistillConfig | None = None, *, progress: bool = True,
             x_batch = dense_all
         else:
             x_batch = jnp.asarray(train[_batch_rows(config, step, n_users)].toarray())
-        with _single_threaded_blas():
-            prior, opt_state, key, loss = step_fn(prior, opt_state, key, x_batch, jnp.float32(lam))
-            loss = float(loss)
+        prior, opt_state, key, loss = step_fn(prior, opt_state, key, x_batch, jnp.float32(lam))
+        loss = float(loss)
         dt = time.perf_counter() - t
         if timings["first_step"] is None:
             timings["first_step"] = dt
@@ -894,9 +901,7 @@ def dataset_fingerprint(data) -> dict[str, Any]:
     h = hashlib.sha256()
     for arr in (train.indptr.astype(np.int64), train.indices.astype(np.int64), train.data.astype(np.float32)):
         h.update(arr.tobytes())
-    return {"name": getattr(data, "name", ""), "n_users": int(train.shape[0]), "n_items": int(train.shape[1]),
-            "item_ids_sha256": item_ids_hash(data.item_ids) if getattr(data, "item_ids", None) is not None
-            else None, "train_sha256": h.hexdigest()}
+    return dict(_dataset_identity(data, train), train_sha256=h.hexdigest())
 
 
 def distill_cache_path(data, config: DistillConfig, cache_dir: str | os.PathLike) -> Path:
@@ -908,15 +913,18 @@ def distill_cache_path(data, config: DistillConfig, cache_dir: str | os.PathLike
 
 
 def distill_cached(data, config: DistillConfig, cache_dir: str | os.PathLike, *, progress: bool = True,
-                   checkpoint_every: int = 20) -> tuple[DistillResult, bool]:
+                   checkpoint_every: int = 20, reuse: bool = True) -> tuple[DistillResult, bool]:
     """:func:`distill`, or the support an earlier identical run saved: ``(result, loaded_from_cache)``.
 
     The run's directory is :func:`distill_cache_path`; it holds the artifact (``support.npz`` +
     ``datacard.json``, written last and atomically) and, while the run is going, checkpoints every
     ``checkpoint_every`` steps in ``checkpoint/``, so an interrupted run resumes where it stopped (and ends
-    where an uninterrupted run ends). A cached result has no ``prior``.
+    where an uninterrupted run ends). A cached result has no ``prior``. ``reuse=False`` deletes that directory
+    first (artifact and checkpoints) and distils again from scratch.
     """
     path = distill_cache_path(data, config, cache_dir)
+    if not reuse and path.exists():
+        shutil.rmtree(path)
     if (path / _CARD_NAME).exists() and (path / _SUPPORT_NAME).exists():
         return load_distilled(path), True
     run_config = config if config.checkpoint_every else dataclasses.replace(config, checkpoint_every=checkpoint_every)

@@ -56,7 +56,6 @@ figures_dir = ""       # figures are saved here (empty: the repo figures/ folder
 # %%
 import os
 import platform
-import shutil
 import time
 
 import jax
@@ -213,9 +212,7 @@ display(Markdown("| γ, τ | row sum | n_eff | exact non-zeros | hard items |\n|
 
 # %%
 cache_dir = out_dir / "distill_cache"
-if not reuse and distill_cache_path(data, config, cache_dir).exists():
-    shutil.rmtree(distill_cache_path(data, config, cache_dir))  # reuse=False: distil again from scratch
-result, from_cache = distill_cached(data, config, cache_dir)
+result, from_cache = distill_cached(data, config, cache_dir, reuse=bool(reuse))  # reuse=False: distil afresh
 h = result.history
 if from_cache:
     print(f"loaded from the cache {distill_cache_path(data, config, cache_dir)} (timings of the original run)")

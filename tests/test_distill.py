@@ -263,6 +263,8 @@ def test_distill_cached_reuses_and_keys_on_config_and_data(data, tmp_path):
     again, cached = distill_cached(data, config, tmp_path, progress=False)
     assert cached and (again.best_support != first.best_support).nnz == 0
     assert again.best_lambda == first.best_lambda and again.config == config
+    fresh, cached = distill_cached(data, config, tmp_path, progress=False, reuse=False)
+    assert not cached and (fresh.best_support != first.best_support).nnz == 0  # distilled again, same seed
     other = DistillConfig(**dict(FAST, tau=0.5))
     assert distill_cache_path(data, other, tmp_path) != distill_cache_path(data, config, tmp_path)
     other_data = load_dataset("synthetic", n_users=200, n_items=150, seed=2, zipf_a=0.5, affinity_scale=4.0)
