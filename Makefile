@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.infae_kit-installed
 NOTEBOOKS ?= 01 02
 DATASETS  ?= ml-1m magazine
 
-.PHONY: env test test-fast reproduce table1 distill benchmark benchmark-distill benchmark-competitors lock sync-notebooks clean-venv
+.PHONY: env test test-fast reproduce table1 distill sampling benchmark benchmark-distill benchmark-competitors benchmark-sweep lock sync-notebooks clean-venv
 
 $(STAMP): requirements/lock.txt requirements/neural-tangents.txt pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "infae_kit pins are for Python 3.11, found " + sys.version'
@@ -43,12 +43,21 @@ distill: export INFAE_DOWNLOAD ?= 1
 distill: env
 	$(BIN)/python -m infae_kit.runner --notebooks 03 --datasets $(DATASETS)
 
+# Figures 1-4, 10, 12-14 (notebooks 04 sampling and 05 noise). Every cell is cached in runs/sweep_cache: from
+# scratch about 1-2 hours for ml-1m on 2 cores (mostly the DISTILL-CF runs), a few minutes from the cache.
+sampling: export INFAE_DOWNLOAD ?= 1
+sampling: env
+	$(BIN)/python -m infae_kit.runner --notebooks 04 05 --datasets $(DATASETS)
+
 benchmark: env
 	$(BIN)/python benchmarks/bench_infinite_ae.py --dataset ml-1m
 
 benchmark-distill: env
 	$(BIN)/python benchmarks/bench_distill.py --dataset magazine --gammas 50 200 800 --noise hash threefry
 	$(BIN)/python benchmarks/bench_distill.py --dataset ml-1m --gammas 50 200 800 --noise hash threefry --steps 3
+
+benchmark-sweep: env
+	$(BIN)/python benchmarks/bench_sweep.py --dataset ml-1m
 
 benchmark-competitors: env
 	$(BIN)/python benchmarks/bench_competitors.py --dataset ml-1m

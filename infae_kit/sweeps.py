@@ -20,9 +20,12 @@ expensive artefacts behind the cells are cached by their own modules under the s
 (``distill_cache/``, ``svp_cf/``, ``arcf_cache/``). A rerun of a finished sweep only reads JSON; an interrupted
 one computes only the missing cells (and a DISTILL-CF run resumes from its last checkpoint).
 
-Budgets of a user sampler are user counts N (``n_users=N``); interaction-RNS reads a user budget as "as many
-random interactions as N average users hold" by default (``interaction_budget="matched-interactions"``, so the
-heuristics of one N hold about the same data), see :func:`infae_kit.sampling.interaction_rns`.
+Budgets are user counts N: the x-axis of Figures 1, 2 and 10 is the number of users the model is trained on.
+A user sampler keeps N users with all their interactions; interaction-RNS keeps random interactions until they
+touch N distinct users (``interaction_budget="distinct-users"``, the default: few interactions per user, which is
+what a random sample of interactions that reaches only N users holds). ``"matched-interactions"`` reads N as "as
+many random interactions as N average users hold" instead (those touch far more than N users, so the point does
+not belong at x = N); see :func:`infae_kit.sampling.interaction_rns`.
 
 Example:
     >>> from infae_kit.data import load_dataset
@@ -66,6 +69,8 @@ __all__ = [
     "run_cell",
     "run_sweep",
     "parse_list",
+    "notebook_settings",
+    "check_notebook_preset",
     "relative_drop",
     "plot_budget_curves",
     "plot_noise_drop",
@@ -167,7 +172,7 @@ class SweepSettings:
     infae_lambdas: tuple[float, ...] = INFAE_LAMBDAS
     ease_lambdas: tuple[float, ...] = EASE_LAMBDA_GRID
     select_by: str = "HR@100"
-    interaction_budget: str = "matched-interactions"
+    interaction_budget: str = "distinct-users"
     distill_preset: str = "recorded"
     distill_overrides: dict[str, Any] = field(default_factory=dict)
     arcf_overrides: dict[str, Any] = field(default_factory=dict)
@@ -204,6 +209,48 @@ class SweepSettings:
         from infae_kit.arcf import ARCFConfig
 
         return ARCFConfig(**self.arcf_overrides)
+
+
+NOTEBOOK_PRESETS = ("full", "ci")
+"""Presets of notebooks 04 and 05: ``"full"`` reproduces the figures, ``"ci"`` is a few-minute run for the tests."""
+SAMPLING_BUDGETS = {"full": (25, 50, 100, 200, 500, 1000, 2000), "ci": (25, 100)}
+"""User budgets of notebook 04 (Figures 1, 2, 12); DISTILL-CF runs the ones up to 1000."""
+ARCF_BUDGETS = {"full": (50, 100, 200, 500, 1000), "ci": (25, 100)}
+"""User budgets of Figure 10 (notebook 04)."""
+NOISE_LEVELS = {"full": (0.0, 1.0, 2.0, 5.0), "ci": (0.0, 5.0)}
+"""Noise levels (% of the catalogue flipped per user) of notebook 05."""
+NOISE_BUDGETS = {"full": (50, 200, 1000), "ci": (100,)}
+"""Sampler budgets of notebook 05 (Figures 3, 4, 13, 14)."""
+NOISE_DISTILL_BUDGETS = {"full": (50, 200), "ci": (100,)}
+"""DISTILL-CF budgets of notebook 05 (one distillation per budget and noise level: the expensive part)."""
+SWEEP_DISTILL_STEPS = 100
+"""Outer steps of each DISTILL-CF run in the full sweeps (the recorded μ = 500 runs peaked at step 75 on both
+ML-1M and Magazine, so 100 steps reach their best at a third of the cost)."""
+
+
+def check_notebook_preset(preset: str) -> str:
+    """``"full"``/``"recorded"`` → ``"full"``, ``"ci"`` → ``"ci"``; anything else is a :class:`ParameterError`."""
+    key = {"recorded": "full"}.get(str(preset), str(preset))
+    if key not in NOTEBOOK_PRESETS:
+        raise ParameterError(f"preset must be one of {NOTEBOOK_PRESETS} (or auto in a notebook), got {preset!r}.")
+    return key
+
+
+def notebook_settings(preset: str, *, seed: int = 42, distill_steps: int | None = None) -> SweepSettings:
+    """The :class:`SweepSettings` notebooks 04 and 05 (and ``benchmarks/bench_sweep.py``) run with.
+
+    ``"full"``: the default λ grids, each dataset's recorded DISTILL-CF configuration with
+    :data:`SWEEP_DISTILL_STEPS` outer steps (or ``distill_steps``). ``"ci"``: three λ per model and DISTILL-CF's
+    CI configuration (30 steps), AR-CF for 5 epochs.
+    """
+    preset = check_notebook_preset(preset)
+    if preset == "ci":
+        return SweepSettings(seed=int(seed), infae_lambdas=(0.1, 5.0, 50.0), ease_lambdas=(10.0, 100.0, 1000.0),
+                             distill_preset="ci",
+                             distill_overrides={"steps": int(distill_steps)} if distill_steps else {},
+                             arcf_overrides={"epochs": 5})
+    return SweepSettings(seed=int(seed), distill_preset="recorded",
+                         distill_overrides={"steps": int(distill_steps or SWEEP_DISTILL_STEPS)})
 
 
 def noisy_dataset(data, percent: float, seed: int = 0):

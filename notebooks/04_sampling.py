@@ -67,9 +67,12 @@ from infae_kit.paths import figures_dir as default_figures_dir, output_path, run
 from infae_kit.plotting import save_figure, set_theme
 from infae_kit.results import write_results
 from infae_kit.sweeps import (
+    ARCF_BUDGETS,
     FULL,
+    SAMPLING_BUDGETS,
     SOURCE_LABELS,
-    SweepSettings,
+    check_notebook_preset,
+    notebook_settings,
     parse_list,
     plot_budget_curves,
     run_sweep,
@@ -82,24 +85,16 @@ out_dir = output_path(output_dir, runs_dir())
 fig_dir = output_path(figures_dir, default_figures_dir())
 cache_dir = out_dir / "sweep_cache"
 
-resolved_preset = os.environ.get("INFAE_NOTEBOOK_PRESET", "full") if preset == "auto" else preset
-if resolved_preset not in ("full", "recorded", "ci"):
-    raise ValueError(f"preset must be auto, full or ci, got {preset!r}")
-ci = resolved_preset == "ci"
-budget_list = parse_list(budgets or ("25,100" if ci else "25,50,100,200,500,1000,2000"), int, "budgets")
+resolved_preset = check_notebook_preset(os.environ.get("INFAE_NOTEBOOK_PRESET", "full")
+                                       if preset == "auto" else preset)
+budget_list = parse_list(budgets or SAMPLING_BUDGETS[resolved_preset], int, "budgets")
 distill_list = parse_list(distill_budgets, int, "distill_budgets") if distill_budgets else [
     n for n in budget_list if n <= 1000]
-arcf_list = [] if arcf_budgets == "none" else parse_list(
-    arcf_budgets or ("25,100" if ci else "50,100,200,500,1000"), int, "arcf_budgets")
+arcf_list = [] if arcf_budgets == "none" else parse_list(arcf_budgets or ARCF_BUDGETS[resolved_preset], int,
+                                                         "arcf_budgets")
 source_list = parse_list(samplers, str, "samplers")
 model_list = parse_list(models, str, "models")
-settings = SweepSettings(
-    seed=int(seed),
-    distill_preset="ci" if ci else "recorded",
-    distill_overrides={"steps": int(distill_steps)} if distill_steps else ({} if ci else {"steps": 100}),
-    arcf_overrides={"epochs": 5} if ci else {},
-    **({"infae_lambdas": (0.1, 5.0, 50.0), "ease_lambdas": (10.0, 100.0, 1000.0)} if ci else {}),
-)
+settings = notebook_settings(resolved_preset, seed=seed, distill_steps=distill_steps)
 print(f"preset {resolved_preset!r} · budgets {budget_list} · DISTILL-CF budgets {distill_list} · "
       f"AR-CF budgets {arcf_list} · cache {cache_dir}")
 settings
@@ -125,8 +120,10 @@ print(f"{dataset}: {data.n_users:,} users × {data.n_items:,} items, loaded in {
 #
 # With $n$ train interactions over users $\mathcal U$, a budget of N users (Appendix B.2):
 #
-# * **Interaction-RNS** keeps $\operatorname{round}(N\,n/|\mathcal U|)$ interactions drawn uniformly at random — as
-#   many as N average users hold (`interaction_budget = "matched-interactions"`), spread over many users.
+# * **Interaction-RNS** keeps interactions drawn uniformly at random until they touch N distinct users, so that,
+#   as for every other source, the x-axis is the number of users the model trains on; those users hold few
+#   interactions each (`SweepSettings.interaction_budget` can read N as "as many interactions as N average users
+#   hold" instead, `matched-interactions`, but such a sample spreads over far more than N users).
 # * **User-RNS** keeps N users drawn uniformly at random, each with all of its interactions.
 # * **Head user** keeps the N users with the most interactions.
 # * **SVP-CF user** keeps the N users with the largest *forgetting count*: a bias-only proxy
@@ -162,10 +159,10 @@ table[cols].round(3)
 metrics_all = metric_names()
 fig = plot_budget_curves(sweep, models=["infae"], metrics=["HR@10", "PSP@10"], sources=source_list,
                          title=f"∞-AE on sampled / distilled users · {dataset}")
-save_figure(fig, fig_dir, f"04_sample_efficiency-{dataset}")
+save_figure(fig, f"04_sample_efficiency-{dataset}", figures_dir=fig_dir)
 plt.show()
 fig = plot_budget_curves(sweep, models=["infae"], metrics=metrics_all, sources=source_list)
-save_figure(fig, fig_dir, f"04_sample_efficiency_all_metrics-{dataset}")
+save_figure(fig, f"04_sample_efficiency_all_metrics-{dataset}", figures_dir=fig_dir)
 plt.show()
 
 # %% [markdown]
@@ -178,7 +175,7 @@ plt.show()
 if "ease" in sweep.table().model.unique():
     fig = plot_budget_curves(sweep, models=["ease"], metrics=metrics_all, sources=source_list,
                              title=f"EASE on sampled / distilled users · {dataset}")
-    save_figure(fig, fig_dir, f"04_transfer_ease-{dataset}")
+    save_figure(fig, f"04_transfer_ease-{dataset}", figures_dir=fig_dir)
     plt.show()
 
 # %% [markdown]
@@ -197,7 +194,7 @@ if arcf_list:
     t_fig10 = time.perf_counter() - t0
     fig = plot_budget_curves(fig10, models=["ease"], metrics=["HR@10", "NDCG@10", "HR@100"],
                              title=f"EASE trained on N users only · {dataset}")
-    save_figure(fig, fig_dir, f"04_synthetic_users_ease-{dataset}")
+    save_figure(fig, f"04_synthetic_users_ease-{dataset}", figures_dir=fig_dir)
     plt.show()
     display(fig10.table()[["source", "n_users", "lambda", "rows", "interactions", "test_HR@10",
                            "test_NDCG@10", "test_HR@100"]].round(3))

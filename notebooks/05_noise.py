@@ -54,6 +54,7 @@ import time
 import jax
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 from IPython.display import Markdown, display
 
 import infae_kit
@@ -65,8 +66,12 @@ from infae_kit.plotting import save_figure, set_theme
 from infae_kit.results import write_results
 from infae_kit.sweeps import (
     FULL,
+    NOISE_BUDGETS,
+    NOISE_DISTILL_BUDGETS,
+    NOISE_LEVELS,
     SOURCE_LABELS,
-    SweepSettings,
+    check_notebook_preset,
+    notebook_settings,
     parse_list,
     plot_noise_budget_curves,
     plot_noise_drop,
@@ -81,20 +86,13 @@ out_dir = output_path(output_dir, runs_dir())
 fig_dir = output_path(figures_dir, default_figures_dir())
 cache_dir = out_dir / "sweep_cache"
 
-resolved_preset = os.environ.get("INFAE_NOTEBOOK_PRESET", "full") if preset == "auto" else preset
-if resolved_preset not in ("full", "recorded", "ci"):
-    raise ValueError(f"preset must be auto, full or ci, got {preset!r}")
-ci = resolved_preset == "ci"
-noise_list = parse_list(noise_levels or ("0,5" if ci else "0,1,2,5"), float, "noise_levels")
-budget_list = parse_list(budgets or ("100" if ci else "50,200,1000"), int, "budgets")
-distill_list = parse_list(distill_budgets or ("100" if ci else "50,200"), int, "distill_budgets")
+resolved_preset = check_notebook_preset(os.environ.get("INFAE_NOTEBOOK_PRESET", "full")
+                                       if preset == "auto" else preset)
+noise_list = parse_list(noise_levels or NOISE_LEVELS[resolved_preset], float, "noise_levels")
+budget_list = parse_list(budgets or NOISE_BUDGETS[resolved_preset], int, "budgets")
+distill_list = parse_list(distill_budgets or NOISE_DISTILL_BUDGETS[resolved_preset], int, "distill_budgets")
 source_list = parse_list(samplers, str, "samplers")
-settings = SweepSettings(
-    seed=int(seed),
-    distill_preset="ci" if ci else "recorded",
-    distill_overrides={"steps": int(distill_steps)} if distill_steps else ({} if ci else {"steps": 100}),
-    **({"infae_lambdas": (0.1, 5.0, 50.0), "ease_lambdas": (10.0, 100.0, 1000.0)} if ci else {}),
-)
+settings = notebook_settings(resolved_preset, seed=seed, distill_steps=distill_steps)
 if 0.0 not in noise_list:
     raise ValueError("noise_levels must include 0: the drops of Figure 3 are relative to the clean full data")
 print(f"preset {resolved_preset!r} · noise {noise_list} % · budgets {budget_list} · DISTILL-CF {distill_list}")
@@ -122,8 +120,6 @@ for p in noise_list:
                        "real interactions kept %": 100 * kept,
                        "fake share of train %": 100 * (noisy.nnz - data.train.multiply(noisy).nnz) / noisy.nnz})
 print(f"{dataset}: {data.n_users:,} users × {data.n_items:,} items; {avg:.1f} train interactions per user")
-import pandas as pd  # noqa: E402  (display only)
-
 pd.DataFrame(noise_rows).round(2)
 
 # %% [markdown]
@@ -156,10 +152,10 @@ fig3.table()[["source", "n_users", "noise", "lambda", "rows", "test_HR@10", "tes
 
 # %%
 fig = plot_noise_drop(fig3, metrics=["HR@10"], budgets=budget_list, title=f"EASE under noise · {dataset}")
-save_figure(fig, fig_dir, f"05_noise_drop-{dataset}")
+save_figure(fig, f"05_noise_drop-{dataset}", figures_dir=fig_dir)
 plt.show()
 fig = plot_noise_drop(fig3, metrics=metric_names(), budgets=budget_list)
-save_figure(fig, fig_dir, f"05_noise_drop_all_metrics-{dataset}")
+save_figure(fig, f"05_noise_drop_all_metrics-{dataset}", figures_dir=fig_dir)
 plt.show()
 
 # %% [markdown]
@@ -168,10 +164,10 @@ plt.show()
 # %%
 fig = plot_noise_budget_curves(fig4, metrics=["HR@10"], noise_levels=noise_list,
                                title=f"∞-AE and EASE on DISTILL-CF / user-RNS users under noise · {dataset}")
-save_figure(fig, fig_dir, f"05_noise_budget-{dataset}")
+save_figure(fig, f"05_noise_budget-{dataset}", figures_dir=fig_dir)
 plt.show()
 fig = plot_noise_budget_curves(fig4, metrics=metric_names(), noise_levels=noise_list)
-save_figure(fig, fig_dir, f"05_noise_budget_all_metrics-{dataset}")
+save_figure(fig, f"05_noise_budget_all_metrics-{dataset}", figures_dir=fig_dir)
 plt.show()
 
 # %% [markdown]

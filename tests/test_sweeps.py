@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import matplotlib
@@ -63,8 +64,10 @@ def test_training_rows_of_each_sampler_have_the_budget(data, tmp_path):
         assert rows.shape == (30, data.n_items) and info["rows"] == 30
         assert set(np.unique(rows.data)) <= {1.0}
     rows, info = training_rows(data, "interaction-rns", 30, FAST, cache_dir=tmp_path)
-    expected = round(30 * data.train.nnz / np.count_nonzero(np.diff(data.train.indptr)))
-    assert info["interactions"] == expected
+    assert rows.shape[0] == 30 and info["interactions"] < data.train[:30].nnz  # 30 users, few interactions each
+    matched = dataclasses.replace(FAST, interaction_budget="matched-interactions")
+    rows, info = training_rows(data, "interaction-rns", 30, matched, cache_dir=tmp_path)
+    assert info["interactions"] == round(30 * data.train.nnz / np.count_nonzero(np.diff(data.train.indptr)))
     rows, info = training_rows(data, FULL, None, FAST, cache_dir=tmp_path)
     assert (rows != data.train).nnz == 0
 
