@@ -571,14 +571,27 @@ def _style(source: str) -> dict[str, Any]:
     return {"color": palette.get(source, "gray"), "marker": markers.get(source, "o")}
 
 
+def _finish(fig, axes, title: str, max_ncol: int = 6):
+    """One legend above the panels (entries of every panel, deduplicated) and the title above it."""
+    entries: dict[str, Any] = {}
+    for ax in np.ravel(axes):
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(label, handle)
+    fig.legend(list(entries.values()), list(entries), loc="outside upper center",
+               ncol=min(len(entries), max_ncol), frameon=False)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
 def plot_budget_curves(result: SweepResult, *, models: Sequence[str], metrics: Sequence[str],
                        sources: Sequence[str] | None = None, noise_levels: Sequence[float] = (0.0,),
                        title: str = "", split: str = "test"):
     """Metric against the number of users (log x), one line per source, the whole-data value dashed.
 
-    One panel per (metric, model, noise level): rows are metrics; columns are the models × noise levels. This
-    draws Figures 1/12 (``models=["infae"]``), 2 (``["ease"]``), 10 (EASE on AR-CF / DISTILL-CF / user-RNS) and
-    4/14 (``models=["infae", "ease"]``, one column per noise level, two sources).
+    One panel per (metric, model, noise level): with one model and one noise level the metrics are laid out in
+    rows of three; otherwise rows are metrics and columns the models × noise levels. This draws Figures 1/12
+    (``models=["infae"]``), 2 (``["ease"]``) and 10 (EASE on AR-CF / DISTILL-CF / user-RNS).
 
     Returns:
         The matplotlib Figure.
@@ -591,43 +604,41 @@ def plot_budget_curves(result: SweepResult, *, models: Sequence[str], metrics: S
     sources = [s for s in dict.fromkeys(present) if s != FULL] if sources is None else [
         _canonical_source(s) for s in sources]
     columns = [(m, p) for p in noise_levels for m in models]
-    fig, axes = plt.subplots(len(metrics), len(columns), figsize=(4.2 * len(columns), 3.2 * len(metrics)),
-                             squeeze=False, sharex=True)
-    for i, metric in enumerate(metrics):
-        for j, (model, noise) in enumerate(columns):
-            ax = axes[i, j]
-            for source in sources:
-                x, y = result.curve(source, model, metric, noise, split)
-                if len(x):
-                    ax.plot(x, y, label=SOURCE_LABELS.get(source, source), lw=1.8, ms=6, **_style(source))
-            try:
-                full = result.value(FULL, model, metric, noise=noise, split=split)
-                ax.axhline(full, color="#333333", ls="--", lw=1.2, label="Full data")
-            except KeyError:
-                pass
-            ax.set_xscale("log")
-            if i == 0:
-                head = MODEL_LABELS[model] + (f" · noise {noise:g} %" if len(noise_levels) > 1 or noise else "")
-                ax.set_title(head)
-            if i == len(metrics) - 1:
-                ax.set_xlabel("# users in the training data")
-            if j == 0:
-                ax.set_ylabel(metric)
-            ax.grid(alpha=0.3, which="both")
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=min(len(labels), 7), frameon=False,
-               bbox_to_anchor=(0.5, 1.0))
-    if title:
-        fig.suptitle(title, y=1.05)
-    fig.tight_layout(rect=(0, 0, 1, 0.95))
-    return fig
+    panels = [(metric, model, noise) for metric in metrics for model, noise in columns]
+    if len(columns) == 1:
+        ncols = min(3, len(metrics))
+        nrows = math.ceil(len(metrics) / ncols)
+    else:
+        nrows, ncols = len(metrics), len(columns)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.3 * ncols, 3.3 * nrows + 0.6), squeeze=False,
+                             layout="constrained")
+    for ax in axes.ravel()[len(panels):]:
+        ax.set_visible(False)
+    for ax, (metric, model, noise) in zip(axes.ravel(), panels):
+        for source in sources:
+            x, y = result.curve(source, model, metric, noise, split)
+            if len(x):
+                ax.plot(x, y, label=SOURCE_LABELS.get(source, source), lw=1.8, ms=6, **_style(source))
+        try:
+            ax.axhline(result.value(FULL, model, metric, noise=noise, split=split), color="#333333", ls="--",
+                       lw=1.2, label="Full data")
+        except KeyError:
+            pass
+        ax.set_xscale("log")
+        head = MODEL_LABELS[model] + (f" · noise {noise:g} %" if len(noise_levels) > 1 or noise else "")
+        ax.set_title(head if len(columns) > 1 else f"{head} · {metric}", fontsize="medium")
+        ax.set_xlabel("# users in the training data")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3, which="both")
+    return _finish(fig, axes, title)
 
 
 def plot_noise_drop(result: SweepResult, *, metrics: Sequence[str], budgets: Sequence[int], model: str = "ease",
                     sources: Sequence[str] | None = None, title: str = ""):
     """Figures 3/13: % drop of ``model``'s metric relative to the clean full data, against the noise level.
 
-    One panel per (metric, budget); one line per source, plus the full (noisy) data.
+    One panel per (metric, budget): rows are metrics, columns budgets; one line per source, plus the whole noisy
+    data (dashed).
     """
     import matplotlib.pyplot as plt
 
@@ -635,33 +646,26 @@ def plot_noise_drop(result: SweepResult, *, metrics: Sequence[str], budgets: Seq
     present = [r["source"] for r in result.rows]
     sources = [s for s in dict.fromkeys(present) if s != FULL] if sources is None else [
         _canonical_source(s) for s in sources]
-    fig, axes = plt.subplots(len(metrics), len(budgets), figsize=(4.0 * len(budgets), 3.1 * len(metrics)),
-                             squeeze=False, sharey="row")
+    fig, axes = plt.subplots(len(metrics), len(budgets), figsize=(4.1 * len(budgets), 3.2 * len(metrics) + 0.6),
+                             squeeze=False, sharey="row", layout="constrained")
     for i, metric in enumerate(metrics):
         drops = relative_drop(result.rows, metric, model)
         for j, n in enumerate(budgets):
             ax = axes[i, j]
             for source in sources + [FULL]:
-                sel = drops[(drops.source == source) & ((drops.n_users == n) if source != FULL else True)]
+                sel = drops[drops.source == source]
+                if source != FULL:
+                    sel = sel[sel.n_users == n]
                 sel = sel.sort_values("noise")
                 if len(sel):
-                    style = _style(source)
                     ax.plot(sel.noise, sel.drop_percent, label=SOURCE_LABELS.get(source, source), lw=1.8, ms=6,
-                            ls="--" if source == FULL else "-", **style)
-            if i == 0:
-                ax.set_title(f"{MODEL_LABELS[model]} · {n} users")
-            if i == len(metrics) - 1:
-                ax.set_xlabel("noise (% of items flipped per user)")
+                            ls="--" if source == FULL else "-", **_style(source))
+            ax.set_title(f"{MODEL_LABELS[model]} · {n} users", fontsize="medium")
+            ax.set_xlabel("noise (% of items flipped per user)")
             if j == 0:
                 ax.set_ylabel(f"% drop in {metric}")
             ax.grid(alpha=0.3)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=min(len(labels), 7), frameon=False,
-               bbox_to_anchor=(0.5, 1.0))
-    if title:
-        fig.suptitle(title, y=1.05)
-    fig.tight_layout(rect=(0, 0, 1, 0.95))
-    return fig
+    return _finish(fig, axes, title)
 
 
 def plot_noise_budget_curves(result: SweepResult, *, metrics: Sequence[str], noise_levels: Sequence[float],
@@ -677,8 +681,9 @@ def plot_noise_budget_curves(result: SweepResult, *, metrics: Sequence[str], noi
     models = [_canonical_model(m) for m in models]
     sources = [_canonical_source(s) for s in sources]
     styles = {"infae": "-", "ease": "--"}
-    fig, axes = plt.subplots(len(metrics), len(noise_levels), figsize=(4.0 * len(noise_levels), 3.1 * len(metrics)),
-                             squeeze=False, sharex=True, sharey="row")
+    fig, axes = plt.subplots(len(metrics), len(noise_levels),
+                             figsize=(4.0 * len(noise_levels), 3.2 * len(metrics) + 0.8), squeeze=False,
+                             sharey="row", layout="constrained")
     for i, metric in enumerate(metrics):
         for j, noise in enumerate(noise_levels):
             ax = axes[i, j]
@@ -694,17 +699,9 @@ def plot_noise_budget_curves(result: SweepResult, *, metrics: Sequence[str], noi
                 except KeyError:
                     pass
             ax.set_xscale("log")
-            if i == 0:
-                ax.set_title(f"noise {float(noise):g} %")
-            if i == len(metrics) - 1:
-                ax.set_xlabel("# users in the training data")
+            ax.set_title(f"noise {float(noise):g} %", fontsize="medium")
+            ax.set_xlabel("# users in the training data")
             if j == 0:
                 ax.set_ylabel(metric)
             ax.grid(alpha=0.3, which="both")
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=min(len(labels), 6), frameon=False,
-               bbox_to_anchor=(0.5, 1.0))
-    if title:
-        fig.suptitle(title, y=1.05)
-    fig.tight_layout(rect=(0, 0, 1, 0.93))
-    return fig
+    return _finish(fig, axes, title, max_ncol=3)
