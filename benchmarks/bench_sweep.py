@@ -37,7 +37,8 @@ def main(argv=None) -> int:
     from infae_kit.data import load_dataset
     from infae_kit.io_utils import atomic_write_json
     from infae_kit.paths import runs_dir
-    from infae_kit.sweeps import PAPER_SOURCES, SAMPLING_BUDGETS, notebook_settings, run_sweep
+    from infae_kit.sweeps import (PAPER_SOURCES, SAMPLING_BUDGETS, notebook_settings, run_sweep,
+                                  sampling_distill_budgets)
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", default="ml-1m")
@@ -54,8 +55,8 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     load_before = os.getloadavg()[0]
     result = run_sweep(data, sources=list(PAPER_SOURCES), budgets=budgets, models=["infae", "ease"],
-                       settings=notebook_settings("full", seed=args.seed), cache_dir=cache_dir,
-                       source_budgets={"distill-cf": [n for n in budgets if n <= 1000]})
+                       settings=notebook_settings("full", dataset=args.dataset, seed=args.seed), cache_dir=cache_dir,
+                       source_budgets={"distill-cf": sampling_distill_budgets(args.dataset, budgets)})
     wall = time.perf_counter() - t0
     by_source: dict[str, float] = defaultdict(float)
     for row in result.rows:

@@ -41,8 +41,8 @@ dataset = "magazine"      # any name from infae_kit.data.list_datasets()
 preset = "auto"           # auto, full or ci (see above)
 budgets = ""              # user budgets N, comma separated (empty: from the preset)
 samplers = "interaction-rns,user-rns,head-user,svp-cf,distill-cf"  # sources of Fig. 1 and 2
-distill_budgets = ""      # budgets for distill-cf (empty: the budgets up to 1000)
-distill_steps = None      # outer steps of each DISTILL-CF run (None: from the preset)
+distill_budgets = ""      # budgets for distill-cf (empty: the budgets up to 1000, up to 500 on ml-1m)
+distill_steps = None      # outer steps of each DISTILL-CF run (None: from the preset, 50 on ml-1m, 100 elsewhere)
 arcf_budgets = ""         # budgets of Fig. 10 (empty: from the preset; none to skip Fig. 10)
 models = "infae,ease"     # models trained on every sample
 seed = 42                 # samplers, DISTILL-CF and AR-CF
@@ -75,6 +75,7 @@ from infae_kit.sweeps import (
     notebook_settings,
     parse_list,
     plot_budget_curves,
+    sampling_distill_budgets,
     run_sweep,
 )
 
@@ -88,13 +89,13 @@ cache_dir = out_dir / "sweep_cache"
 resolved_preset = check_notebook_preset(os.environ.get("INFAE_NOTEBOOK_PRESET", "full")
                                        if preset == "auto" else preset)
 budget_list = parse_list(budgets or SAMPLING_BUDGETS[resolved_preset], int, "budgets")
-distill_list = parse_list(distill_budgets, int, "distill_budgets") if distill_budgets else [
-    n for n in budget_list if n <= 1000]
+distill_list = (parse_list(distill_budgets, int, "distill_budgets") if distill_budgets
+                else sampling_distill_budgets(dataset, budget_list))
 arcf_list = [] if arcf_budgets == "none" else parse_list(arcf_budgets or ARCF_BUDGETS[resolved_preset], int,
                                                          "arcf_budgets")
 source_list = parse_list(samplers, str, "samplers")
 model_list = parse_list(models, str, "models")
-settings = notebook_settings(resolved_preset, seed=seed, distill_steps=distill_steps)
+settings = notebook_settings(resolved_preset, dataset=dataset, seed=seed, distill_steps=distill_steps)
 print(f"preset {resolved_preset!r} · budgets {budget_list} · DISTILL-CF budgets {distill_list} · "
       f"AR-CF budgets {arcf_list} · cache {cache_dir}")
 settings
