@@ -70,6 +70,7 @@ __all__ = [
     "NeuMF",
     "LightGCN",
     "MVAE",
+    "Replay",
     "make_competitor",
     "parse_competitor_names",
     "sample_bpr_triplets",
@@ -367,7 +368,7 @@ class _TrainedRecommender(Recommender):
 
         return epoch
 
-    def fit(self, X, validation=None) -> "_TrainedRecommender":
+    def fit(self, X, validation=None, *, init_params=None, init_step: int = 0) -> "_TrainedRecommender":
         """Train on ``X`` (users × items, binarised); early-stop on ``validation`` HR@100 if given.
 
         Args:
@@ -377,16 +378,24 @@ class _TrainedRecommender(Recommender):
                 ``X``'s items excluded; training stops after ``patience`` evaluations without a better
                 validation HR@100 and the best parameters are kept. Without it, training runs ``epochs``
                 epochs and keeps the last parameters.
+            init_params: warm start: start from these parameters (e.g. ``previous.params_``, same
+                architecture and item count) instead of a fresh seeded initialisation. Adam's moments start
+                afresh. Models whose parameters are per user (MF, NeuMF, LightGCN) also need the same users.
+            init_step: value of the optimisation-step counter at the start (schedules that depend on it, such
+                as MVAE's KL annealing, continue from there; pass ``previous.steps_run_`` to continue).
 
         Returns:
-            ``self``, with ``history_`` (epoch, loss, validation metrics), ``best_epoch_`` and ``train_time_s_``.
+            ``self``, with ``history_`` (epoch, loss, validation metrics), ``best_epoch_``, ``train_time_s_``
+            and ``steps_run_`` (the step counter at the end: ``init_step`` + the steps taken).
         """
         from tqdm.auto import tqdm
 
         from infae_kit.evaluation import MetricAccumulator, user_batches
 
         t0 = time.perf_counter()
-        X = _binary_train(X)
+        if isinstance(init_step, (bool, np.bool_)) or not isinstance(init_step, (int, np.integer)) or init_step < 0:
+            raise ParameterError(f"init_step must be an integer ≥ 0, got {init_step!r}.")
+        X = self._train_matrix(X)
         if validation is not None:
             validation = check_interactions(validation, "validation", n_items=X.shape[1])
             if validation.shape[0] != X.shape[0]:
@@ -399,12 +408,14 @@ class _TrainedRecommender(Recommender):
         key = jax.random.PRNGKey(self.seed)
         key, init_key = jax.random.split(key)
         params = self._init_params(init_key)
+        if init_params is not None:
+            params = _warm_start_params(params, init_params, type(self).__name__)
         optimizer = optax.adam(self.learning_rate)
         opt_state = optimizer.init(params)
         epoch_program = self._epoch_program(optimizer)
         aux = self._aux()
         rng = np.random.default_rng(self.seed)
-        step_index = jnp.asarray(0, dtype=jnp.int32)
+        step_index = jnp.asarray(int(init_step), dtype=jnp.int32)
         weights = propensity_weights(X)
         self.history_ = []
         best_value, best_params, best_epoch, stale = -np.inf, params, 0, 0
@@ -444,8 +455,13 @@ class _TrainedRecommender(Recommender):
         self.best_epoch_ = best_epoch
         self.best_validation_ = None if validation is None else float(best_value)
         self._finalize(best_params)
+        self.steps_run_ = int(step_index)
         self.train_time_s_ = time.perf_counter() - t0
         return self
+
+    def _train_matrix(self, X) -> sp.csr_matrix:
+        """The matrix the loop trains on (binarised; MVAE may keep soft values)."""
+        return _binary_train(X)
 
     # --- scoring ------------------------------------------------------------------------------------------
     def _check_users(self, X_context: sp.csr_matrix, users) -> np.ndarray:
@@ -494,6 +510,28 @@ class _TrainedRecommender(Recommender):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.config().items())})"
+
+
+def _warm_start_params(fresh, given, model_name: str):
+    """``given`` as jax float32 arrays, after checking it has the structure and shapes of ``fresh``."""
+    try:
+        given_leaves, given_tree = jax.tree_util.tree_flatten(given)
+    except Exception as exc:  # pragma: no cover - jax accepts any pytree
+        raise ParameterError(f"init_params is not a parameter tree: {exc}") from None
+    fresh_leaves, fresh_tree = jax.tree_util.tree_flatten(fresh)
+    if given_tree != fresh_tree:
+        raise ParameterError(
+            f"init_params does not have the structure of this {model_name}'s parameters ({fresh_tree}); pass the "
+            "params_ of a model with the same architecture."
+        )
+    for i, (a, b) in enumerate(zip(fresh_leaves, given_leaves)):
+        if tuple(np.shape(b)) != tuple(a.shape):
+            raise ParameterError(
+                f"init_params leaf {i} has shape {tuple(np.shape(b))}, this {model_name} needs {tuple(a.shape)}: "
+                "warm starting needs the same architecture and the same item (and, per-user models, user) count."
+            )
+    return jax.tree_util.tree_unflatten(fresh_tree, [jnp.array(b, dtype=a.dtype) for a, b in zip(fresh_leaves,
+                                                                                               given_leaves)])
 
 
 def _bpr_loss(pos, neg, mask):
@@ -830,6 +868,31 @@ class LightGCN(_BPRRecommender):
 # ----------------------------------------------------------------------------------------------------------
 # MVAE
 # ----------------------------------------------------------------------------------------------------------
+@dataclass
+class Replay:
+    """Rows replayed from earlier data with soft targets, for :meth:`MVAE.fit` (ADER's exemplars).
+
+    Each replayed row enters training through the encoder like a data row, but its loss is not the ELBO on the
+    row itself: it is a distillation cross-entropy against ``targets`` (the previous model's predictions), over
+    the ``items`` only, weighted by ``weight`` (ADER's λ_t)::
+
+        L = mean_{new rows} [ −Σ_i x_i log softmax(z)_i + β KL ]
+            + weight · mean_{replayed rows} [ −Σ_{i ∈ items} targets_i log softmax_{items}(z)_i ]
+
+    Attributes:
+        inputs: ``(n_replay, n_items)`` the replayed rows (encoder inputs; binarised unless ``fit(binarize=False)``).
+        targets: ``(n_replay, n_items)`` non-negative soft targets (zero outside ``items``).
+        weight: λ ≥ 0 of the distillation term.
+        items: ``(n_items,)`` bool, the items the distillation softmax runs over (ADER: the items known to the
+            previous model); ``None`` = every item.
+    """
+
+    inputs: Any
+    targets: Any
+    weight: float
+    items: Any = None
+
+
 class MVAE(_TrainedRecommender):
     """Multinomial variational autoencoder (Liang et al., 2018).
 
@@ -838,6 +901,14 @@ class MVAE(_TrainedRecommender):
     linear output = item logits). Loss per user: ``−Σ_i x_i log softmax(logits)_i + β KL(q(z|x) ‖ N(0, I))``
     with ``β = min(anneal_cap, step / anneal_steps)`` (KL annealing). Scores: the logits at ``z = μ``.
     Any context row can be scored.
+
+    For continual learning (:mod:`infae_kit.continual_models`) :meth:`fit` also takes ``init_params`` /
+    ``init_step`` (warm start from an earlier model, the annealing schedule continuing), a :class:`Replay`
+    (ADER's exemplars with a distillation term) and ``binarize=False`` (soft rows, e.g. a DISTILL-CF support).
+
+    Training runs one jit-compiled step per mini-batch of exactly ``batch_size`` rows (the last batch padded and
+    masked), and the compiled step is shared by every MVAE with the same architecture and optimisation
+    settings: fits on matrices of different sizes — one per period in a continual run — compile once.
 
     Args:
         latent_size: size of z (Table 3 grid; Liang et al. use 200).
@@ -863,7 +934,75 @@ class MVAE(_TrainedRecommender):
         self.hidden_size = _positive_int("hidden_size", hidden_size)
         self.anneal_cap = _non_negative_float("anneal_cap", anneal_cap)
         self.anneal_steps = _positive_int("anneal_steps", anneal_steps)
+        self._replay = None
+        self._binarize = True
+        self._dense = None
 
+    # --- continual-learning entry point -------------------------------------------------------------------
+    def fit(self, X, validation=None, *, init_params=None, init_step: int = 0, replay: Replay | None = None,
+            binarize: bool = True) -> "MVAE":
+        """Train on ``X``; see :meth:`_TrainedRecommender.fit` for ``validation``, ``init_params``, ``init_step``.
+
+        Args:
+            replay: a :class:`Replay`: rows appended to ``X`` whose loss is a weighted distillation term instead
+                of the ELBO (ADER). Each batch mixes new and replayed rows in the proportion of the whole (as
+                ADER's sampler spreads its exemplars over the batches). With ``validation``, the replayed rows
+                are scored as users without held-out items (the early-stopping choice is unchanged).
+            binarize: ``False`` keeps ``X``'s values (finite, ≥ 0) as soft counts in the multinomial
+                likelihood, e.g. for a DISTILL-CF support of values in [0, 1]; the default binarises.
+        """
+        self._binarize = bool(binarize)
+        try:
+            if replay is not None:
+                X, validation = self._with_replay(X, validation, replay)
+            return super().fit(X, validation, init_params=init_params, init_step=init_step)
+        finally:
+            self._replay, self._binarize, self._dense = None, True, None
+
+    def _with_replay(self, X, validation, replay: Replay):
+        if not isinstance(replay, Replay):
+            raise ParameterError(f"replay must be an infae_kit.competitors.Replay, got {type(replay).__name__}.")
+        X = check_interactions(X, "X")
+        n_items = X.shape[1]
+        inputs = check_interactions(replay.inputs, "replay.inputs", n_items=n_items)
+        targets = np.asarray(replay.targets.toarray() if sp.issparse(replay.targets) else replay.targets,
+                             dtype=np.float32)
+        if targets.shape != inputs.shape:
+            raise ParameterError(f"replay.targets has shape {targets.shape}, replay.inputs {inputs.shape}; they "
+                                 "must match (one soft target row per replayed row).")
+        if not np.all(np.isfinite(targets)) or np.any(targets < 0):
+            raise ParameterError("replay.targets must be finite and ≥ 0 (soft counts).")
+        weight = _non_negative_float("replay.weight", replay.weight)
+        items = np.ones(n_items, dtype=bool) if replay.items is None else np.asarray(replay.items, dtype=bool)
+        if items.shape != (n_items,) or not items.any():
+            raise ParameterError(f"replay.items must be a boolean mask of the {n_items} items with at least one True.")
+        if np.any(targets[:, ~items] > 0):
+            raise ParameterError("replay.targets put mass on items outside replay.items.")
+        n_new = X.shape[0]
+        stacked = sp.vstack([sp.csr_matrix(X, dtype=np.float32), sp.csr_matrix(inputs, dtype=np.float32)],
+                            format="csr")
+        if validation is not None:
+            validation = check_interactions(validation, "validation", n_items=n_items)
+            if validation.shape[0] != n_new:
+                raise DataError(f"validation has {validation.shape[0]} users but X has {n_new}; pass the held-out "
+                                "positives of X's users, in the same order.")
+            validation = sp.vstack([validation, sp.csr_matrix(inputs.shape, dtype=np.float32)], format="csr")
+        self._replay = {"n_new": n_new, "targets": targets, "weight": weight, "items": items}
+        return stacked, validation
+
+    def _train_matrix(self, X):
+        if self._binarize:
+            return _binary_train(X)
+        X = check_interactions(X, "X")
+        if X.nnz == 0 or not np.any(X.data > 0):
+            raise DataError(f"X has no interactions (shape {X.shape}); the model needs at least one.")
+        X = sp.csr_matrix(X, dtype=np.float32, copy=True)
+        X.sum_duplicates()
+        X.eliminate_zeros()
+        X.sort_indices()
+        return X
+
+    # --- the training hooks -------------------------------------------------------------------------------
     def _setup(self, X):
         needed = X.shape[0] * X.shape[1] * 4
         if needed > available_memory_bytes() // 2:
@@ -871,10 +1010,7 @@ class MVAE(_TrainedRecommender):
                 f"MVAE keeps the dense {X.shape[0]} × {X.shape[1]} train matrix ({needed / 2**30:.2f} GiB) in memory, "
                 "more than half of what is available; use fewer users or items."
             )
-        self._dense = jnp.asarray(X.toarray())
-
-    def _aux(self):
-        return {"dense": self._dense}
+        self._dense = X.toarray().astype(np.float32)
 
     def _finalize(self, params):
         self._dense = None  # the dense train copy is only needed for training
@@ -891,10 +1027,55 @@ class MVAE(_TrainedRecommender):
         return {"encoder": layers(enc, keys[: len(enc) - 1]), "decoder": layers(dec, keys[len(enc):])}
 
     def _epoch_inputs(self, rng, X):
-        users = rng.permutation(X.shape[0]).astype(np.int32)
-        arrays, mask = _batched([users], self.batch_size)
+        """``[rows (n_batches, batch_size), mask]``: a permutation of the rows in full batches (the last padded).
+
+        With a replay, the new and the replayed rows are each permuted and then interleaved at even spacing,
+        so that every batch holds them in the proportion of the whole.
+        """
+        n_rows = X.shape[0]
+        if self._replay is None:
+            order = rng.permutation(n_rows)
+        else:
+            n_new = self._replay["n_new"]
+            new, old = rng.permutation(n_new), n_new + rng.permutation(n_rows - n_new)
+            position = np.concatenate([(np.arange(n_new) + 0.5) / n_new,
+                                       (np.arange(n_rows - n_new) + 0.5) / max(n_rows - n_new, 1)])
+            order = np.concatenate([new, old])[np.argsort(position, kind="stable")]
+        arrays, mask = _batched([order.astype(np.int32)], self.batch_size)
         return arrays + [mask]
 
+    def _epoch_program(self, optimizer):
+        """One epoch = a Python loop over the batches, each a call of the shared jit-compiled step."""
+        step_fn = _mvae_step(self, optimizer)
+        replay = self._replay
+
+        def epoch(params, opt_state, key, step_index, inputs, aux):
+            rows, mask = (np.asarray(a) for a in inputs)
+            losses = []
+            for b in range(rows.shape[0]):
+                key, sub = jax.random.split(key)
+                r = rows[b]
+                extra = None
+                if replay is not None:
+                    n_new = replay["n_new"]
+                    is_old = (r >= n_new) & (mask[b] > 0)
+                    targets = np.zeros((len(r), self.n_items_), np.float32)
+                    targets[is_old] = replay["targets"][r[is_old] - n_new]
+                    extra = {"targets": targets, "is_new": ((mask[b] > 0) & ~is_old).astype(np.float32),
+                             "items": replay["items"], "weight": np.float32(replay["weight"])}
+                params, opt_state, loss = step_fn(params, opt_state, sub, step_index, self._dense[r], mask[b], extra)
+                step_index = step_index + 1
+                losses.append(loss)
+            return params, opt_state, step_index, jnp.mean(jnp.stack(losses))
+
+        return epoch
+
+    def _static_config(self) -> tuple:
+        """What the compiled step depends on (everything but the data, the seed and the schedule length)."""
+        return (self.n_items_, self.latent_size, self.n_layers, self.hidden_size, self.dropout, self.anneal_cap,
+                self.anneal_steps, self.l2, self.learning_rate, self.batch_size)
+
+    # --- the model ------------------------------------------------------------------------------------------
     def _encode(self, params, x, key, train):
         x = x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
         if train:
@@ -914,21 +1095,34 @@ class MVAE(_TrainedRecommender):
                 h = jnp.tanh(h)
         return h
 
-    def _loss(self, params, batch, mask, key, step, aux):
-        (users,) = batch
-        x = aux["dense"][users]
+    def _batch_loss(self, params, x, mask, key, step, replay):
+        """Loss of one batch of dense rows ``x`` (``mask``: 1 for real rows); ``replay``: see :class:`Replay`."""
         k_drop, k_eps = jax.random.split(key)
         mu, logvar = self._encode(params, x, k_drop, True)
         z = mu + jnp.exp(0.5 * logvar) * jax.random.normal(k_eps, mu.shape)
-        log_probs = jax.nn.log_softmax(self._decode(params, z), axis=-1)
+        logits = self._decode(params, z)
+        log_probs = jax.nn.log_softmax(logits, axis=-1)
         nll = -jnp.sum(log_probs * x, axis=-1)
         kl = 0.5 * jnp.sum(-logvar + jnp.exp(logvar) + mu**2 - 1.0, axis=-1)
         beta = jnp.minimum(self.anneal_cap, step.astype(jnp.float32) / self.anneal_steps)
-        loss = jnp.sum(mask * (nll + beta * kl)) / jnp.maximum(jnp.sum(mask), 1.0)
+        if replay is None:
+            loss = jnp.sum(mask * (nll + beta * kl)) / jnp.maximum(jnp.sum(mask), 1.0)
+        else:
+            new = replay["is_new"]
+            old = mask - new
+            loss = jnp.sum(new * (nll + beta * kl)) / jnp.maximum(jnp.sum(new), 1.0)
+            # distillation over the replay items only; masked logits stay finite so that 0 · log q is 0
+            log_q = jax.nn.log_softmax(jnp.where(replay["items"], logits, -1e9), axis=-1)
+            kd = -jnp.sum(replay["targets"] * log_q, axis=-1)
+            loss = loss + replay["weight"] * jnp.sum(old * kd) / jnp.maximum(jnp.sum(old), 1.0)
         if self.l2:
             loss = loss + self.l2 * sum(jnp.sum(layer["w"] ** 2) for part in ("encoder", "decoder")
                                         for layer in params[part])
         return loss
+
+    def _loss(self, params, batch, mask, key, step, aux):  # the base interface (unused by MVAE's own epoch)
+        (users,) = batch
+        return self._batch_loss(params, aux["dense"][users], mask, key, step, None)
 
     def _score_users(self, params, users, X_rows):
         x = jnp.asarray((sp.csr_matrix(X_rows) > 0).astype(np.float32).toarray())
@@ -941,6 +1135,53 @@ class MVAE(_TrainedRecommender):
             fn = jax.jit(lambda params, x: self._decode(params, self._encode(params, x, None, False)[0]))
             self._scores_fn = fn
         return fn
+
+    def latent_means(self, X_context) -> np.ndarray:
+        """``(b, latent_size)`` float32: the encoder's mean μ(x) of each context row (binarised), no dropout.
+
+        The representation of a user that ADER's herding selects exemplars in.
+        """
+        self._check_fitted()
+        X_context = check_interactions(X_context, "X_context", n_items=self.n_items_)
+        fn = getattr(self, "_means_fn", None)
+        if fn is None:
+            fn = self._means_fn = jax.jit(lambda params, x: self._encode(params, x, None, False)[0])
+        out = np.empty((X_context.shape[0], self.latent_size), dtype=np.float32)
+        for start in range(0, X_context.shape[0], 2048):
+            rows = X_context[start: start + 2048]
+            out[start: start + rows.shape[0]] = np.asarray(
+                fn(self.params_, jnp.asarray((rows > 0).astype(np.float32).toarray())))
+        return out
+
+
+_MVAE_STEPS: dict[tuple, Callable] = {}
+
+
+def _mvae_step(model: MVAE, optimizer) -> Callable:
+    """The jit-compiled training step of MVAEs with ``model``'s static configuration (built once, then shared).
+
+    The step closes over a private copy of the configuration, so later changes to ``model`` cannot leak into
+    other models' steps. ``optimizer`` must be ``optax.adam(model.learning_rate)`` (part of the key).
+    """
+    key = model._static_config()
+    fn = _MVAE_STEPS.get(key)
+    if fn is None:
+        proto = MVAE(latent_size=model.latent_size, n_layers=model.n_layers, hidden_size=model.hidden_size,
+                     learning_rate=model.learning_rate, dropout=model.dropout, anneal_cap=model.anneal_cap,
+                     anneal_steps=model.anneal_steps, l2=model.l2, batch_size=model.batch_size)
+        proto.n_items_ = model.n_items_
+        loss_and_grad = jax.value_and_grad(proto._batch_loss)
+
+        @jax.jit
+        def fn(params, opt_state, key, step_index, x, mask, replay):
+            loss, grads = loss_and_grad(params, x, mask, key, step_index, replay)
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            return optax.apply_updates(params, updates), opt_state, loss
+
+        if len(_MVAE_STEPS) >= 16:  # a handful of configurations per session; bound the cache anyway
+            _MVAE_STEPS.pop(next(iter(_MVAE_STEPS)))
+        _MVAE_STEPS[key] = fn
+    return fn
 
 
 # ----------------------------------------------------------------------------------------------------------
