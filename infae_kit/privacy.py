@@ -339,12 +339,16 @@ class DistillationAttack:
         n_missing: ``(n_targets,)`` m, number of the target's true items absent from its aux row.
         evaluable: ``n_missing > 0`` (a target with nothing missing cannot be de-anonymized by prediction).
         percent: 100 · #success / #evaluable.
+        recovered: ``(n_targets,)`` graded version of ``success``: the share of the missing items that are in the
+            top-m prediction (ties broken by the lower item index), NaN where nothing is missing. An attack that
+            never recovers a whole set can still recover most of it.
     """
 
     success: np.ndarray
     n_missing: np.ndarray
     evaluable: np.ndarray
     percent: float
+    recovered: np.ndarray | None = None
 
 
 def exact_missing_set_recovered(scores, aux, true_rows) -> DistillationAttack:
@@ -381,7 +385,14 @@ def exact_missing_set_recovered(scores, aux, true_rows) -> DistillationAttack:
     success = evaluable & (lowest_missing > highest_other)
     n_eval = int(evaluable.sum())
     percent = 100.0 * float(success.sum()) / n_eval if n_eval else float("nan")
-    return DistillationAttack(success=success, n_missing=n_missing.astype(np.int64), evaluable=evaluable, percent=percent)
+    # rank of every item among the unrevealed ones (revealed items last), best first, ties by item index
+    order = np.argsort(np.where(revealed, np.inf, -S), axis=1, kind="stable")
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.broadcast_to(np.arange(S.shape[1]), S.shape), axis=1)
+    hits = (missing & (rank < n_missing[:, None])).sum(axis=1)
+    recovered = np.divide(hits, n_missing, out=np.full(S.shape[0], np.nan), where=evaluable)
+    return DistillationAttack(success=success, n_missing=n_missing.astype(np.int64), evaluable=evaluable,
+                              percent=percent, recovered=recovered)
 
 
 def distillation_attack(
@@ -459,10 +470,12 @@ def prediction_attack(model, aux, true_rows, *, batch_size: int = DEFAULT_BATCH_
         parts.append(exact_missing_set_recovered(model.predict(A[rows]), A[rows], T[rows]))
     success = np.concatenate([p.success for p in parts]) if parts else np.zeros(0, bool)
     n_missing = np.concatenate([p.n_missing for p in parts]) if parts else np.zeros(0, np.int64)
+    recovered = np.concatenate([p.recovered for p in parts]) if parts else np.zeros(0)
     evaluable = n_missing > 0
     n_eval = int(evaluable.sum())
     percent = 100.0 * float(success.sum()) / n_eval if n_eval else float("nan")
-    return DistillationAttack(success=success, n_missing=n_missing, evaluable=evaluable, percent=percent)
+    return DistillationAttack(success=success, n_missing=n_missing, evaluable=evaluable, percent=percent,
+                              recovered=recovered)
 
 
 # -- building the scenario ---------------------------------------------------------------------------------
@@ -680,8 +693,9 @@ def attack_point(
     Returns:
         A flat dict (JSON-ready): ``release``, ``attack`` (``"matching"``/``"prediction"``),
         ``fraction_revealed``, ``noise``, ``percent`` (% de-anonymized), ``targets``, ``correct``; matching adds
-        ``wrong``, ``refused``, ``absent`` (:func:`match_outcomes`); prediction adds ``evaluable`` and
-        ``mean_missing`` (mean m). Matching's percent is over all targets, prediction's over evaluable ones
+        ``wrong``, ``refused``, ``absent`` (:func:`match_outcomes`); prediction adds ``evaluable``,
+        ``mean_missing`` (mean m) and ``recovered_percent`` (mean share of the missing items predicted, over
+        evaluable targets, :attr:`DistillationAttack.recovered`). Matching's percent is over all targets, prediction's over evaluable ones
         (a target with nothing missing), which are all targets when each holds 2+ items and the fraction < 1.
     """
     if not isinstance(release, (SampleRelease, ModelRelease)):
@@ -698,7 +712,8 @@ def attack_point(
         n_eval = int(result.evaluable.sum())
         row.update(attack="prediction", percent=float(result.percent), targets=int(result.success.shape[0]),
                    correct=int(result.success.sum()), evaluable=n_eval,
-                   mean_missing=float(result.n_missing[result.evaluable].mean()) if n_eval else float("nan"))
+                   mean_missing=float(result.n_missing[result.evaluable].mean()) if n_eval else float("nan"),
+                   recovered_percent=100.0 * float(np.nanmean(result.recovered)) if n_eval else float("nan"))
     return row
 
 

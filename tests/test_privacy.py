@@ -141,6 +141,8 @@ def test_exact_missing_set_rule():
     np.testing.assert_array_equal(out.n_missing, [2, 2, 2, 0])
     np.testing.assert_array_equal(out.evaluable, [True, True, True, False])
     assert out.percent == pytest.approx(100 / 3)
+    # graded: share of the missing items in the top-m (row 1 predicts {1, 3}; row 2's tie goes to the lower index)
+    np.testing.assert_array_equal(out.recovered, [1.0, 0.5, 1.0, np.nan])
 
 
 def test_distillation_attack_recovers_a_row_the_summary_contains():
@@ -254,13 +256,14 @@ def test_prediction_attack_equals_distillation_attack():
     from infae_kit.infinite_ae import InfiniteAE
 
     X = two_blocks()
-    aux = binary([[0, 1, 2, 3], [5, 6], [0, 9]], 10)
+    aux = binary([[0, 1, 2, 3], [5, 6], [1, 2]], 10)
     truth = X[[0, 5, 1]]
     direct = P.distillation_attack(X, aux, truth, lam=1.0)
     fitted = P.prediction_attack(InfiniteAE(1.0).fit(X), aux, truth, batch_size=2)
     np.testing.assert_array_equal(direct.success, fitted.success)
     np.testing.assert_array_equal(direct.n_missing, fitted.n_missing)
     assert direct.percent == fitted.percent
+    np.testing.assert_array_equal(direct.recovered, fitted.recovered)
     with pytest.raises(ParameterError, match="same shape"):
         P.prediction_attack(InfiniteAE(1.0).fit(X), aux, truth[:2])
 
@@ -288,7 +291,8 @@ def test_attack_point_prediction_and_sampled_data():
     model = P.ModelRelease("summary", InfiniteAE(1.0).fit(X), np.arange(10))
     row = P.attack_point(X, model, 0.8, seed=0)  # 4 of 5 items revealed: the block's fifth item is predicted
     assert row == {"release": "summary", "fraction_revealed": 0.8, "noise": 0.0, "attack": "prediction",
-                   "percent": 100.0, "targets": 10, "correct": 10, "evaluable": 10, "mean_missing": 1.0}
+                   "percent": 100.0, "targets": 10, "correct": 10, "evaluable": 10, "mean_missing": 1.0,
+                   "recovered_percent": 100.0}
     s = sample("user-rns", fingerprinted(), n_users=20, seed=0)
     release = P.SampleRelease.from_sample("user-rns", s, s.users)
     assert (release.rows != fingerprinted()[s.users]).nnz == 0
