@@ -589,7 +589,7 @@ def make_attack_scenario(
 # -- curves: one point per (release, fraction revealed, noise) ---------------------------------------------
 
 
-def draw_targets(X, n_targets: int, *, among=None, min_items: int = 2, seed: int = 0) -> np.ndarray:
+def draw_targets(X, n_targets: int, *, among=None, min_items: int = 2, seed=0) -> np.ndarray:
     """The users to attack: up to ``n_targets`` rows of D drawn at random among eligible users (seeded).
 
     A user is eligible when it is in ``among`` (default: every row of D) and holds at least ``min_items`` items
@@ -602,7 +602,7 @@ def draw_targets(X, n_targets: int, *, among=None, min_items: int = 2, seed: int
         n_targets: how many to draw; all eligible users when fewer are eligible.
         among: candidate row indices of D (e.g. the users a sample published); default all rows.
         min_items: fewest items in D a target must hold (≥ 1).
-        seed: seed of ``numpy.random.default_rng``.
+        seed: int seed of ``numpy.random.default_rng``, or a ``Generator`` (drawn from, so successive calls differ).
 
     Returns:
         ``(k,)`` int64 sorted distinct row indices, ``k = min(n_targets, eligible)``.

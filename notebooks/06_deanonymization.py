@@ -69,7 +69,7 @@ import infae_kit
 from infae_kit import privacy as P
 from infae_kit.data import load_dataset
 from infae_kit.distill import distill_cached, distill_config_for
-from infae_kit.evaluation import evaluate_model
+from infae_kit.evaluation import evaluate_model, tune_and_evaluate
 from infae_kit.infinite_ae import InfiniteAE
 from infae_kit.paths import figures_dir as default_figures_dir, output_path, runs_dir
 from infae_kit.plotting import save_figure, set_theme
@@ -151,8 +151,8 @@ print(f"items per user: median {np.median(items_per_user):.0f}, mean {items_per_
 # are missing, as in the paper — predicts the $m_u$ best-scored items outside D′$_u$. The target is
 # **de-anonymized** when this set is *exactly* the missing set (a tie across the boundary is a failure).
 #
-# **Control.** The same prediction attack with ∞-AE fitted on μ real users who are *not* targets: a model
-# that never saw the targets. What it recovers is inferred from the population, not leaked by the release;
+# **Control.** The same prediction attack with ∞-AE fitted on μ real users who are *not* targets (λ picked on
+# validation HR@100 over DISTILL-CF's grid, as DISTILL-CF picks its own): a model that never saw the targets. What it recovers is inferred from the population, not leaked by the release;
 # the summary's leak is what it recovers beyond that.
 #
 # **Targets.** For a sample: up to `n_targets` of the published users (the people whose rows were released);
@@ -179,19 +179,27 @@ print(f"DISTILL-CF summary {summary.shape}, λ = {result.best_lambda:g}, best st
                                                 f"{t_distill:.0f} s") + f" ({cache_dir})")
 
 t0 = time.perf_counter()
+# Targets and control users get their own random streams: default_rng(seed) itself picks the samples and
+# DISTILL-CF's initial users, and the targets must not coincide with those by construction.
+target_rng, control_rng = (np.random.default_rng(s) for s in np.random.SeedSequence([int(seed), 6]).spawn(2))
 releases = []
 for name in strategies:
     options = {"user_budget": "matched-interactions"} if name == "interaction-rns" else {}
     sampled = sample(name, X, n_users=n_published, seed=int(seed), **options)
-    targets = P.draw_targets(X, n_attacked, among=sampled.users, min_items=int(min_items), seed=int(seed))
+    targets = P.draw_targets(X, n_attacked, among=sampled.users, min_items=int(min_items), seed=target_rng)
     releases.append(P.SampleRelease.from_sample(name, sampled, targets))
-summary_targets = P.draw_targets(X, n_attacked, min_items=int(min_items), seed=int(seed))
+summary_targets = P.draw_targets(X, n_attacked, min_items=int(min_items), seed=target_rng)
 distilled_model = InfiniteAE(result.best_lambda).fit(summary)
 releases.append(P.ModelRelease("DISTILL-CF", distilled_model, summary_targets))
 others = np.setdiff1d(np.arange(X.shape[0]), summary_targets)
-control_users = np.sort(np.random.default_rng(int(seed)).choice(others, config.budget, replace=False))
-releases.append(P.ModelRelease("control", InfiniteAE(result.best_lambda).fit(X[control_users]), summary_targets))
+control_users = np.sort(control_rng.choice(others, config.budget, replace=False))
+# the control's λ is picked like DISTILL-CF's: validation HR@100 over the same grid
+control_tuning = tune_and_evaluate(lambda lam: InfiniteAE(lam), config.val_lambdas, data, train=X[control_users])
+releases.append(P.ModelRelease("control", control_tuning.model, summary_targets))
 t_releases = time.perf_counter() - t0
+print(f"λ: DISTILL-CF {result.best_lambda:g}, control {control_tuning.best_value:g}; "
+      f"{np.isin(summary_targets, result.history['initial_users']).sum()} of the {len(summary_targets)} summary "
+      "targets are among DISTILL-CF's initial users")
 
 display(Markdown("| release | attack | published rows | interactions (summary: mass) | targets | mean items per target |\n"
                  "|---|---|---:|---:|---:|---:|\n" + "\n".join(
@@ -389,6 +397,8 @@ path = write_results(
         "distill_from_cache": from_cache,
         "distill_best_lambda": result.best_lambda,
         "control_users": len(control_users),
+        "control_lambda": control_tuning.best_value,
+        "summary_targets_among_initial_users": int(initial.sum()),
     },
 )
 print(f"results written to {path}")

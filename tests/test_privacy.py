@@ -240,6 +240,9 @@ def test_draw_targets_picks_eligible_users_reproducibly(sparse_synthetic):
     assert targets.shape == (50,) and np.all(np.diff(targets) > 0) and np.all(counts[targets] >= 10)
     np.testing.assert_array_equal(targets, P.draw_targets(X, 50, min_items=10, seed=3))
     assert not np.array_equal(targets, P.draw_targets(X, 50, min_items=10, seed=4))
+    stream = np.random.default_rng(3)  # a Generator is drawn from: the first draw equals seed=3, the next differs
+    np.testing.assert_array_equal(P.draw_targets(X, 50, min_items=10, seed=stream), targets)
+    assert not np.array_equal(P.draw_targets(X, 50, min_items=10, seed=stream), targets)
     among = np.arange(0, X.shape[0], 2)
     assert set(P.draw_targets(X, 1000, among=among, min_items=1)) == set(among[counts[among] >= 1])
     one_item = binary([[0], [1, 2], [3]], 4)
