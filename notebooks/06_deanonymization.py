@@ -30,8 +30,8 @@
 # **What runs.** With `distill_preset = "auto"` the summary is the recorded μ = 500 DISTILL-CF support of the
 # dataset (`infae_kit.distill.RECORDED_CONFIGS`, loaded from the cache when it was distilled before; the paper
 # code's defaults for a dataset without one, unless overridden), except under the test suite
-# (`INFAE_NOTEBOOK_PRESET=ci`), which distils a CI-sized summary (μ = 50, 30 steps) and attacks fewer users:
-# a smoke test, not a result. The attack itself costs seconds; everything reusable is in `infae_kit.privacy`.
+# (`INFAE_NOTEBOOK_PRESET=ci`), which distils a CI-sized summary (μ = 50, 30 steps), attacks at most 100 users
+# per release and does not tune the control's λ: a smoke test, not a result. The attack itself costs seconds; everything reusable is in `infae_kit.privacy`.
 
 # %% tags=["parameters"]
 dataset = "magazine"          # any name from infae_kit.data.list_datasets()
@@ -193,8 +193,9 @@ summary_targets = P.draw_targets(X, n_attacked, min_items=int(min_items), seed=t
 distilled_model = InfiniteAE(result.best_lambda).fit(summary)
 releases.append(P.ModelRelease("DISTILL-CF", distilled_model, summary_targets))
 others = np.setdiff1d(np.arange(X.shape[0]), summary_targets)
-# the control's λ is picked like DISTILL-CF's: validation HR@100 over the same grid
-control_tuning = tune_and_evaluate(lambda lam: InfiniteAE(lam), config.val_lambdas, data, train=X[others])
+# the control's λ is picked like DISTILL-CF's: validation HR@100 over the same grid (CI mode: the summary's λ)
+control_grid = (result.best_lambda,) if ci_mode else config.val_lambdas
+control_tuning = tune_and_evaluate(lambda lam: InfiniteAE(lam), control_grid, data, train=X[others])
 releases.append(P.ModelRelease("control", control_tuning.model, summary_targets))
 t_releases = time.perf_counter() - t0
 print(f"λ: DISTILL-CF {result.best_lambda:g}, control {control_tuning.best_value:g}; "
