@@ -31,7 +31,11 @@
 # dataset (`infae_kit.distill.RECORDED_CONFIGS`, loaded from the cache when it was distilled before; the paper
 # code's defaults for a dataset without one, unless overridden), except under the test suite
 # (`INFAE_NOTEBOOK_PRESET=ci`), which distils a CI-sized summary (μ = 50, 30 steps), attacks at most 100 users
-# per release and does not tune the control's λ: a smoke test, not a result. The attack itself costs seconds; everything reusable is in `infae_kit.privacy`.
+# per release and does not tune the control's λ: a smoke test, not a result. The attacks cost seconds to a
+# minute; everything reusable is in `infae_kit.privacy`. `douban-book` has no recorded configuration; the
+# measured run used a budgeted one: `papermill notebooks/06_deanonymization.ipynb out.ipynb -p dataset
+# douban-book -p distill_gamma 50 -p distill_tau 5.0 -p distill_steps 150` (29 min to distil on a loaded
+# 2-core machine, 1.8 s per step unloaded).
 
 # %% tags=["parameters"]
 dataset = "magazine"          # any name from infae_kit.data.list_datasets()
