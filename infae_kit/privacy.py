@@ -27,6 +27,12 @@ what was published.
   (:func:`infae_kit.noise.add_noise`, used when ``noise`` is a number), and any other noise model can be passed as a
   callable.
 
+* **Curves** (:func:`attack_sweep`, one :func:`attack_point` per release and setting): a release is either a
+  :class:`SampleRelease` (published real rows, attacked by matching) or a :class:`ModelRelease` (a model fitted
+  on what was published, attacked by prediction, e.g. ∞-AE on a DISTILL-CF summary), each with its target
+  users (:func:`draw_targets`). Fig. 8 is a sweep over the noise at 90 % revealed, Fig. 9 over the fraction
+  revealed at 0 % noise.
+
 References:
     Arvind Narayanan and Vitaly Shmatikov. Robust de-anonymization of large sparse datasets. IEEE S&P 2008.
 """
@@ -333,12 +339,16 @@ class DistillationAttack:
         n_missing: ``(n_targets,)`` m, number of the target's true items absent from its aux row.
         evaluable: ``n_missing > 0`` (a target with nothing missing cannot be de-anonymized by prediction).
         percent: 100 · #success / #evaluable.
+        recovered: ``(n_targets,)`` graded version of ``success``: the share of the missing items that are in the
+            top-m prediction (ties broken by the lower item index), NaN where nothing is missing. An attack that
+            never recovers a whole set can still recover most of it.
     """
 
     success: np.ndarray
     n_missing: np.ndarray
     evaluable: np.ndarray
     percent: float
+    recovered: np.ndarray | None = None
 
 
 def exact_missing_set_recovered(scores, aux, true_rows) -> DistillationAttack:
@@ -375,7 +385,14 @@ def exact_missing_set_recovered(scores, aux, true_rows) -> DistillationAttack:
     success = evaluable & (lowest_missing > highest_other)
     n_eval = int(evaluable.sum())
     percent = 100.0 * float(success.sum()) / n_eval if n_eval else float("nan")
-    return DistillationAttack(success=success, n_missing=n_missing.astype(np.int64), evaluable=evaluable, percent=percent)
+    # rank of every item among the unrevealed ones (revealed items last), best first, ties by item index
+    order = np.argsort(np.where(revealed, np.inf, -S), axis=1, kind="stable")
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.broadcast_to(np.arange(S.shape[1]), S.shape), axis=1)
+    hits = (missing & (rank < n_missing[:, None])).sum(axis=1)
+    recovered = np.divide(hits, n_missing, out=np.full(S.shape[0], np.nan), where=evaluable)
+    return DistillationAttack(success=success, n_missing=n_missing.astype(np.int64), evaluable=evaluable,
+                              percent=percent, recovered=recovered)
 
 
 def distillation_attack(
@@ -406,7 +423,7 @@ def distillation_attack(
     """
     from infae_kit.infinite_ae import InfiniteAE
 
-    batch_size = _check_batch(batch_size)
+    _check_batch(batch_size)
     if sp.issparse(summary):
         summary = sp.csr_matrix(summary)
         values = summary.data
@@ -423,16 +440,42 @@ def distillation_attack(
         raise ParameterError(f"aux {A.shape} and true_rows {T.shape} must have the same shape (n_targets, n_items).")
     _check_same_items(A, sp.csr_matrix((1, summary.shape[1])), names=("aux", "summary"))
     model = InfiniteAE(lam, **model_options).fit(summary)
+    return prediction_attack(model, A, T, batch_size=batch_size)
+
+
+def prediction_attack(model, aux, true_rows, *, batch_size: int = DEFAULT_BATCH_TARGETS) -> DistillationAttack:
+    """The prediction attack with an already fitted model: top-m unrevealed items against the true missing set.
+
+    The model is fitted once and reused for every curve point (:func:`attack_point`); :func:`distillation_attack`
+    is this function after fitting ∞-AE on a summary.
+
+    Args:
+        model: anything with ``predict(X) -> (n, n_items) scores`` (e.g. a fitted
+            :class:`~infae_kit.infinite_ae.InfiniteAE`).
+        aux: ``(n_targets, n_items)`` revealed (possibly noisy) items per target, the model's context.
+        true_rows: ``(n_targets, n_items)`` the targets' true rows in D.
+        batch_size: targets scored at once.
+
+    Returns:
+        :class:`DistillationAttack` (:func:`exact_missing_set_recovered` per target).
+    """
+    batch_size = _check_batch(batch_size)
+    A = _binary_rows(aux, "aux")
+    T = _binary_rows(true_rows, "true_rows")
+    if A.shape != T.shape:
+        raise ParameterError(f"aux {A.shape} and true_rows {T.shape} must have the same shape (n_targets, n_items).")
     parts = []
     for start in range(0, A.shape[0], batch_size):
         rows = slice(start, min(start + batch_size, A.shape[0]))
         parts.append(exact_missing_set_recovered(model.predict(A[rows]), A[rows], T[rows]))
     success = np.concatenate([p.success for p in parts]) if parts else np.zeros(0, bool)
     n_missing = np.concatenate([p.n_missing for p in parts]) if parts else np.zeros(0, np.int64)
+    recovered = np.concatenate([p.recovered for p in parts]) if parts else np.zeros(0)
     evaluable = n_missing > 0
     n_eval = int(evaluable.sum())
     percent = 100.0 * float(success.sum()) / n_eval if n_eval else float("nan")
-    return DistillationAttack(success=success, n_missing=n_missing, evaluable=evaluable, percent=percent)
+    return DistillationAttack(success=success, n_missing=n_missing, evaluable=evaluable, percent=percent,
+                              recovered=recovered)
 
 
 # -- building the scenario ---------------------------------------------------------------------------------
@@ -541,3 +584,177 @@ def make_attack_scenario(
         target_users=targets, true_rows=true_rows, revealed=revealed, aux=aux,
         fraction_revealed=float(fraction_revealed), noise=noise_label, seed=seed,
     )
+
+
+# -- curves: one point per (release, fraction revealed, noise) ---------------------------------------------
+
+
+def draw_targets(X, n_targets: int, *, among=None, min_items: int = 2, seed=0) -> np.ndarray:
+    """The users to attack: up to ``n_targets`` rows of D drawn at random among eligible users (seeded).
+
+    A user is eligible when it is in ``among`` (default: every row of D) and holds at least ``min_items`` items
+    in D. With the default of 2, every target keeps at least one hidden item at any revealed fraction < 1, so
+    the prediction attack always has a missing set to recover (a user with one item reveals it and hides
+    nothing).
+
+    Args:
+        X: ``(n_users, n_items)`` D (binary).
+        n_targets: how many to draw; all eligible users when fewer are eligible.
+        among: candidate row indices of D (e.g. the users a sample published); default all rows.
+        min_items: fewest items in D a target must hold (≥ 1).
+        seed: int seed of ``numpy.random.default_rng``, or a ``Generator`` (drawn from, so successive calls differ).
+
+    Returns:
+        ``(k,)`` int64 sorted distinct row indices, ``k = min(n_targets, eligible)``.
+
+    Raises:
+        ParameterError: bad ``n_targets``/``min_items``, ``among`` outside D's rows.
+        DataError: no eligible user.
+    """
+    if not isinstance(n_targets, (int, np.integer)) or isinstance(n_targets, bool) or n_targets < 1:
+        raise ParameterError(f"n_targets must be a positive integer, got {n_targets!r}.")
+    if not isinstance(min_items, (int, np.integer)) or isinstance(min_items, bool) or min_items < 1:
+        raise ParameterError(f"min_items must be an integer >= 1, got {min_items!r}.")
+    X = _binary_rows(X, "X")
+    candidates = np.arange(X.shape[0]) if among is None else np.unique(np.asarray(among, dtype=np.int64).ravel())
+    if candidates.size and (candidates.min() < 0 or candidates.max() >= X.shape[0]):
+        raise ParameterError(f"among must hold row indices of X in [0, {X.shape[0]}).")
+    eligible = candidates[np.diff(X.indptr)[candidates] >= min_items]
+    if eligible.size == 0:
+        raise DataError(f"no eligible target: none of the {candidates.size} candidate users holds {min_items}+ items.")
+    k = min(int(n_targets), eligible.size)
+    return np.sort(_rng(seed).choice(eligible, size=k, replace=False)).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class SampleRelease:
+    """The sampling case: real rows of D are published (without identities); the attacker *matches*.
+
+    Attributes:
+        name: the curve's label (e.g. the sampler's name).
+        rows: ``(n_records, n_items)`` the published rows, in published order.
+        users: ``(n_records,)`` row index in D of each published row (the ground truth of a match).
+        targets: ``(n_targets,)`` rows of D attacked (usually drawn among ``users``, :func:`draw_targets`).
+    """
+
+    name: str
+    rows: sp.csr_matrix
+    users: np.ndarray
+    targets: np.ndarray
+
+    @classmethod
+    def from_sample(cls, name: str, sampled, targets) -> "SampleRelease":
+        """From a :class:`~infae_kit.sampling.SampledData` (its ``rows()`` and ``users``)."""
+        return cls(name, sp.csr_matrix(sampled.rows()), np.asarray(sampled.users, dtype=np.int64),
+                   np.asarray(targets, dtype=np.int64))
+
+
+@dataclass(frozen=True)
+class ModelRelease:
+    """The distillation case: only a model of the release can be used; the attacker *predicts* missing items.
+
+    Attributes:
+        name: the curve's label.
+        model: fitted, with ``predict(X) -> (n, n_items) scores`` (e.g. ∞-AE fitted on a DISTILL-CF summary).
+        targets: ``(n_targets,)`` rows of D attacked.
+    """
+
+    name: str
+    model: object
+    targets: np.ndarray
+
+
+def attack_point(
+    X,
+    release: SampleRelease | ModelRelease,
+    fraction_revealed: float,
+    noise: float = 0.0,
+    *,
+    phi: float = PAPER_ECCENTRICITY_THRESHOLD,
+    seed: int = 0,
+    batch_size: int = DEFAULT_BATCH_TARGETS,
+) -> dict:
+    """One point of Fig. 8/9: build D′ for the release's targets, run the release's attack, count successes.
+
+    D′ is :func:`make_attack_scenario` ``(X, fraction_revealed, noise, target_users=release.targets, seed)``. A
+    :class:`SampleRelease` is attacked with :func:`scoreboard_match` (success: matched to the target's own
+    published row); a :class:`ModelRelease` with :func:`prediction_attack` (success: the top-m unrevealed items
+    are exactly the missing ones, m told to the attacker).
+
+    Args:
+        X: ``(n_users, n_items)`` D, the true rows (binary).
+        release: what was published, with its targets.
+        fraction_revealed: fraction of each target's items in D′, in (0, 1].
+        noise: fraction of the catalogue flipped in each D′ row, in [0, 1] (0.01 = 1 %).
+        phi: eccentricity threshold of the matching attack.
+        seed: seed of D′ (reveal and noise).
+        batch_size: targets scored at once.
+
+    Returns:
+        A flat dict (JSON-ready): ``release``, ``attack`` (``"matching"``/``"prediction"``),
+        ``fraction_revealed``, ``noise``, ``percent`` (% de-anonymized), ``targets``, ``correct``; matching adds
+        ``wrong``, ``refused``, ``absent`` (:func:`match_outcomes`); prediction adds ``evaluable``,
+        ``mean_missing`` (mean m) and ``recovered_percent`` (mean share of the missing items predicted, over
+        evaluable targets, :attr:`DistillationAttack.recovered`). Matching's percent is over all targets, prediction's over evaluable ones
+        (a target with nothing missing), which are all targets when each holds 2+ items and the fraction < 1.
+    """
+    if not isinstance(release, (SampleRelease, ModelRelease)):
+        raise ParameterError(f"release must be a SampleRelease or a ModelRelease, got {type(release).__name__}.")
+    scenario = make_attack_scenario(X, fraction_revealed, noise, target_users=release.targets, seed=seed)
+    row: dict = {"release": release.name, "fraction_revealed": float(fraction_revealed), "noise": float(noise)}
+    if isinstance(release, SampleRelease):
+        matched = scoreboard_match(scenario.aux, release.rows, phi=phi, batch_size=batch_size).matched
+        truth = sample_positions(release.targets, release.users)
+        outcomes = match_outcomes(matched, truth)
+        row.update(attack="matching", percent=percent_deanonymized(matched, truth), **outcomes)
+    else:
+        result = prediction_attack(release.model, scenario.aux, scenario.true_rows, batch_size=batch_size)
+        n_eval = int(result.evaluable.sum())
+        row.update(attack="prediction", percent=float(result.percent), targets=int(result.success.shape[0]),
+                   correct=int(result.success.sum()), evaluable=n_eval,
+                   mean_missing=float(result.n_missing[result.evaluable].mean()) if n_eval else float("nan"),
+                   recovered_percent=100.0 * float(np.nanmean(result.recovered)) if n_eval else float("nan"))
+    return row
+
+
+def attack_sweep(
+    X,
+    releases,
+    settings,
+    *,
+    phi: float = PAPER_ECCENTRICITY_THRESHOLD,
+    seed: int = 0,
+    batch_size: int = DEFAULT_BATCH_TARGETS,
+) -> list[dict]:
+    """:func:`attack_point` for every release at every ``(fraction_revealed, noise)`` setting.
+
+    Every point uses the same ``seed``: a release's targets reveal the same items at every noise level of a
+    given fraction (common random numbers), so a noise curve differs only by the noise.
+
+    Args:
+        X: ``(n_users, n_items)`` D.
+        releases: iterable of :class:`SampleRelease` / :class:`ModelRelease` (distinct names).
+        settings: iterable of ``(fraction_revealed, noise)`` pairs, e.g. ``[(0.9, x) for x in (0, .01, .05)]``
+            for Fig. 8 and ``[(f, 0.0) for f in (0.1, …, 0.9)]`` for Fig. 9.
+        phi, seed, batch_size: as :func:`attack_point`.
+
+    Returns:
+        One row per (setting, release), in that order.
+    """
+    releases = list(releases)
+    names = [r.name for r in releases]
+    if not releases or len(set(names)) != len(names):
+        raise ParameterError(f"releases must be a non-empty list with distinct names, got {names}.")
+    pairs = []
+    for setting in settings:
+        try:
+            fraction, noise = setting
+        except (TypeError, ValueError):
+            raise ParameterError(f"each setting must be a (fraction_revealed, noise) pair, got {setting!r}.") from None
+        pairs.append((_check_fraction(fraction, "fraction_revealed", allow_zero=False),
+                      _check_fraction(noise, "noise", allow_zero=True)))
+    if not pairs:
+        raise ParameterError("settings is empty: give at least one (fraction_revealed, noise) pair.")
+    X = _binary_rows(X, "X")
+    return [attack_point(X, release, fraction, noise, phi=phi, seed=seed, batch_size=batch_size)
+            for fraction, noise in pairs for release in releases]

@@ -141,6 +141,8 @@ def test_exact_missing_set_rule():
     np.testing.assert_array_equal(out.n_missing, [2, 2, 2, 0])
     np.testing.assert_array_equal(out.evaluable, [True, True, True, False])
     assert out.percent == pytest.approx(100 / 3)
+    # graded: share of the missing items in the top-m (row 1 predicts {1, 3}; row 2's tie goes to the lower index)
+    np.testing.assert_array_equal(out.recovered, [1.0, 0.5, 1.0, np.nan])
 
 
 def test_distillation_attack_recovers_a_row_the_summary_contains():
@@ -226,3 +228,102 @@ def test_bad_parameters_are_refused(sparse_synthetic):
         P.make_attack_scenario(X, 0.9, target_users=[X.shape[0]])
     with pytest.raises(ParameterError, match="one per target"):
         P.percent_deanonymized([0, 1], [0])
+
+
+# -- curves --------------------------------------------------------------------------------------------------
+
+
+def test_draw_targets_picks_eligible_users_reproducibly(sparse_synthetic):
+    X = sparse_synthetic
+    counts = np.diff(X.indptr)
+    targets = P.draw_targets(X, 50, min_items=10, seed=3)
+    assert targets.shape == (50,) and np.all(np.diff(targets) > 0) and np.all(counts[targets] >= 10)
+    np.testing.assert_array_equal(targets, P.draw_targets(X, 50, min_items=10, seed=3))
+    assert not np.array_equal(targets, P.draw_targets(X, 50, min_items=10, seed=4))
+    stream = np.random.default_rng(3)  # a Generator is drawn from: the first draw equals seed=3, the next differs
+    np.testing.assert_array_equal(P.draw_targets(X, 50, min_items=10, seed=stream), targets)
+    assert not np.array_equal(P.draw_targets(X, 50, min_items=10, seed=stream), targets)
+    among = np.arange(0, X.shape[0], 2)
+    assert set(P.draw_targets(X, 1000, among=among, min_items=1)) == set(among[counts[among] >= 1])
+    one_item = binary([[0], [1, 2], [3]], 4)
+    np.testing.assert_array_equal(P.draw_targets(one_item, 5), [1])  # default min_items=2
+    with pytest.raises(DataError, match="no eligible target"):
+        P.draw_targets(one_item, 5, among=[0, 2])
+    with pytest.raises(ParameterError, match="n_targets"):
+        P.draw_targets(X, 0)
+    with pytest.raises(ParameterError, match="among"):
+        P.draw_targets(X, 5, among=[X.shape[0]])
+
+
+def test_prediction_attack_equals_distillation_attack():
+    from infae_kit.infinite_ae import InfiniteAE
+
+    X = two_blocks()
+    aux = binary([[0, 1, 2, 3], [5, 6], [1, 2]], 10)
+    truth = X[[0, 5, 1]]
+    direct = P.distillation_attack(X, aux, truth, lam=1.0)
+    fitted = P.prediction_attack(InfiniteAE(1.0).fit(X), aux, truth, batch_size=2)
+    np.testing.assert_array_equal(direct.success, fitted.success)
+    np.testing.assert_array_equal(direct.n_missing, fitted.n_missing)
+    assert direct.percent == fitted.percent
+    np.testing.assert_array_equal(direct.recovered, fitted.recovered)
+    with pytest.raises(ParameterError, match="same shape"):
+        P.prediction_attack(InfiniteAE(1.0).fit(X), aux, truth[:2])
+
+
+def test_attack_point_matching_is_the_scoreboard(sparse_synthetic):
+    X = sparse_synthetic
+    sample = np.sort(np.random.default_rng(0).choice(X.shape[0], 150, replace=False))
+    targets = P.draw_targets(X, 60, among=sample, seed=1)
+    release = P.SampleRelease("user-rns", X[sample], sample, targets)
+    row = P.attack_point(X, release, 0.9, 0.0, seed=5)
+    scenario = P.make_attack_scenario(X, 0.9, 0.0, target_users=targets, seed=5)
+    matched = P.scoreboard_match(scenario.aux, X[sample]).matched
+    truth = P.sample_positions(targets, sample)
+    assert row["attack"] == "matching" and row["release"] == "user-rns"
+    assert row["percent"] == P.percent_deanonymized(matched, truth) >= 75.0
+    assert {k: row[k] for k in ("targets", "correct", "wrong", "refused", "absent")} == P.match_outcomes(matched, truth)
+    assert row["absent"] == 0 and row["fraction_revealed"] == 0.9 and row["noise"] == 0.0
+
+
+def test_attack_point_prediction_and_sampled_data():
+    from infae_kit.infinite_ae import InfiniteAE
+    from infae_kit.sampling import sample
+
+    X = two_blocks()
+    model = P.ModelRelease("summary", InfiniteAE(1.0).fit(X), np.arange(10))
+    row = P.attack_point(X, model, 0.8, seed=0)  # 4 of 5 items revealed: the block's fifth item is predicted
+    assert row == {"release": "summary", "fraction_revealed": 0.8, "noise": 0.0, "attack": "prediction",
+                   "percent": 100.0, "targets": 10, "correct": 10, "evaluable": 10, "mean_missing": 1.0,
+                   "recovered_percent": 100.0}
+    s = sample("user-rns", fingerprinted(), n_users=20, seed=0)
+    release = P.SampleRelease.from_sample("user-rns", s, s.users)
+    assert (release.rows != fingerprinted()[s.users]).nnz == 0
+    assert P.attack_point(fingerprinted(), release, 1.0)["percent"] == 100.0  # each row holds a unique item
+    with pytest.raises(ParameterError, match="SampleRelease or a ModelRelease"):
+        P.attack_point(X, "summary", 0.8)
+
+
+def test_attack_sweep_rows_and_common_random_numbers(sparse_synthetic):
+    X = sparse_synthetic
+    sample = np.sort(np.random.default_rng(0).choice(X.shape[0], 150, replace=False))
+    targets = P.draw_targets(X, 80, among=sample, seed=1)
+    releases = [P.SampleRelease("a", X[sample], sample, targets),
+                P.SampleRelease("b", X[sample[::-1]], sample[::-1], targets)]  # same rows, other order
+    settings = [(0.9, 0.0), (0.9, 0.002), (0.9, 0.01), (0.5, 0.0)]
+    rows = P.attack_sweep(X, releases, settings, seed=2)
+    assert [(r["fraction_revealed"], r["noise"], r["release"]) for r in rows] == [
+        (f, x, name) for f, x in settings for name in ("a", "b")]
+    assert rows[0] == P.attack_point(X, releases[0], 0.9, 0.0, seed=2)
+    for a, b in zip(rows[::2], rows[1::2]):  # the order of the published rows changes nothing
+        assert a["percent"] == b["percent"] and a["correct"] == b["correct"]
+    noise_curve = [r["percent"] for r in rows[:6:2]]
+    assert noise_curve[0] > noise_curve[1] > noise_curve[2]
+    with pytest.raises(ParameterError, match="distinct names"):
+        P.attack_sweep(X, [releases[0], releases[0]], settings)
+    with pytest.raises(ParameterError, match="pair"):
+        P.attack_sweep(X, releases, [0.9])
+    with pytest.raises(ParameterError, match="divided by 100"):
+        P.attack_sweep(X, releases, [(90, 0)])
+    with pytest.raises(ParameterError, match="settings is empty"):
+        P.attack_sweep(X, releases, [])
