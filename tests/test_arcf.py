@@ -3,6 +3,7 @@ dataset on which AR-CF's users must follow the real item popularity and beat ran
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -17,8 +18,10 @@ from infae_kit.data import Interactions, build_rec_dataset, split_per_user
 from infae_kit.errors import ParameterError
 from infae_kit.evaluation import tune_and_evaluate
 
+# small networks for 300 users × 200 items; CFGAN's largest ZR weight (0.5): on this data it keeps the synthetic
+# popularity closer to the real one than 0.1 (ML-1M's default)
 PLANTED = ARCFConfig(condition_dim=8, noise_dim=8, generator_hidden=(64,), discriminator_hidden=(64,), epochs=80,
-                     batch_size=32)
+                     batch_size=32, zr_weight=0.5)
 TINY = ARCFConfig(**dict(PLANTED.to_dict(), epochs=3))  # same shapes: the compiled epoch is reused
 
 
@@ -109,8 +112,7 @@ def test_n_users_must_be_a_positive_integer(tiny_model, data, tmp_path, bad):
 
 @pytest.mark.parametrize("binarize", ["topk", "bernoulli"])
 def test_generate_is_binary_of_the_right_shape_and_deterministic_per_seed(tiny_model, data, binarize):
-    model = arcf.ARCFModel(ARCFConfig(**dict(TINY.to_dict(), binarize=binarize)), tiny_model.seed,
-                           tiny_model.generator, tiny_model.conditions, tiny_model.counts)
+    model = dataclasses.replace(tiny_model, config=dataclasses.replace(TINY, binarize=binarize))
     users = model.generate(50, seed=7)
     assert sp.isspmatrix_csr(users) and users.shape == (50, data.n_items) and users.dtype == np.float32
     assert np.all(users.data == 1.0) and users.has_sorted_indices
@@ -178,14 +180,20 @@ def test_saved_model_generates_what_the_trained_one_does(tiny_model, tmp_path):
 
 
 # -- planted structure ---------------------------------------------------------------------------------------
-def test_generated_users_follow_the_real_popularity_and_stay_in_one_block(data, planted_model):
-    users = planted_model.generate(300, seed=0)
+@pytest.mark.parametrize("binarize, min_correlation", [("topk", 0.8), ("bernoulli", 0.85)])
+def test_generated_users_follow_the_real_popularity_and_stay_in_one_block(data, planted_model, binarize,
+                                                                           min_correlation):
+    # Measured at seed 0: Pearson 0.87 (top-k) and 0.94 (Bernoulli), block purity 0.99; an undertrained
+    # generator (3 epochs) gives 0.1–0.4 and 0.55–0.7, random rows ~0 and ~0.55 (training seeds 0–2: 0.77–0.92
+    # and 0.86–0.97).
+    model = dataclasses.replace(planted_model, config=dataclasses.replace(planted_model.config, binarize=binarize))
+    users = model.generate(300, seed=0)
     real_pop = np.asarray(data.train.sum(axis=0)).ravel()
     fake_pop = np.asarray(users.sum(axis=0)).ravel()
-    assert np.corrcoef(real_pop, fake_pop)[0, 1] > 0.9
+    assert np.corrcoef(real_pop, fake_pop)[0, 1] > min_correlation
     half = data.n_items // 2
     in_first = np.asarray(users[:, :half].sum(axis=1)).ravel() / np.diff(users.indptr)
-    purity = np.maximum(in_first, 1 - in_first)  # share of a user's items in its main block; random rows: ~0.6
+    purity = np.maximum(in_first, 1 - in_first)  # share of a user's items in its main block
     assert purity.mean() > 0.9
 
 
