@@ -43,7 +43,7 @@ budgets = ""              # user budgets N, comma separated (empty: from the pre
 samplers = "interaction-rns,user-rns,head-user,svp-cf,distill-cf"  # sources of Fig. 1 and 2
 distill_budgets = ""      # budgets for distill-cf (empty: the budgets up to 1000, up to 500 on ml-1m)
 distill_steps = None      # outer steps of each DISTILL-CF run (None: from the preset, 50 on ml-1m, 100 elsewhere)
-arcf_budgets = ""         # budgets of Fig. 10 (empty: from the preset; none to skip Fig. 10)
+arcf_budgets = ""         # budgets of Fig. 10 (empty: from the preset, within the DISTILL-CF limit; none to skip)
 models = "infae,ease"     # models trained on every sample
 seed = 42                 # samplers, DISTILL-CF and AR-CF
 output_dir = ""           # results JSON and the sweep cache go here (empty: the repo runs/ folder)
@@ -91,8 +91,8 @@ resolved_preset = check_notebook_preset(os.environ.get("INFAE_NOTEBOOK_PRESET", 
 budget_list = parse_list(budgets or SAMPLING_BUDGETS[resolved_preset], int, "budgets")
 distill_list = (parse_list(distill_budgets, int, "distill_budgets") if distill_budgets
                 else sampling_distill_budgets(dataset, budget_list))
-arcf_list = [] if arcf_budgets == "none" else parse_list(arcf_budgets or ARCF_BUDGETS[resolved_preset], int,
-                                                         "arcf_budgets")
+arcf_list = [] if arcf_budgets == "none" else (parse_list(arcf_budgets, int, "arcf_budgets") if arcf_budgets
+                                               else sampling_distill_budgets(dataset, ARCF_BUDGETS[resolved_preset]))
 source_list = parse_list(samplers, str, "samplers")
 model_list = parse_list(models, str, "models")
 settings = notebook_settings(resolved_preset, dataset=dataset, seed=seed, distill_steps=distill_steps)
