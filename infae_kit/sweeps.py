@@ -478,6 +478,21 @@ class SweepResult:
                          for split in ("val", "test")}
         return out
 
+    def pivot(self, model: str, metric: str, noise: float = 0.0, split: str = "test"):
+        """A sources × budgets DataFrame of one metric (the whole-data value in column ``"all"``)."""
+        import pandas as pd
+
+        model = _canonical_model(model)
+        rows = [r for r in self.rows if r["model"] == model and r["noise"] == noise]
+        frame = pd.DataFrame([{"source": SOURCE_LABELS.get(r["source"], r["source"]),
+                               "N": "all" if r["n_users"] is None else int(r["n_users"]),
+                               "value": r[f"{split}_{metric}"]} for r in rows])
+        if frame.empty:
+            return frame
+        table = frame.pivot_table(index="source", columns="N", values="value", aggfunc="first", sort=False)
+        budgets = sorted(c for c in table.columns if c != "all")
+        return table[budgets + (["all"] if "all" in table.columns else [])]
+
     def value(self, source: str, model: str, metric: str, n_users: int | None = None, noise: float = 0.0,
               split: str = "test") -> float:
         """One cell's metric (``source="full"`` for the whole-data reference)."""
