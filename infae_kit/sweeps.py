@@ -604,12 +604,12 @@ def _style(source: str) -> dict[str, Any]:
 
 
 def _finish(fig, axes, title: str, max_ncol: int = 6):
-    """One legend above the panels (entries of every panel, deduplicated) and the title above it."""
+    """One legend below the panels (entries of every panel, deduplicated) and the title above them."""
     entries: dict[str, Any] = {}
     for ax in np.ravel(axes):
         for handle, label in zip(*ax.get_legend_handles_labels()):
             entries.setdefault(label, handle)
-    fig.legend(list(entries.values()), list(entries), loc="outside upper center",
+    fig.legend(list(entries.values()), list(entries), loc="outside lower center",
                ncol=min(len(entries), max_ncol), frameon=False)
     if title:
         fig.suptitle(title)
