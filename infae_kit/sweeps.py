@@ -603,6 +603,13 @@ def _style(source: str) -> dict[str, Any]:
     return {"color": palette.get(source, "gray"), "marker": markers.get(source, "o")}
 
 
+def _plotted_sources(result: SweepResult, sources: Sequence[str] | None) -> list[str]:
+    """``sources`` canonicalised, or (``None``) every source of ``result`` but the whole-data one, in row order."""
+    if sources is None:
+        return [s for s in dict.fromkeys(r["source"] for r in result.rows) if s != FULL]
+    return [_canonical_source(s) for s in sources]
+
+
 def _finish(fig, axes, title: str, max_ncol: int = 6):
     """One legend below the panels (entries of every panel, deduplicated) and the title above them."""
     entries: dict[str, Any] = {}
@@ -632,9 +639,7 @@ def plot_budget_curves(result: SweepResult, *, models: Sequence[str], metrics: S
 
     models = [_canonical_model(m) for m in models]
     noise_levels = [float(p) for p in noise_levels]
-    present = [r["source"] for r in result.rows]
-    sources = [s for s in dict.fromkeys(present) if s != FULL] if sources is None else [
-        _canonical_source(s) for s in sources]
+    sources = _plotted_sources(result, sources)
     columns = [(m, p) for p in noise_levels for m in models]
     panels = [(metric, model, noise) for metric in metrics for model, noise in columns]
     if len(columns) == 1:
@@ -675,9 +680,7 @@ def plot_noise_drop(result: SweepResult, *, metrics: Sequence[str], budgets: Seq
     import matplotlib.pyplot as plt
 
     model = _canonical_model(model)
-    present = [r["source"] for r in result.rows]
-    sources = [s for s in dict.fromkeys(present) if s != FULL] if sources is None else [
-        _canonical_source(s) for s in sources]
+    sources = _plotted_sources(result, sources)
     fig, axes = plt.subplots(len(metrics), len(budgets), figsize=(4.1 * len(budgets), 3.2 * len(metrics) + 0.6),
                              squeeze=False, sharey="row", layout="constrained")
     for i, metric in enumerate(metrics):
