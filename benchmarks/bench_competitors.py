@@ -33,7 +33,7 @@ def peak_rss_bytes() -> int:
 
 def run_one(dataset: str, name: str, config_json: str | None) -> dict:
     """Train and evaluate one model in this process; returns the measurements."""
-    from infae_kit.competitors import fit_and_evaluate_competitor, recorded_config
+    from infae_kit.models.competitors import fit_and_evaluate_competitor, recorded_config
     from infae_kit.data import load_dataset
 
     t0 = time.perf_counter()
@@ -77,7 +77,7 @@ def main(argv=None) -> int:
         print("RESULT " + json.dumps(run_one(args.dataset, args.single, args.config)), flush=True)
         return 0
 
-    from infae_kit.competitors import parse_competitor_names
+    from infae_kit.models.competitors import parse_competitor_names
     from infae_kit.io_utils import atomic_write_json
 
     results = {}

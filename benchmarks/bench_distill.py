@@ -36,14 +36,15 @@ def run_worker(spec: dict) -> dict:
     import numpy as np
 
     from infae_kit.data import load_dataset
-    from infae_kit.distill import DistillConfig, _make_step, initial_prior
+    from infae_kit.distill import DistillConfig, initial_prior
+    from infae_kit.distill.loop import make_step
 
     data = load_dataset(spec["dataset"])
     train = data.train.astype(np.float32)
     x_all = jnp.asarray(train.toarray())
     rss_data = current_rss_bytes()
     config = DistillConfig(budget=spec["budget"], gamma=spec["gamma"], noise=spec["noise"])
-    optimizer, step = _make_step(config, train.nnz / train.shape[0])
+    optimizer, step = make_step(config, train.nnz / train.shape[0])
     prior = jnp.asarray(initial_prior(train, config.budget, config.seed)[0])
     opt_state, key, lam = optimizer.init(prior), jax.random.PRNGKey(0), jnp.float32(5.0)
     times = []

@@ -22,7 +22,7 @@ T_START = time.perf_counter()
 import numpy as np  # noqa: E402
 
 from infae_kit.data import load_dataset  # noqa: E402
-from infae_kit.infinite_ae import PAPER_LAMBDA_GRID, tune_and_evaluate_infinite_ae  # noqa: E402
+from infae_kit.models.infinite_ae import PAPER_LAMBDA_GRID, tune_and_evaluate_infinite_ae  # noqa: E402
 from infae_kit.io_utils import atomic_write_json  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -2,8 +2,8 @@
 
     python benchmarks/bench_sweep.py --dataset ml-1m [--cache-dir runs/sweep_cache] [--fresh]
 
-Runs :func:`infae_kit.sweeps.run_sweep` with exactly the settings notebook 04 runs with (``preset full``: the five
-sources of Figure 1, budgets :data:`infae_kit.sweeps.SAMPLING_BUDGETS`, ∞-AE and EASE, DISTILL-CF up to 1000
+Runs :func:`infae_kit.experiments.sweeps.run_sweep` with exactly the settings notebook 04 runs with (``preset full``: the five
+sources of Figure 1, budgets :data:`infae_kit.experiments.sweeps.SAMPLING_BUDGETS`, ∞-AE and EASE, DISTILL-CF up to 1000
 users) against ``--cache-dir`` (default ``runs/sweep_cache``, the notebook's cache) and reports:
 
 * ``wall_s``: the wall time of this run (with a warm cache: the rerun cost the issue asks about);
@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     from infae_kit.data import load_dataset
     from infae_kit.io_utils import atomic_write_json
     from infae_kit.paths import runs_dir
-    from infae_kit.sweeps import (PAPER_SOURCES, SAMPLING_BUDGETS, notebook_settings, run_sweep,
+    from infae_kit.experiments.sweeps import (PAPER_SOURCES, SAMPLING_BUDGETS, notebook_settings, run_sweep,
                                   sampling_distill_budgets)
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])

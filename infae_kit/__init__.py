@@ -1,15 +1,71 @@
 """infae_kit: ∞-AE and DISTILL-CF (Sachdeva et al., NeurIPS 2022) as a notebook-first research kit.
 
-Submodules (import what you need; importing the package itself is cheap):
+The names a notebook needs are importable from the package itself (loaded on first use, so ``import infae_kit``
+stays cheap)::
+
+    import infae_kit as k
+    data = k.load_dataset("ml-1m")
+    report = k.tune_and_evaluate_infinite_ae(data)
+
+The package is laid out like the paper:
 
 * :mod:`infae_kit.data` — datasets, the paper's split, registry, downloads, synthetic data, statistics.
-* :mod:`infae_kit.ntk` — closed-form NTK of an infinitely wide fully-connected ReLU network, in JAX.
-* :mod:`infae_kit.infinite_ae` — ∞-AE: kernel ridge regression with that NTK, λ selection, evaluation.
-* :mod:`infae_kit.baselines` — PopRec and EASE.
-* :mod:`infae_kit.sampling` / :mod:`infae_kit.noise` — the §5 data samplers (B.2) and the flip-noise model.
-* :mod:`infae_kit.competitors` — Bias-only, MF, NeuMF, LightGCN and MVAE (JAX/optax), their Table 3 search.
-* :mod:`infae_kit.metrics` / :mod:`infae_kit.evaluation` — AUC, HR@k, nDCG@k, PSP@k; the paper's protocol.
-* :mod:`infae_kit.results`, :mod:`infae_kit.plotting`, :mod:`infae_kit.runner` — notebook plumbing.
+* :mod:`infae_kit.models` — the NTK, ∞-AE, PopRec / EASE, the trained competitors of Table 1.
+* :mod:`infae_kit.distill` — DISTILL-CF (§4): the Gumbel sampler, the bilevel loop, artifacts, search.
+* :mod:`infae_kit.evaluation` — metrics, the evaluation protocol, selection on validation, results, figures.
+* :mod:`infae_kit.experiments` — §5 and Appendix B.6: sampling, noise, sweeps, AR-CF, privacy, continual learning.
+* :mod:`infae_kit.checks`, :mod:`infae_kit.errors`, :mod:`infae_kit.io_utils`, :mod:`infae_kit.paths` — shared
+  input checks, error types, atomic writes, folders.
+* :mod:`infae_kit.runner` — runs notebooks × datasets with papermill and gathers their results.
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.2.0"
+
+_PUBLIC: dict[str, str] = {
+    # data
+    "load_dataset": "infae_kit.data.registry",
+    "list_datasets": "infae_kit.data.registry",
+    "RecDataset": "infae_kit.data.dataset",
+    # models
+    "Recommender": "infae_kit.models.base",
+    "InfiniteAE": "infae_kit.models.infinite_ae",
+    "tune_and_evaluate_infinite_ae": "infae_kit.models.infinite_ae",
+    "EASE": "infae_kit.models.baselines",
+    "PopRec": "infae_kit.models.baselines",
+    "make_competitor": "infae_kit.models.competitors",
+    # DISTILL-CF
+    "DistillConfig": "infae_kit.distill.config",
+    "distill_config_for": "infae_kit.distill.config",
+    "distill": "infae_kit.distill.loop",
+    "distill_cached": "infae_kit.distill.cache",
+    "load_distilled": "infae_kit.distill.artifact",
+    # samplers and noise
+    "sample": "infae_kit.experiments.sampling",
+    "add_noise": "infae_kit.experiments.noise",
+    # evaluation and the results contract
+    "evaluate_model": "infae_kit.evaluation.protocol",
+    "tune_and_evaluate": "infae_kit.evaluation.selection",
+    "metric_names": "infae_kit.evaluation.protocol",
+    "write_results": "infae_kit.evaluation.results",
+    "read_results": "infae_kit.evaluation.results",
+}
+
+__all__ = ["__version__", *_PUBLIC]
+
+
+def __getattr__(name: str) -> Any:
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'infae_kit' has no attribute {name!r}; public names: {sorted(_PUBLIC)}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_PUBLIC))

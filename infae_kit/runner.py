@@ -23,9 +23,9 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import ParameterError
-from .io_utils import atomic_write_text
-from .paths import figures_dir, repo_root
+from infae_kit.errors import ParameterError
+from infae_kit.io_utils import atomic_write_text
+from infae_kit.paths import figures_dir, repo_root
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def run_notebook(path: Path, output_dir: Path, parameters: dict[str, Any], *, da
 
 def gather_results(output_dir: Path, table_path: Path | None = None) -> str:
     """Gather every ``*.json`` result in ``output_dir`` into a markdown table (written atomically if asked)."""
-    from .results import PAPER_TABLE1, read_results, results_table, table1_layout
+    from infae_kit.evaluation.results import PAPER_TABLE1, read_results, results_table, table1_layout
 
     files = sorted(p for p in output_dir.glob("*.json") if not p.name.startswith("."))
     if not files:

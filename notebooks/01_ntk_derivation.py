@@ -22,7 +22,7 @@
 # ∞-AE is kernel ridge regression (KRR) with the Neural Tangent Kernel (NTK) of an autoencoder whose hidden
 # layer is infinitely wide. This notebook derives that kernel step by step and tests four claims:
 #
-# 1. **Closed form.** The kit's plain-JAX kernel (`infae_kit.ntk`) equals neural-tangents' `kernel_fn(x, y, 'ntk')`
+# 1. **Closed form.** The kit's plain-JAX kernel (`infae_kit.models.ntk`) equals neural-tangents' `kernel_fn(x, y, 'ntk')`
 #    (the library the paper's code uses) to within 10⁻⁶ relative error in float64, for every depth.
 # 2. **Infinite-width limit.** The *empirical* NTK of finite, randomly initialised networks converges to the
 #    analytic kernel as the width grows, with error ∝ 1/√width.
@@ -56,12 +56,12 @@ from jax.experimental import enable_x64
 import infae_kit
 from infae_kit.data import load_dataset
 from infae_kit.errors import ParameterError
-from infae_kit.infinite_ae import tune_and_evaluate_infinite_ae
-from infae_kit.ntk import B_STD, W_STD, ntk_from_gram, ntk_matrix
-from infae_kit.plotting import save_figure, set_theme
-from infae_kit.reference import empirical_ntk_by_width, import_neural_tangents, reference_autoencoder_kernel_fn
+from infae_kit.models.infinite_ae import tune_and_evaluate_infinite_ae
+from infae_kit.models.ntk import B_STD, W_STD, ntk_from_gram, ntk_matrix
+from infae_kit.evaluation.plotting import save_figure, set_theme
+from infae_kit.models.reference import empirical_ntk_by_width, import_neural_tangents, reference_autoencoder_kernel_fn
 from infae_kit.paths import figures_dir as default_figures_dir, output_path, runs_dir
-from infae_kit.results import write_results
+from infae_kit.evaluation.results import write_results
 
 nt = import_neural_tangents()
 print(f"python {platform.python_version()} | jax {jax.__version__} | neural-tangents {nt.__version__} | "
@@ -303,7 +303,7 @@ assert ntk_max_rel_diff < 1e-6, f"kit NTK differs from neural-tangents by {ntk_m
 #
 # For each width $h$ we initialise `n_seeds` finite networks `[Dense(h) → Relu] × L → Dense`, compute their
 # empirical NTK $J(x)J(y)^\top$ with `nt.empirical_ntk_fn` on a handful of real users, and measure the relative
-# Frobenius error to the analytic kernel (`infae_kit.reference.empirical_ntk_by_width`). The infinite-width NTK of
+# Frobenius error to the analytic kernel (`infae_kit.models.reference.empirical_ntk_by_width`). The infinite-width NTK of
 # a network with $k$ outputs is $\Theta\otimes I_k$, so one output unit tests exactly the scalar kernel ∞-AE uses
 # (and is $|\mathcal I|$ times cheaper than the full autoencoder). Fluctuations of a sum of $h$ i.i.d. terms
 # shrink like $1/\sqrt h$, so we expect a slope of −½ on log–log axes.

@@ -27,7 +27,7 @@
 # (3) it beats every competitor of Table 1 on every metric; (4) its advantage holds across user and item coldness.
 #
 # The evaluation follows the paper's code exactly (see `shared/reference/EVALUATION.md` and
-# `infae_kit.evaluation`): λ picked by validation HR@100, test with train + validation as context, seen items
+# `infae_kit.evaluation.protocol`): λ picked by validation HR@100, test with train + validation as context, seen items
 # masked, AUC against 50 sampled negatives per user pooled into one ROC-AUC, HR@k as recall capped at k.
 
 # %% tags=["parameters"]
@@ -54,20 +54,20 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import infae_kit
-from infae_kit.baselines import EASE, PopRec
-from infae_kit.competitors import fit_and_evaluate_competitor, parse_competitor_names, recorded_config, search_competitor
+from infae_kit.models.baselines import EASE, PopRec
+from infae_kit.models.competitors import fit_and_evaluate_competitor, parse_competitor_names, recorded_config, search_competitor
 from infae_kit.data import dataset_statistics, load_dataset
-from infae_kit.evaluation import (
+from infae_kit.evaluation.protocol import (
     evaluate_model,
     hit_rate_by_item_bucket,
     hit_rate_by_user_bucket,
     metric_names,
-    tune_and_evaluate,
 )
-from infae_kit.infinite_ae import tune_and_evaluate_infinite_ae
+from infae_kit.evaluation.selection import tune_and_evaluate
+from infae_kit.models.infinite_ae import tune_and_evaluate_infinite_ae
 from infae_kit.paths import figures_dir as default_figures_dir, output_path, runs_dir
-from infae_kit.plotting import save_figure, set_theme
-from infae_kit.results import PAPER_CODE_RERUN, PAPER_MODEL_NAMES, PAPER_TABLE1, write_results
+from infae_kit.evaluation.plotting import save_figure, set_theme
+from infae_kit.evaluation.results import PAPER_CODE_RERUN, PAPER_MODEL_NAMES, PAPER_TABLE1, write_results
 
 set_theme()
 print(f"python {platform.python_version()} · jax {jax.__version__} · numpy {np.__version__} · "
@@ -156,7 +156,7 @@ print(f"EASE λ picked on validation HR@100: {ease.best_value:g} ({ease.timings_
 # %% [markdown]
 # ## 4. Trained competitors: Bias-only, MF, NeuMF, LightGCN, MVAE
 #
-# The paper's other Table 1 columns (Appendix B.1), from `infae_kit.competitors`:
+# The paper's other Table 1 columns (Appendix B.1), from `infae_kit.models.competitors`:
 # **Bias-only** $\hat r_{ui} = \alpha + \beta_u + \beta_i$ by least squares in closed form (its ranking is
 # popularity); **MF** adds $\gamma_u \cdot \gamma_i$ and **NeuMF** an MLP $\varphi(\gamma_u, \gamma_i)$, both trained
 # with BPR; **LightGCN** averages linear propagations over the normalised user–item graph (BPR); **MVAE** is the
@@ -164,7 +164,7 @@ print(f"EASE λ picked on validation HR@100: {ease.best_value:g} ({ease.timings_
 # validation HR@100; the test pass uses train + validation as context, exactly as for ∞-AE and EASE.
 #
 # By default each model uses the configuration recorded in the kit for this dataset (found by a random search
-# over the Table 3 grid, `python -m infae_kit.competitors search`); `competitor_search = N` searches again
+# over the Table 3 grid, `python -m infae_kit.models.competitors search`); `competitor_search = N` searches again
 # here with N configurations per model.
 
 # %%

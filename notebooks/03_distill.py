@@ -29,7 +29,7 @@
 #    holding a variable number of items controlled by the entropy of its prior row.
 #
 # **Which configuration runs.** With `preset = "auto"` (the default) the notebook runs the best configuration
-# recorded for the dataset (`infae_kit.distill.RECORDED_CONFIGS`, measured with `infae_kit.distill_search`;
+# recorded for the dataset (`infae_kit.distill.RECORDED_CONFIGS`, measured with `infae_kit.distill.search`;
 # the paper code's defaults — μ = 500, γ = 200, τ = 10, 500 steps — for a dataset without one), except under the
 # test suite, which sets `INFAE_NOTEBOOK_PRESET=ci` for a CI-sized run (μ = 50, γ = 50, 30 steps: about a
 # minute on 2 CPUs, too short to reach Table 1). Any hyper-parameter given explicitly overrides the preset:
@@ -66,7 +66,7 @@ import scipy.sparse as sp
 from IPython.display import Markdown, display
 
 import infae_kit
-from infae_kit.baselines import EASE, EASE_LAMBDA_GRID
+from infae_kit.models.baselines import EASE, EASE_LAMBDA_GRID
 from infae_kit.data import dataset_statistics, load_dataset
 from infae_kit.distill import (
     distill_cache_path,
@@ -77,11 +77,12 @@ from infae_kit.distill import (
     multi_step_gumbel,
     topk_binarize,
 )
-from infae_kit.evaluation import evaluate_model, metric_names, tune_and_evaluate
-from infae_kit.infinite_ae import InfiniteAE, tune_and_evaluate_infinite_ae
+from infae_kit.evaluation.protocol import evaluate_model, metric_names
+from infae_kit.evaluation.selection import tune_and_evaluate
+from infae_kit.models.infinite_ae import InfiniteAE, tune_and_evaluate_infinite_ae
 from infae_kit.paths import figures_dir as default_figures_dir, output_path, runs_dir
-from infae_kit.plotting import save_figure, set_theme
-from infae_kit.results import PAPER_TABLE1, write_results
+from infae_kit.evaluation.plotting import save_figure, set_theme
+from infae_kit.evaluation.results import PAPER_TABLE1, write_results
 
 set_theme()
 print(f"python {platform.python_version()} · jax {jax.__version__} ({jax.default_backend()}) · "

@@ -62,11 +62,11 @@ from IPython.display import Markdown, display
 
 import infae_kit
 from infae_kit.data import dataset_statistics, load_dataset
-from infae_kit.evaluation import metric_names
+from infae_kit.evaluation.protocol import metric_names
 from infae_kit.paths import figures_dir as default_figures_dir, output_path, runs_dir
-from infae_kit.plotting import save_figure, set_theme
-from infae_kit.results import write_results
-from infae_kit.sweeps import (
+from infae_kit.evaluation.plotting import save_figure, set_theme
+from infae_kit.evaluation.results import write_results
+from infae_kit.experiments.sweeps import (
     ARCF_BUDGETS,
     FULL,
     SAMPLING_BUDGETS,
@@ -74,10 +74,10 @@ from infae_kit.sweeps import (
     check_notebook_preset,
     notebook_settings,
     parse_list,
-    plot_budget_curves,
     sampling_distill_budgets,
     run_sweep,
 )
+from infae_kit.experiments.sweep_figures import plot_budget_curves
 
 set_theme()
 print(f"python {platform.python_version()} · jax {jax.__version__} ({jax.default_backend()}) · "

@@ -59,12 +59,12 @@ from IPython.display import Markdown, display
 
 import infae_kit
 from infae_kit.data import load_dataset
-from infae_kit.evaluation import metric_names
-from infae_kit.noise import add_noise, flips_per_user
+from infae_kit.evaluation.protocol import metric_names
+from infae_kit.experiments.noise import add_noise, flips_per_user
 from infae_kit.paths import figures_dir as default_figures_dir, output_path, runs_dir
-from infae_kit.plotting import save_figure, set_theme
-from infae_kit.results import write_results
-from infae_kit.sweeps import (
+from infae_kit.evaluation.plotting import save_figure, set_theme
+from infae_kit.evaluation.results import write_results
+from infae_kit.experiments.sweeps import (
     FULL,
     NOISE_BUDGETS,
     NOISE_DISTILL_BUDGETS,
@@ -73,11 +73,10 @@ from infae_kit.sweeps import (
     check_notebook_preset,
     notebook_settings,
     parse_list,
-    plot_noise_budget_curves,
-    plot_noise_drop,
     relative_drop,
     run_sweep,
 )
+from infae_kit.experiments.sweep_figures import plot_noise_budget_curves, plot_noise_drop
 
 set_theme()
 print(f"python {platform.python_version()} · jax {jax.__version__} ({jax.default_backend()}) · "

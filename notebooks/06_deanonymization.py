@@ -32,7 +32,7 @@
 # code's defaults for a dataset without one, unless overridden), except under the test suite
 # (`INFAE_NOTEBOOK_PRESET=ci`), which distils a CI-sized summary (μ = 50, 30 steps), attacks at most 100 users
 # per release and does not tune the control's λ: a smoke test, not a result. The attacks cost seconds to a
-# minute; everything reusable is in `infae_kit.privacy`. `douban-book` has no recorded configuration; the
+# minute; everything reusable is in `infae_kit.experiments.privacy`. `douban-book` has no recorded configuration; the
 # measured run used a budgeted one: `papermill notebooks/06_deanonymization.ipynb out.ipynb -p dataset
 # douban-book -p distill_gamma 50 -p distill_tau 5.0 -p distill_steps 150` (29 min to distil on a loaded
 # 2-core machine, 1.8 s per step unloaded).
@@ -70,15 +70,16 @@ import scipy.sparse as sp
 from IPython.display import Markdown, display
 
 import infae_kit
-from infae_kit import privacy as P
+from infae_kit.experiments import privacy as P
 from infae_kit.data import load_dataset
 from infae_kit.distill import distill_cached, distill_config_for
-from infae_kit.evaluation import evaluate_model, tune_and_evaluate
-from infae_kit.infinite_ae import InfiniteAE
+from infae_kit.evaluation.protocol import evaluate_model
+from infae_kit.evaluation.selection import tune_and_evaluate
+from infae_kit.models.infinite_ae import InfiniteAE
 from infae_kit.paths import figures_dir as default_figures_dir, output_path, runs_dir
-from infae_kit.plotting import save_figure, set_theme
-from infae_kit.results import write_results
-from infae_kit.sampling import sample
+from infae_kit.evaluation.plotting import save_figure, set_theme
+from infae_kit.evaluation.results import write_results
+from infae_kit.experiments.sampling import sample
 
 set_theme()
 print(f"python {platform.python_version()} · jax {jax.__version__} ({jax.default_backend()}) · "
@@ -130,7 +131,7 @@ print(f"items per user: median {np.median(items_per_user):.0f}, mean {items_per_
 # $S_u$ in D it holds $\lfloor x\,|S_u|\rfloor$ of them (at least one) chosen at random — $x$ is the fraction
 # revealed — and then noise: $k = \operatorname{round}(\eta\,|\mathcal I|)$ items of the whole catalogue
 # $\mathcal I$ flipped (0 ↔ 1) in the row, the paper's "randomly flipping x % of the total items for each user"
-# (`infae_kit.noise.add_noise`). $\eta$ is the noise level.
+# (`infae_kit.experiments.noise.add_noise`). $\eta$ is the noise level.
 #
 # **Sampling case: matching.** A sample of D's rows is public, without identities. The attacker scores every
 # public row $r$ against its knowledge $a = $ D′$_u$ with the Scoreboard-RH of Narayanan & Shmatikov,
@@ -163,13 +164,13 @@ print(f"items per user: median {np.median(items_per_user):.0f}, mean {items_per_
 # **Targets.** For a sample: up to `n_targets` of the published users (the people whose rows were released);
 # for the summary and the control: up to `n_targets` users of D. Each holds at least `min_items` items, so
 # something is always hidden. One seed builds every D′, so the targets of a release reveal the same items at
-# every noise level (`infae_kit.privacy.attack_sweep`).
+# every noise level (`infae_kit.experiments.privacy.attack_sweep`).
 
 # %% [markdown]
 # ## 3. What is published
 #
 # * one sample per strategy of `sampling_strategies`, of `sample_budget` users (default μ, the summary's size;
-#   `infae_kit.sampling`). Interaction-RNS keeps as many random interactions as that many average users hold
+#   `infae_kit.experiments.sampling`). Interaction-RNS keeps as many random interactions as that many average users hold
 #   (`user_budget="matched-interactions"`), so its rows are partial histories of many more users;
 # * the DISTILL-CF summary: μ fake users (the soft support, values in [0, 1]);
 # * the control's training rows: every non-target user of D (not published, only a reference).

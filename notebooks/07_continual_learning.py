@@ -46,7 +46,7 @@ ratings_file = ""      # GroupLens ratings.dat for ML-1M with times (empty: use 
 preset = "auto"        # auto, full or ci (see above)
 n_periods = None       # number of equal periods (None: 17 as the paper, 3 under ci)
 split_by = "interactions"  # interactions (equal sizes, the paper) or time (equal time windows)
-evaluation = "next-period"  # next-period or fold-in, see infae_kit.continual
+evaluation = "next-period"  # next-period or fold-in, see infae_kit.experiments.continual
 strategies = "individual,joint,ader,distill-cf"  # comma-separated
 budget = None          # N users of period t-1 kept by ADER and DISTILL-CF (None: 25, 10 under ci)
 warm_start = True      # each period starts from the previous model of the same strategy
@@ -81,14 +81,14 @@ import optax
 from IPython.display import Markdown, display
 
 import infae_kit
-from infae_kit.continual import split_into_periods
-from infae_kit.continual_models import STRATEGIES, active_rows, run_continual
+from infae_kit.experiments.continual import split_into_periods
+from infae_kit.experiments.continual_models import STRATEGIES, active_rows, run_continual
 from infae_kit.data import load_dataset, read_movielens
 from infae_kit.distill import DistillConfig
 from infae_kit.io_utils import atomic_write_json
 from infae_kit.paths import figures_dir as default_figures_dir, output_path, runs_dir
-from infae_kit.plotting import save_figure, set_theme
-from infae_kit.results import write_results
+from infae_kit.evaluation.plotting import save_figure, set_theme
+from infae_kit.evaluation.results import write_results
 
 set_theme()
 print(f"python {platform.python_version()} · jax {jax.__version__} ({jax.default_backend()}) · "
@@ -123,7 +123,7 @@ print(f"DISTILL-CF γ={distill_config.gamma}, τ={distill_config.tau:g}, {distil
 # ## 1. The periods
 #
 # The interactions are sorted by time and cut into K periods of equal numbers of interactions
-# (`infae_kit.continual.split_into_periods`; a repeated (user, item) pair counts once, at its first time). A
+# (`infae_kit.experiments.continual.split_into_periods`; a repeated (user, item) pair counts once, at its first time). A
 # period is a binary users × items matrix over one index shared by all periods. Users are *bursty*: most rate
 # films in one or two periods only, so each period has its own, mostly new, set of active users.
 
@@ -149,7 +149,7 @@ display(Markdown("| period | interactions | active users | new users | first day
 # **Evaluation** (`evaluation = "next-period"`, identical for every strategy). After training at period t the
 # model is given, for every user seen in periods 0..t who is active in period t+1, the user's whole history
 # $X_u^{\le t}$ as input; it ranks all items except those in the history, and the targets are the user's
-# period-(t+1) items. HR@k, NDCG@k and PSP@k are the kit's (`infae_kit.metrics`; HR is recall capped at
+# period-(t+1) items. HR@k, NDCG@k and PSP@k are the kit's (`infae_kit.evaluation.metrics`; HR is recall capped at
 # $\min(|\text{targets}|, k)$), in %, averaged over the users evaluated at that step. Steps t = 0..K−2.
 #
 # **Model.** MVAE (Liang et al., 2018): encoder $q(z\mid x_u)$, decoder $\pi(z) = \operatorname{softmax}(f(z))$,

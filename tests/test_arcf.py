@@ -1,4 +1,4 @@
-"""Tests of infae_kit.arcf: config checks, generation (shape, binary, determinism), the cache, and a planted
+"""Tests of infae_kit.experiments.arcf: config checks, generation (shape, binary, determinism), the cache, and a planted
 dataset on which AR-CF's users must follow the real item popularity and beat random rows for EASE."""
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from infae_kit import arcf
-from infae_kit.arcf import ARCFConfig, arcf_cache_path, arcf_users_cached, fit_arcf, load_arcf_model, user_conditions
-from infae_kit.baselines import EASE
+from infae_kit.experiments import arcf
+from infae_kit.experiments.arcf import ARCFConfig, arcf_cache_path, arcf_users_cached, fit_arcf, load_arcf_model, user_conditions
+from infae_kit.models.baselines import EASE
 from infae_kit.data import Interactions, build_rec_dataset, split_per_user
 from infae_kit.errors import ParameterError
-from infae_kit.evaluation import tune_and_evaluate
+from infae_kit.evaluation.selection import tune_and_evaluate
 
 # small networks for 300 users × 200 items; CFGAN's largest ZR weight (0.5): on this data it keeps the synthetic
 # popularity closer to the real one than 0.1 (ML-1M's default)

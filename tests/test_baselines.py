@@ -1,4 +1,4 @@
-"""Tests of infae_kit.baselines: EASE's closed form, PopRec, the recommender interface and its errors."""
+"""Tests of infae_kit.models.baselines: EASE's closed form, PopRec, the recommender interface and its errors."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from infae_kit.baselines import EASE, EASE_LAMBDA_GRID, PopRec, ease_item_weights
+from infae_kit.models.baselines import EASE, EASE_LAMBDA_GRID, PopRec, ease_item_weights
 from infae_kit.errors import DataError, MemoryBudgetError, NumericalError, ParameterError
 
 

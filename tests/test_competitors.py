@@ -1,4 +1,4 @@
-"""Tests of infae_kit.competitors: Bias-only's closed form, BPR sampling, the four trained models on planted
+"""Tests of infae_kit.models.competitors: Bias-only's closed form, BPR sampling, the four trained models on planted
 synthetic data, determinism, the recommender interface, early stopping, errors and recorded configurations."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from infae_kit.baselines import PopRec
-from infae_kit.competitors import (
+from infae_kit.models.baselines import PopRec
+from infae_kit.models.competitors import (
     COMPETITOR_NAMES,
     PAPER_GRID,
     SEARCH_SPACE,
@@ -19,19 +19,19 @@ from infae_kit.competitors import (
     MF,
     MVAE,
     NeuMF,
-    _BipartiteProduct,
-    bias_only_least_squares,
     fit_and_evaluate_competitor,
     make_competitor,
     parse_competitor_names,
     record_config,
     recorded_config,
-    sample_bpr_triplets,
     search_competitor,
 )
+from infae_kit.models.bias import bias_only_least_squares
+from infae_kit.models.lightgcn import _BipartiteProduct
+from infae_kit.models.training import sample_bpr_triplets
 from infae_kit.data import load_dataset
 from infae_kit.errors import DataError, ParameterError
-from infae_kit.evaluation import evaluate_model
+from infae_kit.evaluation.protocol import evaluate_model
 
 # Short, converging settings for the planted-structure data below (each model trains in a few seconds).
 QUICK = {

@@ -1,4 +1,4 @@
-"""Tests of infae_kit.continual: the period split and the per-strategy data of each step (known answers)."""
+"""Tests of infae_kit.experiments.continual: the period split and the per-strategy data of each step (known answers)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from infae_kit import continual as C
+from infae_kit.experiments import continual as C
 from infae_kit.data import Interactions, load_dataset
 from infae_kit.errors import DataError, ParameterError
 

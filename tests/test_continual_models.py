@@ -1,4 +1,4 @@
-"""Tests of infae_kit.continual_models and of MVAE's continual-learning hooks (warm start, replay, soft rows):
+"""Tests of infae_kit.experiments.continual_models and of MVAE's continual-learning hooks (warm start, replay, soft rows):
 known answers on constructed examples, and the loop on small synthetic data."""
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from infae_kit import continual as C
-from infae_kit import continual_models as CM
-from infae_kit.competitors import MVAE, Replay
+from infae_kit.experiments import continual as C
+from infae_kit.experiments import continual_models as CM
+from infae_kit.models.competitors import MVAE
+from infae_kit.models.mvae import Replay
 from infae_kit.data import load_dataset
 from infae_kit.distill import DistillConfig
 from infae_kit.errors import DataError, ParameterError

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from infae_kit.baselines import EASE, PopRec
+from infae_kit.models.baselines import EASE, PopRec
 from infae_kit.data import load_dataset
-from infae_kit.distill import _noise_from_seed  # the hash noise of one sample, for the plain reference
+from infae_kit.distill.sampler import noise_from_seed  # the hash noise of one sample, for the plain reference
 from infae_kit.distill import (
     DistillConfig,
     DistillResult,
@@ -24,8 +24,8 @@ from infae_kit.distill import (
     topk_binarize,
 )
 from infae_kit.errors import ParameterError
-from infae_kit.evaluation import evaluate_model
-from infae_kit.infinite_ae import InfiniteAE
+from infae_kit.evaluation.protocol import evaluate_model
+from infae_kit.models.infinite_ae import InfiniteAE
 
 FAST = dict(budget=20, gamma=8, steps=6, eval_steps=(3,), log_freq=6, patience=150)
 
@@ -46,7 +46,7 @@ def _unrolled(logits, key, n, tau, noise):
     if noise == "threefry":  # independent of the kit's code: jax.random.gumbel on the split keys
         draws = [jax.random.gumbel(k, logits.shape, logits.dtype) for k in keys]
     else:
-        draws = [_noise_from_seed(jax.random.bits(k, (2,), jnp.uint32), logits.shape, logits.dtype, "hash")
+        draws = [noise_from_seed(jax.random.bits(k, (2,), jnp.uint32), logits.shape, logits.dtype, "hash")
                  for k in keys]
     total = sum(jax.nn.softmax((logits + g) / tau, axis=-1) for g in draws)
     return jnp.clip(total, -1.0, 1.0)
@@ -272,7 +272,7 @@ def test_distill_cached_reuses_and_keys_on_config_and_data(data, tmp_path):
 
 
 def test_search_grid_parsing_and_ranking(data, tmp_path):
-    from infae_kit.distill_search import parse_grid, search
+    from infae_kit.distill.search import parse_grid, search
 
     assert parse_grid(["tau=0.5,10", "gamma=8", "support=soft,topk"]) == {
         "tau": [0.5, 10.0], "gamma": [8], "support": ["soft", "topk"]}

@@ -7,9 +7,9 @@ import pytest
 import scipy.sparse as sp
 
 from infae_kit.data import build_rec_dataset, make_synthetic
-from infae_kit.errors import MemoryBudgetError, ParameterError
-from infae_kit.evaluation import evaluate_model
-from infae_kit.infinite_ae import (
+from infae_kit.errors import DataError, MemoryBudgetError, ParameterError
+from infae_kit.evaluation.protocol import evaluate_model
+from infae_kit.models.infinite_ae import (
     PAPER_LAMBDA_GRID,
     InfiniteAE,
     check_memory,
@@ -17,7 +17,7 @@ from infae_kit.infinite_ae import (
     fit_infinite_ae,
     tune_and_evaluate_infinite_ae,
 )
-from infae_kit.ntk import ntk_matrix
+from infae_kit.models.ntk import ntk_matrix
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +81,7 @@ def test_tuning_picks_best_validation_lambda_and_matches_plain_evaluation(small)
 
 
 def test_infinite_ae_beats_popularity_on_planted_structure(small):
-    from infae_kit.baselines import PopRec
+    from infae_kit.models.baselines import PopRec
 
     rep = tune_and_evaluate_infinite_ae(small, lambdas=(1.0, 5.0, 20.0), progress=False)
     pop = evaluate_model(PopRec().fit(small.train), small, "test")
@@ -137,9 +137,9 @@ def test_bad_inputs(small):
     with pytest.raises(ParameterError, match="not fitted"):
         InfiniteAE().predict(small.train)
     model = InfiniteAE().fit(small.train)
-    with pytest.raises(ParameterError, match="items"):
+    with pytest.raises(DataError, match="item columns"):
         model.predict(sp.csr_matrix((2, small.n_items + 1), dtype=np.float32))
-    with pytest.raises(ParameterError, match="empty"):
+    with pytest.raises(DataError, match="empty"):
         InfiniteAE().fit(sp.csr_matrix((0, 5), dtype=np.float32))
     with pytest.raises(ParameterError, match="lambdas"):
         tune_and_evaluate_infinite_ae(small, lambdas=(), progress=False)
@@ -153,8 +153,8 @@ def test_paper_grid():
 
 def test_tune_and_evaluate_can_fit_on_other_rows(small):
     """Baselines trained on a subset (or a distilled support) are still evaluated on the dataset's users."""
-    from infae_kit.baselines import EASE
-    from infae_kit.evaluation import tune_and_evaluate
+    from infae_kit.models.baselines import EASE
+    from infae_kit.evaluation.selection import tune_and_evaluate
 
     sub = small.train[:120]
     rep = tune_and_evaluate(lambda lam: EASE(lam), (10.0, 100.0), small, train=sub)

@@ -1,4 +1,4 @@
-"""Tests of infae_kit.metrics: hand-computed cases, edge cases, and independent reference implementations."""
+"""Tests of infae_kit.evaluation.metrics: hand-computed cases, edge cases, and independent reference implementations."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from infae_kit import metrics as M
+from infae_kit.evaluation import metrics as M
 from infae_kit.errors import NumericalError, ParameterError
 
 

@@ -1,4 +1,4 @@
-"""Tests of infae_kit.noise: exact flips per user, identity at 0 %, complement at 100 %, seeds, errors."""
+"""Tests of infae_kit.experiments.noise: exact flips per user, identity at 0 %, complement at 100 %, seeds, errors."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from infae_kit import noise
+from infae_kit.experiments import noise
 from infae_kit.data import load_dataset
 from infae_kit.errors import DataError, ParameterError
-from infae_kit.noise import add_noise, flips_per_user
+from infae_kit.experiments.noise import add_noise, flips_per_user
 
 
 @pytest.fixture(scope="module")

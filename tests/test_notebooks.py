@@ -12,7 +12,7 @@ import pytest
 
 from infae_kit.errors import ParameterError
 from infae_kit.paths import data_dir
-from infae_kit.results import PAPER_CODE_RERUN, PAPER_TABLE1, read_results
+from infae_kit.evaluation.results import PAPER_CODE_RERUN, PAPER_TABLE1, read_results
 from infae_kit.runner import check_parameters, find_notebook, gather_results, main, parse_value
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"

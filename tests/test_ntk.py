@@ -8,8 +8,8 @@ import scipy.sparse as sp
 from jax.experimental import enable_x64
 
 from infae_kit.errors import ParameterError
-from infae_kit.ntk import gram_matrix, ntk_from_gram, ntk_matrix, ntk_matrix_jax, squared_row_norms
-from infae_kit.reference import import_neural_tangents, reference_autoencoder_kernel_fn
+from infae_kit.models.ntk import gram_matrix, ntk_from_gram, ntk_matrix, ntk_matrix_jax, squared_row_norms
+from infae_kit.models.reference import import_neural_tangents, reference_autoencoder_kernel_fn
 
 
 def _random_binary(n, d, density, seed):

@@ -1,4 +1,4 @@
-"""Tests of infae_kit.plotting: reproducible bytes, locations, name checks."""
+"""Tests of infae_kit.evaluation.plotting: reproducible bytes, locations, name checks."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
 from infae_kit.errors import ParameterError  # noqa: E402
-from infae_kit.plotting import save_figure, set_theme  # noqa: E402
+from infae_kit.evaluation.plotting import save_figure, set_theme  # noqa: E402
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Tests of infae_kit.privacy: the N–S scoreboard, the distillation attack and the attack scenario (known answers)."""
+"""Tests of infae_kit.experiments.privacy: the N–S scoreboard, the distillation attack and the attack scenario (known answers)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from infae_kit import privacy as P
+from infae_kit.experiments import privacy as P
+from infae_kit.experiments import scoreboard as SB
 from infae_kit.data import load_dataset
 from infae_kit.errors import DataError, ParameterError
 
@@ -32,15 +33,15 @@ def sparse_synthetic() -> sp.csr_matrix:
 
 def test_rarity_weights_follow_item_support():
     R = binary([[0, 1], [1, 2], [1], [3]], 5)  # supports: 1, 3, 1, 1, 0
-    w = P.item_rarity_weights(R)
+    w = SB.item_rarity_weights(R)
     np.testing.assert_allclose(w, [1 / np.log(2), 1 / np.log(4), 1 / np.log(2), 1 / np.log(2), 0.0])
 
 
 def test_scores_equal_the_definition(sparse_synthetic):
     X = sparse_synthetic
     aux, _ = P.reveal_items(X[:20], 0.5, seed=3)
-    w = P.item_rarity_weights(X)
-    S = P.scoreboard_scores(aux, X)
+    w = SB.item_rarity_weights(X)
+    S = SB.scoreboard_scores(aux, X)
     A, R = aux.toarray() > 0, X.toarray() > 0
     expected = np.array([[w[A[t] & R[r]].sum() for r in range(R.shape[0])] for t in range(A.shape[0])])
     np.testing.assert_allclose(S, expected, rtol=1e-12)
@@ -48,21 +49,21 @@ def test_scores_equal_the_definition(sparse_synthetic):
 
 def test_exact_copy_is_deanonymized():
     X = fingerprinted()
-    result = P.scoreboard_match(X, X)
+    result = SB.scoreboard_match(X, X)
     np.testing.assert_array_equal(result.matched, np.arange(X.shape[0]))
-    assert np.all(result.eccentricity >= P.PAPER_ECCENTRICITY_THRESHOLD)
+    assert np.all(result.eccentricity >= SB.PAPER_ECCENTRICITY_THRESHOLD)
     # the same with the published rows shuffled: the truth follows them
     perm = np.random.default_rng(1).permutation(X.shape[0])
-    shuffled = P.scoreboard_match(X, X[perm])
-    np.testing.assert_array_equal(shuffled.matched, P.sample_positions(np.arange(X.shape[0]), perm))
-    assert P.percent_deanonymized(shuffled.matched, P.sample_positions(np.arange(X.shape[0]), perm)) == 100.0
+    shuffled = SB.scoreboard_match(X, X[perm])
+    np.testing.assert_array_equal(shuffled.matched, SB.sample_positions(np.arange(X.shape[0]), perm))
+    assert SB.percent_deanonymized(shuffled.matched, SB.sample_positions(np.arange(X.shape[0]), perm)) == 100.0
 
 
 def test_superset_row_beats_an_exact_copy():
     # N–S's score never penalises items the aux row lacks: a row holding the target's items and more ties or
     # wins, so an "exact copy" is not de-anonymized when such a row exists (documented limitation).
     X = binary([[0, 1, 2], [0, 1, 2, 3], [4], [5], [6], [7]], 8)
-    result = P.scoreboard_match(X[[0]], X)
+    result = SB.scoreboard_match(X[[0]], X)
     assert result.best[0] == 0 and result.best_score[0] == result.second_score[0]
     assert result.matched[0] == -1  # a tie at the top is refused
 
@@ -73,55 +74,55 @@ def test_unique_rare_item_identifies_the_user():
     rows[target].append(0)  # item 0: held by the target only
     R = binary(rows, 2 + n_records)
     aux = binary([[0, 1]], 2 + n_records)  # the attacker knows one rare and one popular item
-    result = P.scoreboard_match(aux, R)
+    result = SB.scoreboard_match(aux, R)
     assert result.matched[0] == target
     # the popular item alone identifies nobody
-    assert P.scoreboard_match(binary([[1]], 2 + n_records), R).matched[0] == -1
+    assert SB.scoreboard_match(binary([[1]], 2 + n_records), R).matched[0] == -1
 
 
 def test_identical_users_are_never_matched():
     R = binary([[0, 3, 5]] * 10, 8)
-    result = P.scoreboard_match(R, R)
+    result = SB.scoreboard_match(R, R)
     np.testing.assert_array_equal(result.matched, -1)
     np.testing.assert_array_equal(result.eccentricity, 0.0)
-    assert P.percent_deanonymized(result.matched, np.arange(10)) == 0.0
+    assert SB.percent_deanonymized(result.matched, np.arange(10)) == 0.0
 
 
 def test_eccentricity_threshold_trades_matches_for_safety(sparse_synthetic):
     X = sparse_synthetic
     scenario = P.make_attack_scenario(X, 0.5, seed=0)
-    strict = P.scoreboard_match(scenario.aux, X, phi=3.0)
-    loose = P.scoreboard_match(scenario.aux, X, phi=0.0)
+    strict = SB.scoreboard_match(scenario.aux, X, phi=3.0)
+    loose = SB.scoreboard_match(scenario.aux, X, phi=0.0)
     assert np.all((strict.matched == -1) | (strict.matched == loose.matched))
     assert np.count_nonzero(strict.matched >= 0) <= np.count_nonzero(loose.matched >= 0)
-    np.testing.assert_array_equal(P.scoreboard_match(scenario.aux, X, batch_size=7).matched,
-                                  P.scoreboard_match(scenario.aux, X).matched)
+    np.testing.assert_array_equal(SB.scoreboard_match(scenario.aux, X, batch_size=7).matched,
+                                  SB.scoreboard_match(scenario.aux, X).matched)
 
 
 def test_sampling_attack_succeeds_and_noise_lowers_it(sparse_synthetic):
     X = sparse_synthetic
     sample = np.sort(np.random.default_rng(0).choice(X.shape[0], 150, replace=False))  # user-RNS, 50 %
-    truth = P.sample_positions(sample, sample)
+    truth = SB.sample_positions(sample, sample)
     rates = []
     for noise in (0.0, 0.002, 0.01):
         scenario = P.make_attack_scenario(X, 0.9, noise, target_users=sample, seed=0)
-        rates.append(P.percent_deanonymized(P.scoreboard_match(scenario.aux, X[sample]).matched, truth))
+        rates.append(SB.percent_deanonymized(SB.scoreboard_match(scenario.aux, X[sample]).matched, truth))
     assert rates[0] >= 75.0  # 81.3 % with these seeds; the rest are refused (ties with overlapping rows)
     assert rates[0] > rates[1] > rates[2]
     # targets that were not published can only be refused or wrongly matched
     absent = np.setdiff1d(np.arange(X.shape[0]), sample)
     scenario = P.make_attack_scenario(X, 0.9, target_users=absent, seed=0)
-    matched = P.scoreboard_match(scenario.aux, X[sample]).matched
-    truth_absent = P.sample_positions(absent, sample)
-    assert np.all(truth_absent == -1) and P.percent_deanonymized(matched, truth_absent) == 0.0
-    outcomes = P.match_outcomes(matched, truth_absent)
+    matched = SB.scoreboard_match(scenario.aux, X[sample]).matched
+    truth_absent = SB.sample_positions(absent, sample)
+    assert np.all(truth_absent == -1) and SB.percent_deanonymized(matched, truth_absent) == 0.0
+    outcomes = SB.match_outcomes(matched, truth_absent)
     assert outcomes["absent"] == absent.shape[0] and outcomes["correct"] == 0
 
 
 def test_match_outcomes_counts():
-    out = P.match_outcomes([0, 1, -1, 2, -1], [0, 2, 1, -1, -1])
+    out = SB.match_outcomes([0, 1, -1, 2, -1], [0, 2, 1, -1, -1])
     assert out == {"targets": 5, "correct": 1, "wrong": 2, "refused": 2, "absent": 2}
-    assert P.percent_deanonymized([0, 1, -1, 2, -1], [0, 2, 1, -1, -1]) == 20.0
+    assert SB.percent_deanonymized([0, 1, -1, 2, -1], [0, 2, 1, -1, -1]) == 20.0
 
 
 # -- distillation case ---------------------------------------------------------------------------------------
@@ -187,7 +188,7 @@ def test_reveal_items_partitions_each_row(sparse_synthetic):
 
 
 def test_scenario_noise_flips_exactly_the_asked_number_per_user(sparse_synthetic):
-    """A numeric noise is the paper's model (infae_kit.noise.add_noise) applied to the revealed items."""
+    """A numeric noise is the paper's model (infae_kit.experiments.noise.add_noise) applied to the revealed items."""
     X = sparse_synthetic[:50]
     scenario = P.make_attack_scenario(X, 0.9, 0.01, seed=0)
     k = round(0.01 * X.shape[1])
@@ -210,7 +211,7 @@ def test_scenario_uses_a_callable_noise(sparse_synthetic):
 def test_bad_parameters_are_refused(sparse_synthetic):
     X = sparse_synthetic
     with pytest.raises(ParameterError, match="phi"):
-        P.scoreboard_match(X, X, phi=-0.5)
+        SB.scoreboard_match(X, X, phi=-0.5)
     for fraction in (0.0, -0.1, 1.5, 90):
         with pytest.raises(ParameterError, match="fraction"):
             P.reveal_items(X, fraction)
@@ -219,15 +220,15 @@ def test_bad_parameters_are_refused(sparse_synthetic):
     with pytest.raises(ParameterError, match="noise"):
         P.make_attack_scenario(X, 0.9, noise=1.5)
     with pytest.raises(ParameterError, match="same item index"):
-        P.scoreboard_match(X, X[:, :10])
+        SB.scoreboard_match(X, X[:, :10])
     with pytest.raises(DataError, match="at least 2 public rows"):
-        P.scoreboard_match(X, X[:1])
+        SB.scoreboard_match(X, X[:1])
     with pytest.raises(ParameterError, match=r"\[0, 1\]"):
         P.distillation_attack(X[:5] * 2, X[:2], X[:2], lam=1.0)
     with pytest.raises(ParameterError, match="target_users"):
         P.make_attack_scenario(X, 0.9, target_users=[X.shape[0]])
     with pytest.raises(ParameterError, match="one per target"):
-        P.percent_deanonymized([0, 1], [0])
+        SB.percent_deanonymized([0, 1], [0])
 
 
 # -- curves --------------------------------------------------------------------------------------------------
@@ -256,7 +257,7 @@ def test_draw_targets_picks_eligible_users_reproducibly(sparse_synthetic):
 
 
 def test_prediction_attack_equals_distillation_attack():
-    from infae_kit.infinite_ae import InfiniteAE
+    from infae_kit.models.infinite_ae import InfiniteAE
 
     X = two_blocks()
     aux = binary([[0, 1, 2, 3], [5, 6], [1, 2]], 10)
@@ -278,17 +279,17 @@ def test_attack_point_matching_is_the_scoreboard(sparse_synthetic):
     release = P.SampleRelease("user-rns", X[sample], sample, targets)
     row = P.attack_point(X, release, 0.9, 0.0, seed=5)
     scenario = P.make_attack_scenario(X, 0.9, 0.0, target_users=targets, seed=5)
-    matched = P.scoreboard_match(scenario.aux, X[sample]).matched
-    truth = P.sample_positions(targets, sample)
+    matched = SB.scoreboard_match(scenario.aux, X[sample]).matched
+    truth = SB.sample_positions(targets, sample)
     assert row["attack"] == "matching" and row["release"] == "user-rns"
-    assert row["percent"] == P.percent_deanonymized(matched, truth) >= 75.0
-    assert {k: row[k] for k in ("targets", "correct", "wrong", "refused", "absent")} == P.match_outcomes(matched, truth)
+    assert row["percent"] == SB.percent_deanonymized(matched, truth) >= 75.0
+    assert {k: row[k] for k in ("targets", "correct", "wrong", "refused", "absent")} == SB.match_outcomes(matched, truth)
     assert row["absent"] == 0 and row["fraction_revealed"] == 0.9 and row["noise"] == 0.0
 
 
 def test_attack_point_prediction_and_sampled_data():
-    from infae_kit.infinite_ae import InfiniteAE
-    from infae_kit.sampling import sample
+    from infae_kit.models.infinite_ae import InfiniteAE
+    from infae_kit.experiments.sampling import sample
 
     X = two_blocks()
     model = P.ModelRelease("summary", InfiniteAE(1.0).fit(X), np.arange(10))

@@ -6,7 +6,7 @@ import scipy.sparse as sp
 from jax.experimental import enable_x64
 
 from infae_kit.errors import ParameterError
-from infae_kit.reference import empirical_ntk_by_width
+from infae_kit.models.reference import empirical_ntk_by_width
 
 
 def _random_binary(n, d, density, seed):

@@ -1,4 +1,4 @@
-"""Tests of infae_kit.results: round trip, atomic writes, schema errors, tables, the paper's numbers."""
+"""Tests of infae_kit.evaluation.results: round trip, atomic writes, schema errors, tables, the paper's numbers."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import infae_kit
 from infae_kit import io_utils
 from infae_kit.errors import DataFormatError, ParameterError
-from infae_kit.results import (
+from infae_kit.evaluation.results import (
     PAPER_CODE_RERUN,
     PAPER_TABLE1,
     read_results,

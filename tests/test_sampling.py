@@ -1,4 +1,4 @@
-"""Tests of infae_kit.sampling: budgets, subsets, determinism, head-user and SVP-CF orderings, the cache, errors."""
+"""Tests of infae_kit.experiments.sampling: budgets, subsets, determinism, head-user and SVP-CF orderings, the cache, errors."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from infae_kit import sampling
+from infae_kit.experiments import sampling
 from infae_kit.data import load_dataset
 from infae_kit.errors import DataError, ParameterError
-from infae_kit.sampling import (
+from infae_kit.experiments.sampling import (
     SAMPLERS,
     BiasProxyConfig,
     head_user,
@@ -233,7 +233,7 @@ def test_svp_cf_cache_hits_without_retraining(train, tmp_path, monkeypatch):
 def test_svp_cf_cache_recovers_from_a_corrupt_file(train, tmp_path, caplog):
     first = svp_cf_forgetting(train, FAST_PROXY, seed=0, cache_dir=tmp_path)
     first.cache_path.write_bytes(b"not an npz")
-    with caplog.at_level(logging.WARNING, logger="infae_kit.sampling"):
+    with caplog.at_level(logging.WARNING, logger="infae_kit.experiments.sampling"):
         again = svp_cf_forgetting(train, FAST_PROXY, seed=0, cache_dir=tmp_path)
     assert not again.from_cache and "unreadable" in caplog.text
     np.testing.assert_array_equal(again.per_user, first.per_user)  # training is deterministic per seed

@@ -1,4 +1,4 @@
-"""Tests of infae_kit.sweeps: cells, the cache and resumption, noise handling, budgets, derived tables, plots."""
+"""Tests of infae_kit.experiments.sweeps: cells, the cache and resumption, noise handling, budgets, derived tables, plots."""
 
 from __future__ import annotations
 
@@ -15,19 +15,17 @@ import scipy.sparse as sp
 
 from infae_kit.data import load_dataset
 from infae_kit.errors import ParameterError
-from infae_kit.sweeps import (
+from infae_kit.experiments.sweeps import (
     FULL,
     SweepSettings,
     noisy_dataset,
     parse_list,
-    plot_budget_curves,
-    plot_noise_budget_curves,
-    plot_noise_drop,
     relative_drop,
     run_cell,
     run_sweep,
     training_rows,
 )
+from infae_kit.experiments.sweep_figures import plot_budget_curves, plot_noise_budget_curves, plot_noise_drop
 
 FAST = SweepSettings(seed=3, infae_lambdas=(0.1, 5.0), ease_lambdas=(10.0, 100.0), distill_preset="ci",
                      distill_overrides={"steps": 3, "gamma": 5, "log_freq": 3})

@@ -1,6 +1,6 @@
 """Budgeted hyper-parameter search for DISTILL-CF, selected on validation, every run cached and resumable.
 
-    python -m infae_kit.distill_search --dataset magazine --grid tau=0.5,10 gamma=50,200 --steps 200 \\
+    python -m infae_kit.distill.search --dataset magazine --grid tau=0.5,10 gamma=50,200 --steps 200 \\
         --out figures/03_distill_search-magazine.json
 
 Every configuration of the grid (the Cartesian product, on top of ``--preset``'s configuration) is distilled
@@ -21,12 +21,12 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from .distill import DistillConfig, distill_cached, distill_config_for
-from .errors import ParameterError
-from .evaluation import evaluate_model
-from .infinite_ae import InfiniteAE
-from .io_utils import atomic_write_json
-from .paths import runs_dir
+from infae_kit.distill import DistillConfig, distill_cached, distill_config_for
+from infae_kit.errors import ParameterError
+from infae_kit.evaluation.protocol import evaluate_model
+from infae_kit.models.infinite_ae import InfiniteAE
+from infae_kit.io_utils import atomic_write_json
+from infae_kit.paths import runs_dir
 
 _NUMERIC_FIELDS = {"budget": int, "gamma": int, "steps": int, "batch_size": int, "seed": int,
                    "tau": float, "lambda2": float, "lr": float}
@@ -83,7 +83,7 @@ def search(data, grid: dict[str, list[Any]], *, preset: str = "recorded", select
 
 
 def main(argv=None) -> int:
-    from .data import load_dataset
+    from infae_kit.data import load_dataset
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dataset", required=True)

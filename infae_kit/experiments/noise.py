@@ -33,7 +33,7 @@ def flips_per_user(n_items: int, percent: float) -> int:
     return int(math.floor(percent * n_items / 100.0 + 0.5))
 
 
-def _check_percent(percent) -> float:
+def check_percent(percent) -> float:
     if isinstance(percent, (bool, np.bool_)) or not isinstance(percent, (int, float, np.integer, np.floating)):
         raise ParameterError(f"percent must be a number of percent in [0, 100], got {percent!r}.")
     value = float(percent)
@@ -67,9 +67,9 @@ def add_noise(train, percent: float, *, seed: int = 0) -> sp.csr_matrix:
         ParameterError: ``percent`` outside [0, 100] or not a number, a bad seed.
         DataError: ``train`` is not a valid interaction matrix (see ``check_interactions``).
     """
-    from infae_kit.sampling import binary_interactions  # shared binarisation and input check
+    from infae_kit.experiments.sampling import binary_interactions  # shared binarisation and input check
 
-    percent = _check_percent(percent)
+    percent = check_percent(percent)
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ParameterError(f"seed must be a non-negative integer, got {seed!r}.")
     X = binary_interactions(train)

@@ -321,7 +321,7 @@ def _check_record(record: Any) -> None:
         raise ParameterError(f"a result file must hold a JSON object, got {type(record).__name__}.")
     missing = [key for key in _RESERVED_KEYS if key not in record]
     if missing:
-        raise ParameterError(f"missing key(s) {missing}; was it written by infae_kit.results.write_results?")
+        raise ParameterError(f"missing key(s) {missing}; was it written by infae_kit.evaluation.results.write_results?")
     _check_name(record["dataset"], "dataset")
     _check_name(record["notebook"], "notebook")
     if not isinstance(record["parameters"], dict):

@@ -31,7 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 from jax.experimental import enable_x64
 
-from .errors import ParameterError
+from infae_kit.errors import ParameterError
 
 W_STD = math.sqrt(2.0)
 """Weight standard deviation of every Dense layer (the paper's code)."""

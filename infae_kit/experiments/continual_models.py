@@ -1,9 +1,9 @@
 """Continual learning with MVAE: four strategies period after period (paper §5, Figure 5, Appendix B.6, Fig. 11).
 
-The protocol (:mod:`infae_kit.continual`): a timestamped log cut into K periods; at period t a model is trained,
+The protocol (:mod:`infae_kit.experiments.continual`): a timestamped log cut into K periods; at period t a model is trained,
 then asked to predict period t+1 (by default: the users seen in periods 0..t, their history as input, their
 period-(t+1) items as targets, seen items excluded). Every strategy trains an MVAE (Liang et al., 2018;
-:class:`infae_kit.competitors.MVAE`) period after period and is evaluated on exactly the same users, inputs and
+:class:`infae_kit.models.competitors.MVAE`) period after period and is evaluated on exactly the same users, inputs and
 targets; they differ only in what the model trains on at period t ≥ 1:
 
 * ``"individual"`` — the rows of period t only: :math:`D_t`.
@@ -49,7 +49,7 @@ A budget that is not smaller than the number of users of a summarised period is 
 
 Example:
     >>> from infae_kit.data import load_dataset
-    >>> from infae_kit.continual import split_into_periods
+    >>> from infae_kit.experiments.continual import split_into_periods
     >>> split = split_into_periods(load_dataset("ml-100k"), 17)                             # doctest: +SKIP
     >>> result = run_continual(split, budget=25, mvae={"epochs": 40}, cache_dir="runs")    # doctest: +SKIP
     >>> result.averages()["ader"]["NDCG@10"]                                               # doctest: +SKIP
@@ -69,14 +69,15 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from infae_kit.competitors import MVAE, Replay
-from infae_kit.continual import EVALUATIONS, PeriodSplit, _split_rows, continual_steps
 from infae_kit.data.dataset import RecDataset
 from infae_kit.distill import DistillConfig, distill, distill_cached
 from infae_kit.errors import ParameterError
-from infae_kit.evaluation import MetricAccumulator
+from infae_kit.evaluation.metrics import propensity_weights
+from infae_kit.evaluation.protocol import MetricAccumulator
+from infae_kit.experiments.continual import EVALUATIONS, PeriodSplit, split_rows, continual_steps
 from infae_kit.io_utils import atomic_write_json
-from infae_kit.metrics import propensity_weights
+from infae_kit.models.competitors import MVAE
+from infae_kit.models.mvae import Replay
 
 __all__ = [
     "STRATEGIES",
@@ -222,7 +223,7 @@ def period_dataset(split: PeriodSplit, t: int, holdout: float = 0.1, seed: int =
         raise ParameterError(f"holdout must be a fraction in (0, 1), e.g. 0.1, got {holdout!r}.")
     X = split.periods[t]
     users = active_rows(X)
-    train, val = _split_rows(X[users], float(holdout), np.random.default_rng([int(seed), int(t)]))
+    train, val = split_rows(X[users], float(holdout), np.random.default_rng([int(seed), int(t)]))
     return RecDataset(name=f"{split.name or 'data'}-p{t}of{split.n_periods}", train=train, val=val,
                       test=sp.csr_matrix(train.shape, dtype=np.float32), user_ids=split.user_ids[users],
                       item_ids=split.item_ids, seed=int(seed), source=f"period {t} of {split!r}")
@@ -375,23 +376,23 @@ def run_continual(
 ) -> ContinualResult:
     """Train an MVAE period after period with each strategy and evaluate it on the next period.
 
-    Steps t = 0..K−2 (K = ``split.n_periods``): train at t, evaluate on t+1 (:func:`infae_kit.continual.
+    Steps t = 0..K−2 (K = ``split.n_periods``): train at t, evaluate on t+1 (:func:`infae_kit.experiments.continual.
     continual_steps`). The period-0 model is the same for every strategy (trained once). See the module
     docstring for the strategies.
 
     Args:
-        split: the periods (:func:`infae_kit.continual.split_into_periods`).
+        split: the periods (:func:`infae_kit.experiments.continual.split_into_periods`).
         strategies: any of :data:`STRATEGIES` (list or comma-separated string).
         budget: N, the number of users of period t−1 kept in memory: ADER's exemplars (all users of a period
             with fewer) and DISTILL-CF's synthetic users (must be smaller than every summarised period's users).
-        mvae: keyword arguments of :class:`~infae_kit.competitors.MVAE` (its defaults otherwise). ``seed`` is
+        mvae: keyword arguments of :class:`~infae_kit.models.competitors.MVAE` (its defaults otherwise). ``seed`` is
             replaced by ``seed + t`` at period t (the same for every strategy).
         distill_config: DISTILL-CF's configuration; its ``budget`` is replaced by ``budget`` (default:
             ``DistillConfig(gamma=50, steps=100, support="topk")``).
         lambda_base: ADER's λ_base (:func:`ader_lambda`).
         warm_start: start each period's model from the same strategy's previous model (continual fine-tuning).
         evaluation, eval_holdout: ``"next-period"`` or ``"fold-in"`` (and its held-out fraction), see
-            :func:`infae_kit.continual.continual_steps`.
+            :func:`infae_kit.experiments.continual.continual_steps`.
         distill_holdout: validation fraction of each summarised period (:func:`period_dataset`).
         ks: metric cut-offs.
         seed: seeds the MVAEs (``seed + t``), the evaluation split (fold-in) and the distillation splits.

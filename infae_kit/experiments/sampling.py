@@ -64,7 +64,7 @@ from typing import Any, Callable
 import numpy as np
 import scipy.sparse as sp
 
-from infae_kit.baselines import check_interactions
+from infae_kit.checks import binary_interactions, is_int
 from infae_kit.errors import DataError, ParameterError
 from infae_kit.io_utils import atomic_write_bytes
 
@@ -132,24 +132,6 @@ class SampledData:
         return self.matrix[self.users]
 
 
-def binary_interactions(X, name: str = "train") -> sp.csr_matrix:
-    """A float32 binary CSR copy of ``X`` (sorted indices, no stored zeros): every stored non-zero becomes 1.
-
-    Raises:
-        DataError: what :func:`~infae_kit.baselines.check_interactions` rejects (not 2-D, empty, NaN, negative).
-    """
-    csr = sp.csr_matrix(check_interactions(X, name), dtype=np.float32, copy=True)
-    csr.sum_duplicates()
-    csr.eliminate_zeros()
-    csr.data[:] = 1.0
-    csr.sort_indices()
-    return csr
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
 def _check_budget(n_users, percent, n_candidates: int, method: str) -> dict[str, Any]:
     """Exactly one of ``n_users`` (1…n_candidates) and ``percent`` (0 < p ≤ 100); returns the budget dict."""
     if (n_users is None) == (percent is None):
@@ -159,7 +141,7 @@ def _check_budget(n_users, percent, n_candidates: int, method: str) -> dict[str,
             f"{given} (n_users={n_users!r}, percent={percent!r})."
         )
     if n_users is not None:
-        if not _is_int(n_users):
+        if not is_int(n_users):
             raise ParameterError(f"{method}: n_users must be an integer number of users, got {n_users!r}.")
         if n_users <= 0:
             raise ParameterError(f"{method}: n_users must be ≥ 1, got {n_users}.")
@@ -180,7 +162,7 @@ def _check_budget(n_users, percent, n_candidates: int, method: str) -> dict[str,
 
 
 def _check_seed(seed, method: str) -> int:
-    if not _is_int(seed) or seed < 0:
+    if not is_int(seed) or seed < 0:
         raise ParameterError(f"{method}: seed must be a non-negative integer, got {seed!r}.")
     return int(seed)
 
@@ -350,9 +332,9 @@ class BiasProxyConfig:
     loss: str = "bpr"
 
     def __post_init__(self) -> None:
-        if not _is_int(self.epochs) or self.epochs < 1:
+        if not is_int(self.epochs) or self.epochs < 1:
             raise ParameterError(f"BiasProxyConfig.epochs must be an integer ≥ 1, got {self.epochs!r}.")
-        if not _is_int(self.batch_size) or self.batch_size < 1:
+        if not is_int(self.batch_size) or self.batch_size < 1:
             raise ParameterError(f"BiasProxyConfig.batch_size must be an integer ≥ 1, got {self.batch_size!r}.")
         for name in ("lr", "weight_decay", "beta1", "beta2"):
             value = getattr(self, name)

@@ -266,7 +266,7 @@ def next_period_targets(split: PeriodSplit, t: int) -> sp.csr_matrix:
     return sp.csr_matrix(sp.diags(seen.astype(np.float32)) @ nxt, dtype=np.float32)
 
 
-def _split_rows(X: sp.csr_matrix, holdout: float, rng: np.random.Generator) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+def split_rows(X: sp.csr_matrix, holdout: float, rng: np.random.Generator) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """Per row, hold out ⌈holdout · n⌉ of its n entries at random when n ≥ 2 (a row of one entry stays whole)."""
     counts = np.diff(X.indptr)
     row_of = np.repeat(np.arange(X.shape[0]), counts)
@@ -304,7 +304,7 @@ def fold_in_targets(split: PeriodSplit, t: int, holdout: float = 0.2, seed: int 
     t = _check_period(split, t, last_allowed=split.n_periods - 2)
     if not isinstance(holdout, (int, float, np.floating)) or not 0.0 < float(holdout) < 1.0:
         raise ParameterError(f"holdout must be a fraction in (0, 1), e.g. 0.2, got {holdout!r}.")
-    kept, held = _split_rows(split.periods[t + 1], float(holdout), np.random.default_rng(seed))
+    kept, held = split_rows(split.periods[t + 1], float(holdout), np.random.default_rng(seed))
     return _union([split.history(t), kept], (split.n_users, split.n_items)), held
 
 

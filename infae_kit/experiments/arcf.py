@@ -39,7 +39,7 @@ is public, so the choices below are ours, made to stay within that design; each 
   scorer of u's own vector but not a virtual user, whose items outside the seed user's history are the point.
 * **Training.** Adam (β₁ = 0.5, the usual GAN setting) for D and for G; every mini-batch of real users does one
   D step then one G step, the epoch's batches run in one jit-compiled ``lax.scan`` (as
-  :mod:`infae_kit.competitors` does), ``epochs`` passes over the users with at least one train interaction.
+  :mod:`infae_kit.models.competitors` does), ``epochs`` passes over the users with at least one train interaction.
   There is no validation-based early stopping: GAN losses do not measure sample quality, and the paper gives no
   criterion; the losses per epoch are kept in ``history``.
 * **Binary users** (:meth:`ARCFModel.generate`). Virtual user v is seeded by a real user s(v) drawn uniformly
@@ -65,7 +65,7 @@ stored per binarisation). Every file is written atomically.
 
 Example:
     >>> from infae_kit.data import load_dataset
-    >>> from infae_kit.baselines import EASE
+    >>> from infae_kit.models.baselines import EASE
     >>> data = load_dataset("ml-1m")                                                       # doctest: +SKIP
     >>> users, cached = arcf_users_cached(data, 500, ARCFConfig(), "runs/arcf_cache", seed=0)  # doctest: +SKIP
     >>> EASE(lam=100.0).fit(users)                                                           # doctest: +SKIP
@@ -91,10 +91,10 @@ import numpy as np
 import optax
 import scipy.sparse as sp
 
-from . import __version__
-from .baselines import check_interactions
-from .errors import DataError, MemoryBudgetError, NumericalError, ParameterError
-from .io_utils import atomic_write_bytes, atomic_write_json, available_memory_bytes
+from infae_kit import __version__
+from infae_kit.checks import binary_interactions, is_int, is_real
+from infae_kit.errors import DataError, MemoryBudgetError, NumericalError, ParameterError
+from infae_kit.io_utils import atomic_write_bytes, atomic_write_json, available_memory_bytes
 
 __all__ = [
     "BINARIZE_MODES",
@@ -114,15 +114,6 @@ _FORMAT = 1  # bump when the cached artifact changes meaning
 _CARD_NAME = "card.json"
 _MODEL_NAME = "generator.npz"
 _GENERATE_BATCH = 512
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
-def _is_real(value) -> bool:
-    return (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
-            and math.isfinite(float(value)))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -171,24 +162,24 @@ class ARCFConfig:
             raise ParameterError(f"ARCFConfig.{name} must be {want}, got {getattr(self, name)!r}.")
 
         for name in ("condition_dim", "noise_dim", "epochs", "batch_size"):
-            if not _is_int(getattr(self, name)) or getattr(self, name) < 1:
+            if not is_int(getattr(self, name)) or getattr(self, name) < 1:
                 bad(name, "an integer >= 1")
         for name in ("generator_hidden", "discriminator_hidden"):
             value = getattr(self, name)
             if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
                 bad(name, "a sequence of integers >= 1 (layer widths, e.g. (256,))")
             widths = tuple(value)
-            if any(not _is_int(w) or w < 1 for w in widths):
+            if any(not is_int(w) or w < 1 for w in widths):
                 bad(name, "a sequence of integers >= 1 (layer widths, e.g. (256,))")
             object.__setattr__(self, name, tuple(int(w) for w in widths))
         for name in ("g_learning_rate", "d_learning_rate"):
-            if not _is_real(getattr(self, name)) or getattr(self, name) <= 0:
+            if not is_real(getattr(self, name)) or getattr(self, name) <= 0:
                 bad(name, "a finite number > 0")
-        if not _is_real(self.beta1) or not 0 <= self.beta1 < 1:
+        if not is_real(self.beta1) or not 0 <= self.beta1 < 1:
             bad("beta1", "a number in [0, 1)")
-        if not _is_real(self.zr_ratio) or not 0 <= self.zr_ratio <= 1:
+        if not is_real(self.zr_ratio) or not 0 <= self.zr_ratio <= 1:
             bad("zr_ratio", "a number in [0, 1] (a share of the non-interacted items)")
-        if not _is_real(self.zr_weight) or self.zr_weight < 0:
+        if not is_real(self.zr_weight) or self.zr_weight < 0:
             bad("zr_weight", "a finite number >= 0")
         if self.binarize not in BINARIZE_MODES:
             bad("binarize", f"one of {BINARIZE_MODES}")
@@ -300,12 +291,12 @@ def _zr_mask(key, batch, n_items: int, ratio: float):
     as DISTILL-CF's noise) costs a few integer operations per cell, ~20× less than threefry on CPU; the draws
     are fresh at every step (new key) and differ between users.
     """
-    from .distill import _lowbias32
+    from infae_kit.distill.sampler import lowbias32
 
     words = jax.random.bits(key, (2,), jnp.uint32)
     counter = (batch.astype(jnp.uint32)[:, None] * jnp.uint32(n_items)
                + jax.lax.broadcasted_iota(jnp.uint32, (batch.shape[0], n_items), 1))
-    bits = _lowbias32(_lowbias32(counter ^ words[0]) ^ words[1])
+    bits = lowbias32(lowbias32(counter ^ words[0]) ^ words[1])
     return bits < jnp.uint32(min(int(ratio * 2.0**32), 2**32 - 1))
 
 
@@ -519,26 +510,15 @@ def load_arcf_model(path: str | os.PathLike) -> ARCFModel:
 # Training
 # ---------------------------------------------------------------------------------------------------------
 def _check_n_users(n_users) -> int:
-    if not _is_int(n_users) or n_users < 1:
+    if not is_int(n_users) or n_users < 1:
         raise ParameterError(f"n_users must be an integer >= 1 (the number of synthetic users), got {n_users!r}.")
     return int(n_users)
 
 
 def _check_seed(seed) -> int:
-    if not _is_int(seed) or seed < 0:
+    if not is_int(seed) or seed < 0:
         raise ParameterError(f"seed must be an integer >= 0, got {seed!r}.")
     return int(seed)
-
-
-def _binary_train(train) -> sp.csr_matrix:
-    X = sp.csr_matrix(check_interactions(train, "train"), dtype=np.float32, copy=True)
-    X.sum_duplicates()
-    X.eliminate_zeros()
-    X.data[:] = 1.0
-    X.sort_indices()
-    if X.nnz == 0:
-        raise DataError(f"train has no interactions (shape {X.shape}); AR-CF needs real users to learn from.")
-    return X
 
 
 def fit_arcf(train, config: ARCFConfig | None = None, *, seed: int = 0, progress: bool = True) -> ARCFModel:
@@ -566,7 +546,7 @@ def fit_arcf(train, config: ARCFConfig | None = None, *, seed: int = 0, progress
     if not isinstance(config, ARCFConfig):
         raise ParameterError(f"config must be an ARCFConfig, got {type(config).__name__}.")
     seed = _check_seed(seed)
-    X = _binary_train(train)
+    X = binary_interactions(train, "train", require_interactions=True)
     n_users, n_items = X.shape
     needed = n_users * n_items * 4
     if needed > available_memory_bytes() // 2:
@@ -626,7 +606,7 @@ def fit_arcf(train, config: ARCFConfig | None = None, *, seed: int = 0, progress
 # Cache
 # ---------------------------------------------------------------------------------------------------------
 def _cache_key(data, config: ARCFConfig, seed: int) -> dict[str, Any]:
-    from .distill import dataset_fingerprint
+    from infae_kit.distill import dataset_fingerprint
 
     return {"format": _FORMAT, "method": "arcf-user-generator", "data": dataset_fingerprint(data),
             "config": config.training_dict(), "seed": seed}
@@ -690,7 +670,7 @@ def arcf_users_cached(data, n_users: int, config: ARCFConfig | None, cache_dir: 
         model.config = dataclasses.replace(model.config, binarize=config.binarize)
         card = json.loads((path / _CARD_NAME).read_text(encoding="utf-8"))
     else:
-        from .distill import dataset_fingerprint
+        from infae_kit.distill import dataset_fingerprint
 
         model = fit_arcf(data.train, config, seed=seed, progress=progress)
         model.dataset = dataset_fingerprint(data)

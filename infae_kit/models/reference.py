@@ -78,7 +78,7 @@ def empirical_ntk_by_width(
     For every width ``w`` and seed, a finite network ``[Dense(w) → Relu] × depth → Dense(n_outputs)``
     (:func:`reference_autoencoder_kernel_fn`: NTK parameterisation, ``W_std = √2``, ``b_std = 0.1``) is initialised
     with ``stax``'s ``init_fn``, its empirical NTK ``J(x) J(y)ᵀ`` is computed with ``nt.empirical_ntk_fn``
-    (traced, i.e. averaged, over the output units), and compared with :func:`infae_kit.ntk.ntk_matrix` (same
+    (traced, i.e. averaged, over the output units), and compared with :func:`infae_kit.models.ntk.ntk_matrix` (same
     dtype as JAX's default float) by the relative Frobenius error ``‖Θ_w − Θ_∞‖_F / ‖Θ_∞‖_F``.
 
     In the infinite-width limit the NTK of a network with ``k`` outputs is ``Θ_∞ ⊗ I_k`` whatever ``k`` is, so
@@ -109,8 +109,8 @@ def empirical_ntk_by_width(
     import numpy as np
     import scipy.sparse as sp
 
-    from .errors import ParameterError
-    from .ntk import ntk_matrix
+    from infae_kit.errors import ParameterError
+    from infae_kit.models.ntk import ntk_matrix
 
     widths = tuple(widths)
     if not widths or any(isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w < 1 for w in widths):

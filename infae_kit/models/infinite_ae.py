@@ -32,9 +32,10 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-from . import metrics as M
-from .errors import MemoryBudgetError, NumericalError, ParameterError
-from .evaluation import (
+from infae_kit.checks import check_interactions
+from infae_kit.errors import MemoryBudgetError, NumericalError, ParameterError
+from infae_kit.evaluation import metrics as M
+from infae_kit.evaluation.protocol import (
     DEFAULT_BATCH_USERS,
     DEFAULT_KS,
     EvaluationResult,
@@ -43,8 +44,9 @@ from .evaluation import (
     split_protocol,
     user_batches,
 )
-from .io_utils import available_memory_bytes
-from .ntk import B_STD, W_STD, gram_matrix, ntk_matrix
+from infae_kit.io_utils import available_memory_bytes
+from infae_kit.models.base import Recommender
+from infae_kit.models.ntk import B_STD, W_STD, gram_matrix, ntk_matrix
 
 log = logging.getLogger(__name__)
 
@@ -93,18 +95,7 @@ def check_memory(n_train_users: int, n_items: int, dtype="float32", *, limit_byt
     return need
 
 
-def _check_rows(X, name: str) -> sp.csr_matrix:
-    if not sp.issparse(X):
-        X = sp.csr_matrix(np.asarray(X))
-    X = sp.csr_matrix(X)
-    if X.shape[0] == 0 or X.shape[1] == 0:
-        raise ParameterError(f"{name} is empty (shape {X.shape}): ∞-AE needs at least one user and one item")
-    if X.nnz and not np.all(np.isfinite(X.data)):
-        raise ParameterError(f"{name} contains NaN or inf values")
-    return X
-
-
-class _RidgeSolver:
+class RidgeSolver:
     """Cholesky solves of ``(K + λ' I) α = X`` for several λ, reusing ``K``."""
 
     def __init__(self, K: np.ndarray, rhs: np.ndarray):
@@ -157,7 +148,7 @@ class _RidgeSolver:
         )
 
 
-class InfiniteAE:
+class InfiniteAE(Recommender):
     """∞-AE recommender: fit on binary user rows, score any user rows.
 
     Args:
@@ -217,7 +208,7 @@ class InfiniteAE:
 
     def _prepare(self, X) -> tuple[np.ndarray, np.ndarray]:
         """Select users, check memory, build the dense rows and the kernel. Returns ``(K, X_dense)``."""
-        X = _check_rows(X, "X")
+        X = check_interactions(X, "X")
         idx = self._select_users(X)
         rows = X[idx]
         check_memory(len(idx), X.shape[1], self.dtype, limit_bytes=self.memory_limit_bytes)
@@ -235,7 +226,7 @@ class InfiniteAE:
         """Fit on ``X``: ``(n_users, n_items)`` binary csr (or dense) rows. Returns ``self``."""
         K, dense = self._prepare(X)
         del self._train_gram  # only the tuning routine reuses it
-        solver = _RidgeSolver(K, dense)
+        solver = RidgeSolver(K, dense)
         lam = self.lam if self.scale_lambda else self.lam / solver.trace_scale
         self.alpha_, self.effective_lambda_, self.jitter_ = solver.solve(lam)
         return self
@@ -245,12 +236,7 @@ class InfiniteAE:
         if not hasattr(self, "alpha_"):
             raise ParameterError("this InfiniteAE is not fitted yet: call fit(X) first")
 
-    def predict(self, X_context, batch_size: int = DEFAULT_BATCH_USERS) -> np.ndarray:
-        """Scores ``(b, n_items)`` for the context rows ``X_context`` (any users: they are just rows)."""
-        self._check_fitted()
-        Xc = _check_rows(X_context, "X_context")
-        if Xc.shape[1] != self.n_items_:
-            raise ParameterError(f"X_context has {Xc.shape[1]} items but the model was fitted on {self.n_items_}")
+    def _scores(self, Xc: sp.csr_matrix, batch_size: int = DEFAULT_BATCH_USERS) -> np.ndarray:
         out = np.empty((Xc.shape[0], self.n_items_), dtype=self.dtype)
         for rows in user_batches(Xc.shape[0], batch_size):
             # The batch's scores are dense (b × items) anyway, so its rows are densified for a BLAS Gram.
@@ -261,10 +247,18 @@ class InfiniteAE:
             raise NumericalError("∞-AE produced non-finite scores; refit with dtype='float64' or a larger λ")
         return out
 
+    def predict(self, X_context, batch_size: int = DEFAULT_BATCH_USERS) -> np.ndarray:
+        """Scores ``(b, n_items)`` in the model's dtype for the context rows ``X_context`` (any users: they are
+        just rows), computed ``batch_size`` rows at a time."""
+        self._check_fitted()
+        Xc = check_interactions(X_context, "X_context", n_items=self.n_items_)
+        return self._scores(Xc, batch_size)
+
     def recommend(self, X_context, k: int = 10, exclude_seen: bool = True) -> np.ndarray:
         """Top-``k`` item indices ``(b, k)`` per context row, excluding the row's own items by default."""
-        Xc = _check_rows(X_context, "X_context")
-        return M.top_k_items(self.predict(Xc), k, exclude=Xc if exclude_seen else None)
+        self._check_fitted()
+        Xc = check_interactions(X_context, "X_context", n_items=self.n_items_)
+        return M.top_k_items(self._scores(Xc), k, exclude=Xc if exclude_seen else None, inplace=True)
 
 
 def fit_infinite_ae(X, lam: float = 5.0, **kwargs) -> InfiniteAE:
@@ -341,7 +335,7 @@ def tune_and_evaluate_infinite_ae(
     model = InfiniteAE(lambdas[0], depth=depth, dtype=dtype, user_budget=user_budget, seed=seed,
                        memory_limit_bytes=memory_limit_bytes)
     K, dense = model._prepare(data.train)
-    solver = _RidgeSolver(K, dense)
+    solver = RidgeSolver(K, dense)
     timings["kernel"] = time.perf_counter() - t
 
     t = time.perf_counter()

@@ -24,7 +24,7 @@ what was published.
 * **Scenario** (:func:`make_attack_scenario`): for each target user of D, reveal ⌊x·|items of the user|⌋ of
   the user's items (at least one; seeded), then optionally flip noise into the revealed rows. The paper's
   noise "randomly flips x % of the total items for each user"; a minimal local version of it is here
-  (:func:`infae_kit.noise.add_noise`, used when ``noise`` is a number), and any other noise model can be passed as a
+  (:func:`infae_kit.experiments.noise.add_noise`, used when ``noise`` is a number), and any other noise model can be passed as a
   callable.
 
 * **Curves** (:func:`attack_sweep`, one :func:`attack_point` per release and setting): a release is either a
@@ -45,289 +45,19 @@ from typing import Callable
 import numpy as np
 import scipy.sparse as sp
 
+from infae_kit.checks import as_rng, binary_interactions, check_fraction
 from infae_kit.errors import DataError, ParameterError
-from infae_kit.noise import add_noise
-
-PAPER_ECCENTRICITY_THRESHOLD = 1.5
-"""φ of Narayanan & Shmatikov (2008): a best match is accepted when it stands 1.5 σ above the runner-up."""
-
-DEFAULT_BATCH_TARGETS = 1024
-"""Targets scored at once (the dense score block is ``batch × n_records`` floats)."""
-
-
-# -- input checks ------------------------------------------------------------------------------------------
-
-
-def _binary_rows(X, name: str) -> sp.csr_matrix:
-    """A float32 binary CSR copy of ``X`` (any stored value > 0 becomes 1), sorted indices, no explicit zeros."""
-    if not sp.issparse(X):
-        arr = np.asarray(X)
-        if arr.ndim != 2:
-            raise ParameterError(f"{name} must be a 2-D users × items matrix; got an array of shape {arr.shape}.")
-        X = sp.csr_matrix(arr)
-    X = sp.csr_matrix(X, dtype=np.float64, copy=True)
-    if X.nnz and not np.all(np.isfinite(X.data)):
-        raise ParameterError(f"{name} holds NaN or inf values; pass a binary (or [0, 1]) users × items matrix.")
-    X.data = (X.data > 0).astype(np.float32)
-    X.eliminate_zeros()
-    X.sort_indices()
-    return sp.csr_matrix(X, dtype=np.float32)
-
-
-def _check_fraction(value, name: str, *, allow_zero: bool) -> float:
-    low = "[0, 1]" if allow_zero else "(0, 1]"
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ParameterError(f"{name} must be a number in {low}, got {value!r}.") from None
-    ok = (0.0 <= value <= 1.0) if allow_zero else (0.0 < value <= 1.0)
-    if not ok or not np.isfinite(value):
-        raise ParameterError(
-            f"{name} must be a fraction in {low} (e.g. 0.9 for 90 %), got {value!r}."
-            + (" Percentages must be divided by 100." if value > 1 else "")
-        )
-    return value
-
-
-def _check_phi(phi) -> float:
-    try:
-        phi = float(phi)
-    except (TypeError, ValueError):
-        raise ParameterError(f"phi must be a number >= 0, got {phi!r}.") from None
-    if not np.isfinite(phi) or phi < 0:
-        raise ParameterError(
-            f"phi (the eccentricity threshold) must be a finite number >= 0, got {phi!r}; "
-            f"Narayanan & Shmatikov use {PAPER_ECCENTRICITY_THRESHOLD}."
-        )
-    return phi
-
-
-def _check_batch(batch_size) -> int:
-    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ParameterError(f"batch_size must be a positive integer, got {batch_size!r}.")
-    return int(batch_size)
-
-
-def _rng(seed) -> np.random.Generator:
-    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-
-
-# -- sampling case: the Scoreboard-RH ----------------------------------------------------------------------
-
-
-def item_rarity_weights(records) -> np.ndarray:
-    """N–S rarity weight of every item, computed on the public rows.
-
-    wt(i) = 1 / log(1 + |supp(i)|), where |supp(i)| is the number of public rows holding item i. N–S write
-    1 / log |supp(i)|; the shift by one keeps an item held by a single row finite (1 / log 2 instead of
-    1 / log 1 = ∞) and keeps the order by rarity. Items that no public row holds get weight 0 (they cannot
-    contribute to any score).
-
-    Args:
-        records: ``(n_records, n_items)`` public rows (binary; any value > 0 counts as held).
-
-    Returns:
-        ``(n_items,)`` float64 weights.
-    """
-    R = _binary_rows(records, "records")
-    support = np.bincount(R.indices, minlength=R.shape[1]).astype(np.float64)
-    weights = np.zeros(R.shape[1], dtype=np.float64)
-    held = support > 0
-    weights[held] = 1.0 / np.log1p(support[held])
-    return weights
-
-
-def scoreboard_scores(aux, records, weights: np.ndarray | None = None) -> np.ndarray:
-    """Scoreboard-RH scores of every target against every public row (dense; use on a batch of targets).
-
-    score(aux, r) = Σ_{i ∈ supp(aux) ∩ supp(r)} wt(i), computed as ``(aux · diag(wt)) · recordsᵀ``.
-
-    Args:
-        aux: ``(n_targets, n_items)`` the attacker's knowledge of each target (binary).
-        records: ``(n_records, n_items)`` public rows (binary).
-        weights: ``(n_items,)`` item weights; default :func:`item_rarity_weights` of ``records``.
-
-    Returns:
-        ``(n_targets, n_records)`` float64 scores.
-    """
-    A = _binary_rows(aux, "aux")
-    R = _binary_rows(records, "records")
-    _check_same_items(A, R)
-    w = item_rarity_weights(R) if weights is None else _check_weights(weights, R.shape[1])
-    return _scores(A, R, w)
-
-
-def _check_same_items(A: sp.csr_matrix, R: sp.csr_matrix, names=("aux", "records")) -> None:
-    if A.shape[1] != R.shape[1]:
-        raise ParameterError(
-            f"{names[0]} has {A.shape[1]} items (columns) but {names[1]} has {R.shape[1]}; both must use the "
-            "same item index."
-        )
-
-
-def _check_weights(weights, n_items: int) -> np.ndarray:
-    w = np.asarray(weights, dtype=np.float64)
-    if w.shape != (n_items,) or not np.all(np.isfinite(w)) or np.any(w < 0):
-        raise ParameterError(f"weights must be {n_items} finite non-negative numbers (one per item); got shape {w.shape}.")
-    return w
-
-
-def _scores(A: sp.csr_matrix, R: sp.csr_matrix, w: np.ndarray) -> np.ndarray:
-    weighted = sp.csr_matrix(A.multiply(w[None, :]), dtype=np.float64)
-    return np.asarray((weighted @ R.T.astype(np.float64)).toarray())
-
-
-@dataclass
-class ScoreboardMatch:
-    """Outcome of :func:`scoreboard_match`, one entry per target.
-
-    Attributes:
-        matched: ``(n_targets,)`` int64 index of the matched public row, −1 when the eccentricity test refused.
-        best: row index with the highest score (lowest index among ties), whether accepted or not.
-        eccentricity: (max − max₂) / σ of the target's scores (0 when σ = 0).
-        best_score, second_score: max and max₂ of the scores.
-        phi: threshold used.
-    """
-
-    matched: np.ndarray
-    best: np.ndarray
-    eccentricity: np.ndarray
-    best_score: np.ndarray
-    second_score: np.ndarray
-    phi: float
-
-
-def scoreboard_match(
-    aux,
-    records,
-    *,
-    phi: float = PAPER_ECCENTRICITY_THRESHOLD,
-    weights: np.ndarray | None = None,
-    batch_size: int = DEFAULT_BATCH_TARGETS,
-) -> ScoreboardMatch:
-    """Narayanan–Shmatikov Scoreboard-RH: match each target's aux row to one public row, or to none.
-
-    For each target, score every public row (:func:`scoreboard_scores`), then apply the eccentricity test:
-    ecc = (max − max₂) / σ, σ the (population) standard deviation of the target's scores over all public rows.
-    The best row is accepted when ecc ≥ φ and it is the unique best (a tie at the top, including "no overlap
-    with any row", is always refused: there is no single candidate). Otherwise the target gets −1.
-
-    Note that N–S's score only rewards shared items and never penalises items of r that aux lacks (aux is
-    partial knowledge). A public row whose items are a superset of the true row's therefore scores at least as
-    high as the true row; an exact copy of a user's row is matched unless such a row exists.
-
-    Args:
-        aux: ``(n_targets, n_items)`` the attacker's knowledge of each target (binary; values > 0 count).
-        records: ``(n_records, n_items)`` the public rows (binary), ``n_records >= 2``.
-        phi: eccentricity threshold φ ≥ 0 (default 1.5, as N–S).
-        weights: item weights (default: :func:`item_rarity_weights` of ``records``).
-        batch_size: targets scored at once.
-
-    Returns:
-        :class:`ScoreboardMatch`.
-
-    Raises:
-        ParameterError: φ < 0, mismatched item counts, bad weights or batch size.
-        DataError: fewer than two public rows (no runner-up to compare with).
-    """
-    phi = _check_phi(phi)
-    batch_size = _check_batch(batch_size)
-    A = _binary_rows(aux, "aux")
-    R = _binary_rows(records, "records")
-    _check_same_items(A, R)
-    if R.shape[0] < 2:
-        raise DataError(
-            f"records has {R.shape[0]} row(s); the eccentricity test compares the best and the second-best row, "
-            "so at least 2 public rows are needed."
-        )
-    w = item_rarity_weights(R) if weights is None else _check_weights(weights, R.shape[1])
-    n = A.shape[0]
-    best = np.empty(n, dtype=np.int64)
-    ecc = np.empty(n, dtype=np.float64)
-    top1 = np.empty(n, dtype=np.float64)
-    top2 = np.empty(n, dtype=np.float64)
-    for start in range(0, n, batch_size):
-        rows = slice(start, min(start + batch_size, n))
-        S = _scores(A[rows], R, w)
-        best[rows] = np.argmax(S, axis=1)  # first index among ties
-        two = -np.partition(-S, 1, axis=1)[:, :2]
-        top1[rows], top2[rows] = two[:, 0], two[:, 1]
-        sigma = S.std(axis=1)
-        gap = two[:, 0] - two[:, 1]
-        ecc[rows] = np.divide(gap, sigma, out=np.zeros_like(gap), where=sigma > 0)
-    accepted = (ecc >= phi) & (top1 > top2)
-    matched = np.where(accepted, best, -1).astype(np.int64)
-    return ScoreboardMatch(matched=matched, best=best, eccentricity=ecc, best_score=top1, second_score=top2, phi=phi)
-
-
-def sample_positions(target_users, sampled_users) -> np.ndarray:
-    """Ground truth for the sampling case: where each target sits among the public (sampled) rows.
-
-    Args:
-        target_users: ``(n_targets,)`` user indices (rows of D) of the attacked users.
-        sampled_users: ``(n_records,)`` user indices of D whose rows were published, in published order.
-
-    Returns:
-        ``(n_targets,)`` int64 position of each target in ``sampled_users``, −1 when it was not published.
-    """
-    targets = np.asarray(target_users, dtype=np.int64).ravel()
-    sampled = np.asarray(sampled_users, dtype=np.int64).ravel()
-    if np.unique(sampled).shape[0] != sampled.shape[0]:
-        raise ParameterError("sampled_users repeats a user; each published row must be a distinct user.")
-    if (targets.size and targets.min() < 0) or (sampled.size and sampled.min() < 0):
-        raise ParameterError("target_users and sampled_users must be non-negative row indices of D.")
-    size = int(max(targets.max(initial=-1), sampled.max(initial=-1))) + 1
-    position = np.full(size, -1, dtype=np.int64)
-    position[sampled] = np.arange(sampled.shape[0])
-    return position[targets]
-
-
-def match_outcomes(matched, truth) -> dict[str, int]:
-    """Counts of what the attacker did with each target.
-
-    Args:
-        matched: ``(n,)`` matched public row per target, −1 for "no match".
-        truth: ``(n,)`` the target's true public row, −1 when the target is not among the public rows.
-
-    Returns:
-        ``{"targets", "correct", "wrong", "refused", "absent"}``: correct = matched to its own row; wrong =
-        matched to another row (a false accusation); refused = −1; absent = targets not published at all.
-    """
-    matched, truth = _check_pair(matched, truth)
-    return {
-        "targets": int(matched.shape[0]),
-        "correct": int(np.count_nonzero((matched == truth) & (truth >= 0))),
-        "wrong": int(np.count_nonzero((matched >= 0) & (matched != truth))),
-        "refused": int(np.count_nonzero(matched < 0)),
-        "absent": int(np.count_nonzero(truth < 0)),
-    }
-
-
-def percent_deanonymized(matched, truth) -> float:
-    """% of targets correctly de-anonymized: matched to their own public row (over all targets given).
-
-    Args:
-        matched: ``(n,)`` matched row per target (−1 = no match), e.g. ``scoreboard_match(...).matched``.
-        truth: ``(n,)`` true row per target (−1 = not published, which can never count as de-anonymized).
-
-    Returns:
-        100 · #{matched == truth ≥ 0} / n.
-    """
-    matched, truth = _check_pair(matched, truth)
-    if matched.shape[0] == 0:
-        raise ParameterError("no targets: matched and truth are empty.")
-    return 100.0 * float(np.count_nonzero((matched == truth) & (truth >= 0))) / matched.shape[0]
-
-
-def _check_pair(matched, truth) -> tuple[np.ndarray, np.ndarray]:
-    matched = np.asarray(matched, dtype=np.int64).ravel()
-    truth = np.asarray(truth, dtype=np.int64).ravel()
-    if matched.shape != truth.shape:
-        raise ParameterError(f"matched has {matched.shape[0]} entries but truth has {truth.shape[0]}; one per target.")
-    return matched, truth
-
-
-# -- distillation case -------------------------------------------------------------------------------------
+from infae_kit.experiments.noise import add_noise
+from infae_kit.experiments.scoreboard import (
+    DEFAULT_BATCH_TARGETS,
+    PAPER_ECCENTRICITY_THRESHOLD,
+    check_batch,
+    check_same_items,
+    match_outcomes,
+    percent_deanonymized,
+    sample_positions,
+    scoreboard_match,
+)
 
 
 @dataclass
@@ -367,8 +97,8 @@ def exact_missing_set_recovered(scores, aux, true_rows) -> DistillationAttack:
         :class:`DistillationAttack` (``percent`` is NaN when no target has a missing item).
     """
     S = np.asarray(scores, dtype=np.float64)
-    A = _binary_rows(aux, "aux")
-    T = _binary_rows(true_rows, "true_rows")
+    A = binary_interactions(aux, "aux")
+    T = binary_interactions(true_rows, "true_rows")
     if S.ndim != 2 or S.shape != A.shape or A.shape != T.shape:
         raise ParameterError(
             f"scores {np.shape(scores)}, aux {A.shape} and true_rows {T.shape} must all be (n_targets, n_items)."
@@ -416,14 +146,14 @@ def distillation_attack(
         true_rows: ``(n_targets, n_items)`` the targets' true rows in D.
         lam: ∞-AE's λ (e.g. ``DistillResult.best_lambda``).
         batch_size: targets scored at once.
-        **model_options: passed to :class:`~infae_kit.infinite_ae.InfiniteAE` (``depth``, ``dtype``, ...).
+        **model_options: passed to :class:`~infae_kit.models.infinite_ae.InfiniteAE` (``depth``, ``dtype``, ...).
 
     Returns:
         :class:`DistillationAttack`.
     """
-    from infae_kit.infinite_ae import InfiniteAE
+    from infae_kit.models.infinite_ae import InfiniteAE
 
-    _check_batch(batch_size)
+    check_batch(batch_size)
     if sp.issparse(summary):
         summary = sp.csr_matrix(summary)
         values = summary.data
@@ -434,11 +164,11 @@ def distillation_attack(
         raise ParameterError(f"summary must be a non-empty users × items matrix, got shape {summary.shape}.")
     if np.size(values) and (not np.all(np.isfinite(values)) or values.min() < 0 or values.max() > 1):
         raise ParameterError("summary must hold values in [0, 1] (binary or a soft DISTILL-CF support).")
-    A = _binary_rows(aux, "aux")
-    T = _binary_rows(true_rows, "true_rows")
+    A = binary_interactions(aux, "aux")
+    T = binary_interactions(true_rows, "true_rows")
     if A.shape != T.shape:
         raise ParameterError(f"aux {A.shape} and true_rows {T.shape} must have the same shape (n_targets, n_items).")
-    _check_same_items(A, sp.csr_matrix((1, summary.shape[1])), names=("aux", "summary"))
+    check_same_items(A, sp.csr_matrix((1, summary.shape[1])), names=("aux", "summary"))
     model = InfiniteAE(lam, **model_options).fit(summary)
     return prediction_attack(model, A, T, batch_size=batch_size)
 
@@ -451,7 +181,7 @@ def prediction_attack(model, aux, true_rows, *, batch_size: int = DEFAULT_BATCH_
 
     Args:
         model: anything with ``predict(X) -> (n, n_items) scores`` (e.g. a fitted
-            :class:`~infae_kit.infinite_ae.InfiniteAE`).
+            :class:`~infae_kit.models.infinite_ae.InfiniteAE`).
         aux: ``(n_targets, n_items)`` revealed (possibly noisy) items per target, the model's context.
         true_rows: ``(n_targets, n_items)`` the targets' true rows in D.
         batch_size: targets scored at once.
@@ -459,9 +189,9 @@ def prediction_attack(model, aux, true_rows, *, batch_size: int = DEFAULT_BATCH_
     Returns:
         :class:`DistillationAttack` (:func:`exact_missing_set_recovered` per target).
     """
-    batch_size = _check_batch(batch_size)
-    A = _binary_rows(aux, "aux")
-    T = _binary_rows(true_rows, "true_rows")
+    batch_size = check_batch(batch_size)
+    A = binary_interactions(aux, "aux")
+    T = binary_interactions(true_rows, "true_rows")
     if A.shape != T.shape:
         raise ParameterError(f"aux {A.shape} and true_rows {T.shape} must have the same shape (n_targets, n_items).")
     parts = []
@@ -495,9 +225,9 @@ def reveal_items(X, fraction: float, seed=0) -> tuple[sp.csr_matrix, sp.csr_matr
     Returns:
         ``(revealed, hidden)``, two binary CSR matrices of X's shape that partition X's entries.
     """
-    fraction = _check_fraction(fraction, "fraction", allow_zero=False)
-    X = _binary_rows(X, "X")
-    rng = _rng(seed)
+    fraction = check_fraction(fraction, "fraction", allow_zero=False)
+    X = binary_interactions(X, "X")
+    rng = as_rng(seed)
     counts = np.diff(X.indptr)
     row_of = np.repeat(np.arange(X.shape[0]), counts)
     keys = rng.random(X.nnz)
@@ -550,14 +280,14 @@ def make_attack_scenario(
         X: ``(n_users, n_items)`` D, the users' true rows (binary).
         fraction_revealed: fraction of each target's items revealed, in (0, 1] (:func:`reveal_items`).
         noise: a fraction in [0, 1] of *all* items flipped per user, the paper's model
-            (:func:`infae_kit.noise.add_noise`), or a callable ``noise(revealed_csr) -> noisy_csr``.
+            (:func:`infae_kit.experiments.noise.add_noise`), or a callable ``noise(revealed_csr) -> noisy_csr``.
         target_users: rows of D to attack (default: all users with at least one item).
         seed: seeds the reveal and the numeric noise (two independent streams).
 
     Returns:
         :class:`AttackScenario`.
     """
-    X = _binary_rows(X, "X")
+    X = binary_interactions(X, "X")
     if target_users is None:
         targets = np.flatnonzero(np.diff(X.indptr) > 0)
     else:
@@ -572,12 +302,12 @@ def make_attack_scenario(
     reveal_rng, noise_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
     revealed, _ = reveal_items(true_rows, fraction_revealed, reveal_rng)
     if callable(noise):
-        aux = _binary_rows(noise(revealed), "noise(revealed)")
+        aux = binary_interactions(noise(revealed), "noise(revealed)")
         if aux.shape != revealed.shape:
             raise ParameterError(f"the noise callable returned shape {aux.shape}; expected {revealed.shape}.")
         noise_label: float | str = getattr(noise, "__name__", repr(noise))
     else:
-        aux = add_noise(revealed, 100.0 * _check_fraction(noise, "noise", allow_zero=True),
+        aux = add_noise(revealed, 100.0 * check_fraction(noise, "noise", allow_zero=True),
                         seed=int(noise_rng.integers(2**62)))
         noise_label = float(noise)
     return AttackScenario(
@@ -615,7 +345,7 @@ def draw_targets(X, n_targets: int, *, among=None, min_items: int = 2, seed=0) -
         raise ParameterError(f"n_targets must be a positive integer, got {n_targets!r}.")
     if not isinstance(min_items, (int, np.integer)) or isinstance(min_items, bool) or min_items < 1:
         raise ParameterError(f"min_items must be an integer >= 1, got {min_items!r}.")
-    X = _binary_rows(X, "X")
+    X = binary_interactions(X, "X")
     candidates = np.arange(X.shape[0]) if among is None else np.unique(np.asarray(among, dtype=np.int64).ravel())
     if candidates.size and (candidates.min() < 0 or candidates.max() >= X.shape[0]):
         raise ParameterError(f"among must hold row indices of X in [0, {X.shape[0]}).")
@@ -623,7 +353,7 @@ def draw_targets(X, n_targets: int, *, among=None, min_items: int = 2, seed=0) -
     if eligible.size == 0:
         raise DataError(f"no eligible target: none of the {candidates.size} candidate users holds {min_items}+ items.")
     k = min(int(n_targets), eligible.size)
-    return np.sort(_rng(seed).choice(eligible, size=k, replace=False)).astype(np.int64)
+    return np.sort(as_rng(seed).choice(eligible, size=k, replace=False)).astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -644,7 +374,7 @@ class SampleRelease:
 
     @classmethod
     def from_sample(cls, name: str, sampled, targets) -> "SampleRelease":
-        """From a :class:`~infae_kit.sampling.SampledData` (its ``rows()`` and ``users``)."""
+        """From a :class:`~infae_kit.experiments.sampling.SampledData` (its ``rows()`` and ``users``)."""
         return cls(name, sp.csr_matrix(sampled.rows()), np.asarray(sampled.users, dtype=np.int64),
                    np.asarray(targets, dtype=np.int64))
 
@@ -751,10 +481,10 @@ def attack_sweep(
             fraction, noise = setting
         except (TypeError, ValueError):
             raise ParameterError(f"each setting must be a (fraction_revealed, noise) pair, got {setting!r}.") from None
-        pairs.append((_check_fraction(fraction, "fraction_revealed", allow_zero=False),
-                      _check_fraction(noise, "noise", allow_zero=True)))
+        pairs.append((check_fraction(fraction, "fraction_revealed", allow_zero=False),
+                      check_fraction(noise, "noise", allow_zero=True)))
     if not pairs:
         raise ParameterError("settings is empty: give at least one (fraction_revealed, noise) pair.")
-    X = _binary_rows(X, "X")
+    X = binary_interactions(X, "X")
     return [attack_point(X, release, fraction, noise, phi=phi, seed=seed, batch_size=batch_size)
             for fraction, noise in pairs for release in releases]

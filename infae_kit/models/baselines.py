@@ -6,7 +6,7 @@ Both follow the kit's recommender interface (the one ∞-AE has too):
   DISTILL-CF support) → ``self``;
 * ``predict(X_context)`` → ``(b, n_items)`` float32 scores for the users whose known items are ``X_context``;
 * ``recommend(X_context, k=10, exclude_seen=True)`` → ``(b, k)`` item indices, best first, never an item of
-  ``X_context`` (see :func:`infae_kit.metrics.top_k_items` for tie-breaking).
+  ``X_context`` (see :func:`infae_kit.evaluation.metrics.top_k_items` for tie-breaking).
 
 Example:
     >>> model = EASE(lam=100.0).fit(dataset.train)
@@ -20,112 +20,22 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 
+from infae_kit.checks import check_interactions
 from infae_kit.errors import DataError, MemoryBudgetError, NumericalError, ParameterError
 from infae_kit.io_utils import available_memory_bytes
-from infae_kit.metrics import top_k_items
+from infae_kit.models.base import Recommender
 
 __all__ = [
     "EASE_LAMBDA_GRID",
-    "Recommender",
     "PopRec",
     "EASE",
     "ease_item_weights",
-    "check_interactions",
-    "available_memory_bytes",
 ]
 
 EASE_LAMBDA_GRID = (1.0, 10.0, 100.0, 1000.0, 10000.0)
 """EASE's λ grid of the paper's Table 3."""
 
 _GIB = 1024**3
-
-
-def check_interactions(X, name: str = "X", n_items: int | None = None) -> sp.csr_matrix:
-    """Validate a users × items interaction matrix and return it as csr.
-
-    Args:
-        X: scipy.sparse matrix or dense 2-D array (users × items), finite non-negative values.
-        name: what to call it in error messages.
-        n_items: if given, the required number of columns (the fitted model's items).
-
-    Returns:
-        A csr matrix (the input itself when it already is csr; dense input is converted).
-
-    Raises:
-        DataError: not 2-D, no rows or columns, NaN/inf or negative values, wrong number of columns.
-    """
-    if sp.issparse(X):
-        if X.ndim != 2:
-            raise DataError(f"{name} must be 2-D (users × items), got shape {X.shape}.")
-        csr = X if X.format == "csr" else X.tocsr()
-        values = csr.data
-    else:
-        arr = np.asarray(X)
-        if arr.ndim != 2:
-            raise DataError(f"{name} must be a 2-D users × items matrix, got shape {arr.shape}.")
-        if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-            raise DataError(f"{name} must hold numbers, got dtype {arr.dtype}.")
-        values = arr
-        csr = None
-    if values.size and not np.all(np.isfinite(values)):
-        raise DataError(f"{name} contains NaN or infinite values; interactions must be finite (binary 0/1).")
-    if values.size and np.any(values < 0):
-        raise DataError(f"{name} contains negative values (min {values.min()}); interactions must be ≥ 0 (binary 0/1).")
-    if csr is None:
-        csr = sp.csr_matrix(np.asarray(X, dtype=np.float32))
-    if csr.shape[0] == 0 or csr.shape[1] == 0:
-        raise DataError(f"{name} is empty (shape {csr.shape}); it needs at least one user and one item.")
-    if n_items is not None and csr.shape[1] != n_items:
-        raise DataError(
-            f"{name} has {csr.shape[1]} item columns but the model was fitted on {n_items}; use the same item "
-            "index (the same dataset's columns)."
-        )
-    return csr
-
-
-class Recommender:
-    """Base class: input checks and ``recommend`` on top of a subclass's ``fit`` / ``_scores``."""
-
-    n_items_: int | None = None
-
-    def fit(self, X) -> "Recommender":  # pragma: no cover - interface
-        raise NotImplementedError
-
-    def _scores(self, X_context: sp.csr_matrix) -> np.ndarray:  # pragma: no cover - interface
-        raise NotImplementedError
-
-    def _check_fitted(self) -> None:
-        if self.n_items_ is None:
-            raise ParameterError(f"{type(self).__name__} is not fitted yet; call .fit(train) first.")
-
-    def predict(self, X_context) -> np.ndarray:
-        """Scores of every item for the users whose known items are ``X_context``.
-
-        Args:
-            X_context: ``(b, n_items)`` users × items matrix (sparse or dense).
-
-        Returns:
-            ``(b, n_items)`` float32 scores (higher is better); seen items are *not* masked.
-        """
-        self._check_fitted()
-        X_context = check_interactions(X_context, "X_context", n_items=self.n_items_)
-        return np.ascontiguousarray(self._scores(X_context), dtype=np.float32)
-
-    def recommend(self, X_context, k: int = 10, exclude_seen: bool = True) -> np.ndarray:
-        """Top-``k`` items of every context user, best first.
-
-        Args:
-            X_context: ``(b, n_items)`` users × items matrix.
-            k: number of items (capped at ``n_items``).
-            exclude_seen: never return an item of the user's own ``X_context`` row.
-
-        Returns:
-            ``(b, min(k, n_items))`` int64 item indices.
-        """
-        self._check_fitted()
-        X_context = check_interactions(X_context, "X_context", n_items=self.n_items_)
-        scores = np.ascontiguousarray(self._scores(X_context), dtype=np.float32)
-        return top_k_items(scores, k, exclude=X_context if exclude_seen else None, inplace=True)
 
 
 class PopRec(Recommender):

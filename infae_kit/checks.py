@@ -1,0 +1,149 @@
+"""Input checks shared by every module of the kit: one home for each, one error type for each kind of mistake.
+
+Every check raises a :class:`~infae_kit.errors.InfaeError` subclass whose message names the value, what was
+expected and how to fix it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from infae_kit.errors import DataError, ParameterError
+
+__all__ = ["is_int", "is_real", "check_interactions", "binary_interactions", "check_fraction", "as_rng", "positive_int", "positive_float", "non_negative_float", "fraction"]
+
+
+def is_int(value) -> bool:
+    """True for Python and NumPy integers (``bool`` excluded)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def is_real(value) -> bool:
+    """True for finite Python and NumPy real numbers (``bool`` excluded)."""
+    return (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def check_interactions(X, name: str = "X", n_items: int | None = None) -> sp.csr_matrix:
+    """Validate a users × items interaction matrix and return it as csr.
+
+    Args:
+        X: scipy.sparse matrix or dense 2-D array (users × items), finite non-negative values.
+        name: what to call it in error messages.
+        n_items: if given, the required number of columns (the fitted model's items).
+
+    Returns:
+        A csr matrix (the input itself when it already is csr; dense input is converted).
+
+    Raises:
+        DataError: not 2-D, no rows or columns, NaN/inf or negative values, wrong number of columns.
+    """
+    if sp.issparse(X):
+        if X.ndim != 2:
+            raise DataError(f"{name} must be 2-D (users × items), got shape {X.shape}.")
+        csr = X if X.format == "csr" else X.tocsr()
+        values = csr.data
+    else:
+        arr = np.asarray(X)
+        if arr.ndim != 2:
+            raise DataError(f"{name} must be a 2-D users × items matrix, got shape {arr.shape}.")
+        if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+            raise DataError(f"{name} must hold numbers, got dtype {arr.dtype}.")
+        values = arr
+        csr = None
+    if values.size and not np.all(np.isfinite(values)):
+        raise DataError(f"{name} contains NaN or infinite values; interactions must be finite (binary 0/1).")
+    if values.size and np.any(values < 0):
+        raise DataError(f"{name} contains negative values (min {values.min()}); interactions must be ≥ 0 (binary 0/1).")
+    if csr is None:
+        csr = sp.csr_matrix(np.asarray(X, dtype=np.float32))
+    if csr.shape[0] == 0 or csr.shape[1] == 0:
+        raise DataError(f"{name} is empty (shape {csr.shape}); it needs at least one user and one item.")
+    if n_items is not None and csr.shape[1] != n_items:
+        raise DataError(
+            f"{name} has {csr.shape[1]} item columns but the model was fitted on {n_items}; use the same item "
+            "index (the same dataset's columns)."
+        )
+    return csr
+
+
+def binary_interactions(X, name: str = "X", *, require_interactions: bool = False) -> sp.csr_matrix:
+    """A float32 binary CSR copy of ``X`` (sorted indices, no stored zeros): every stored non-zero becomes 1.
+
+    Args:
+        X: ``(users, items)`` scipy.sparse matrix or dense 2-D array of finite non-negative values.
+        name: what to call it in error messages.
+        require_interactions: also refuse a matrix without a single interaction.
+
+    Raises:
+        DataError: what :func:`check_interactions` rejects (not 2-D, empty, NaN, negative), or no interaction
+            at all when ``require_interactions``.
+    """
+    csr = sp.csr_matrix(check_interactions(X, name), dtype=np.float32, copy=True)
+    csr.sum_duplicates()
+    csr.eliminate_zeros()
+    csr.data[:] = 1.0
+    csr.sort_indices()
+    if require_interactions and csr.nnz == 0:
+        raise DataError(f"{name} has no interactions (shape {csr.shape}); it needs at least one user with an item.")
+    return csr
+
+
+def check_fraction(value, name: str, *, allow_zero: bool) -> float:
+    """``value`` as a float in ``[0, 1]`` (``allow_zero``) or ``(0, 1]``; a percentage gets a hint to divide by 100."""
+    low = "[0, 1]" if allow_zero else "(0, 1]"
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{name} must be a number in {low}, got {value!r}.") from None
+    ok = (0.0 <= value <= 1.0) if allow_zero else (0.0 < value <= 1.0)
+    if not ok or not np.isfinite(value):
+        raise ParameterError(
+            f"{name} must be a fraction in {low} (e.g. 0.9 for 90 %), got {value!r}."
+            + (" Percentages must be divided by 100." if value > 1 else "")
+        )
+    return value
+
+
+def as_rng(seed) -> np.random.Generator:
+    """``seed`` itself when it is a :class:`numpy.random.Generator`, else ``np.random.default_rng(seed)``."""
+    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+
+def positive_int(name: str, value: Any) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
+        if isinstance(value, float) and value.is_integer() and value >= 1:
+            return int(value)
+        raise ParameterError(f"{name} must be a positive integer, got {value!r}.")
+    return int(value)
+
+
+def positive_float(name: str, value: Any) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{name} must be a positive number, got {value!r}.") from None
+    if not math.isfinite(out) or out <= 0:
+        raise ParameterError(f"{name} must be a positive finite number, got {value!r}.")
+    return out
+
+
+def non_negative_float(name: str, value: Any) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{name} must be a number ≥ 0, got {value!r}.") from None
+    if not math.isfinite(out) or out < 0:
+        raise ParameterError(f"{name} must be a finite number ≥ 0, got {value!r}.")
+    return out
+
+
+def fraction(name: str, value: Any) -> float:
+    out = non_negative_float(name, value)
+    if out >= 1:
+        raise ParameterError(f"{name} must be in [0, 1) (a dropout rate), got {value!r}.")
+    return out

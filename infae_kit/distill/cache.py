@@ -1,0 +1,45 @@
+"""The on-disk cache of distilled supports: a run keyed by its config and the data's fingerprint, resumable."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+from infae_kit.distill.artifact import (CARD_NAME, SUPPORT_NAME, DistillResult, dataset_fingerprint,
+                                        load_distilled)
+from infae_kit.distill.config import DistillConfig
+from infae_kit.distill.loop import distill
+
+
+def distill_cache_path(data, config: DistillConfig, cache_dir: str | os.PathLike) -> Path:
+    """``cache_dir/<dataset>-mu<μ>-<12 hex>``, the hex a hash of the config and the dataset fingerprint."""
+    blob = json.dumps({"config": config.to_dict(), "data": dataset_fingerprint(data)}, sort_keys=True)
+    digest = hashlib.sha256(blob.encode("utf-8")).hexdigest()[:12]
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(getattr(data, "name", "") or "data"))
+    return Path(cache_dir) / f"{name}-mu{config.budget}-{digest}"
+
+
+def distill_cached(data, config: DistillConfig, cache_dir: str | os.PathLike, *, progress: bool = True,
+                   checkpoint_every: int = 20, reuse: bool = True) -> tuple[DistillResult, bool]:
+    """:func:`distill`, or the support an earlier identical run saved: ``(result, loaded_from_cache)``.
+
+    The run's directory is :func:`distill_cache_path`; it holds the artifact (``support.npz`` +
+    ``datacard.json``, written last and atomically) and, while the run is going, checkpoints every
+    ``checkpoint_every`` steps in ``checkpoint/``, so an interrupted run resumes where it stopped (and ends
+    where an uninterrupted run ends). A cached result has no ``prior``. ``reuse=False`` deletes that directory
+    first (artifact and checkpoints) and distils again from scratch.
+    """
+    path = distill_cache_path(data, config, cache_dir)
+    if not reuse and path.exists():
+        shutil.rmtree(path)
+    if (path / CARD_NAME).exists() and (path / SUPPORT_NAME).exists():
+        return load_distilled(path), True
+    run_config = config if config.checkpoint_every else dataclasses.replace(config, checkpoint_every=checkpoint_every)
+    result = distill(data, run_config, progress=progress, checkpoint_dir=path / "checkpoint", resume=True)
+    result.config = config
+    result.save(path)
+    return result, False
