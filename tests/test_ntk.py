@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from jax.experimental import enable_x64
+from infae_kit.jax_compat import enable_x64
 
 from infae_kit.errors import ParameterError
 from infae_kit.models.ntk import gram_matrix, ntk_from_gram, ntk_matrix, ntk_matrix_jax, squared_row_norms

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from jax.experimental import enable_x64
+from infae_kit.jax_compat import enable_x64
 
 from infae_kit.errors import ParameterError
 from infae_kit.models.reference import empirical_ntk_by_width

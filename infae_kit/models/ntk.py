@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.sparse as sp
-from jax.experimental import enable_x64
+from infae_kit.jax_compat import enable_x64
 
 from infae_kit.errors import ParameterError
 
