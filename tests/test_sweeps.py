@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from infae_kit.caching import DamagedCacheWarning
 from infae_kit.data import load_dataset
 from infae_kit.errors import ParameterError
 from infae_kit.experiments.sweeps import (
@@ -111,8 +112,10 @@ def test_cells_are_cached_and_keyed_by_what_they_depend_on(data, tmp_path):
     # a damaged cell file is recomputed, not trusted
     target = next(f for f in files if "noise0-" in f.name and json.loads(f.read_text())["key"]["seed"] == 3)
     target.write_text("{not json")
-    again = run_cell(data, "user-rns", 20, "infae", settings=FAST, cache_dir=tmp_path)
+    with pytest.warns(DamagedCacheWarning, match=target.name):
+        again = run_cell(data, "user-rns", 20, "infae", settings=FAST, cache_dir=tmp_path)
     assert not again["from_cache"] and again["test_HR@10"] == pytest.approx(first["test_HR@10"])
+    assert len(list((tmp_path / "sweep_cells").glob("*.damaged-*"))) == 1
 
 
 def test_an_extended_sweep_computes_only_the_new_cells(data, tmp_path):
