@@ -434,14 +434,14 @@ for depth in depth_list:
     t0 = time.perf_counter()
     reports[depth] = tune_and_evaluate_infinite_ae(data, depth=depth, seed=seed, progress=False)
     timings_s[f"infae_depth{depth}"] = time.perf_counter() - t0
-    print(f"depth {depth}: best λ = {reports[depth].best_lambda:g}, HR@100 = {reports[depth].test_metrics['HR@100']:.2f} "
+    print(f"depth {depth}: best λ = {reports[depth].best_value:g}, HR@100 = {reports[depth].test_metrics['HR@100']:.2f} "
           f"({timings_s[f'infae_depth{depth}']:.1f} s)")
 timings_s["infae_total"] = time.perf_counter() - t_all
 
 metric_names = ["AUC", "HR@10", "HR@100", "NDCG@10", "NDCG@100", "PSP@10", "PSP@100"]
 depth_table = pd.DataFrame({f"depth {k}": r.test_metrics for k, r in reports.items()}).T[metric_names]
-depth_table.insert(0, "best λ", [r.best_lambda for r in reports.values()])
-depth_table.insert(1, "val HR@100", [r.val_metrics[r.best_lambda]["HR@100"] for r in reports.values()])
+depth_table.insert(0, "best λ", [r.best_value for r in reports.values()])
+depth_table.insert(1, "val HR@100", [r.val_metrics[r.best_value]["HR@100"] for r in reports.values()])
 print("validation HR@100 at the selected λ, then test metrics (AUC as a fraction, the others in %):")
 print(depth_table.to_string(float_format=lambda z: f"{z:.4f}"))
 
@@ -483,7 +483,7 @@ for depth in depth_list:
 # ## 7 · Results
 
 # %%
-val_at_best = {f"infae_depth{k}": r.val_metrics[r.best_lambda] for k, r in reports.items()}
+val_at_best = {f"infae_depth{k}": r.val_metrics[r.best_value] for k, r in reports.items()}
 metrics = {f"infae_depth{k}": {"val": val_at_best[f"infae_depth{k}"], "test": r.test_metrics}
            for k, r in reports.items()}
 width_errors_json = {str(k): {str(w): [float(e) for e in errs[i]] for i, w in enumerate(width_list)}
@@ -498,7 +498,7 @@ results_path = write_results(
         "ntk_max_rel_diff_by_depth": {str(k): v for k, v in max_rel_diff.items()},
         "width_errors": width_errors_json,
         "width_error_loglog_slopes": {str(k): v for k, v in slopes.items()},
-        "best_lambda_by_depth": {str(k): r.best_lambda for k, r in reports.items()},
+        "best_lambda_by_depth": {str(k): r.best_value for k, r in reports.items()},
         "best_depth_by_test_metric": best_depth,
     },
 )

@@ -112,7 +112,7 @@ print(f"{dataset}: loaded in {t_load:.2f} s")
 # %%
 report = tune_and_evaluate_infinite_ae(data, lambdas=lambda_grid, depth=depth, dtype=dtype, user_budget=budget,
                                        seed=seed)
-print(f"λ picked on validation HR@100: {report.best_lambda:g}   ∞-AE total {report.timings_s['total']:.1f} s")
+print(f"λ picked on validation HR@100: {report.best_value:g}   ∞-AE total {report.timings_s['total']:.1f} s")
 print("stage timings (s):", {k: round(v, 2) for k, v in report.timings_s.items()})
 
 # %% [markdown]
@@ -127,7 +127,7 @@ xs = np.arange(len(lam_sorted))
 fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
 for ax, name in zip(axes, ("HR@100", "NDCG@10", "AUC")):
     ax.plot(xs, [report.val_metrics[l][name] for l in lam_sorted], marker="o")
-    ax.axvline(lam_sorted.index(report.best_lambda), ls="--", c="gray")
+    ax.axvline(lam_sorted.index(report.best_value), ls="--", c="gray")
     ax.set_xticks(xs, [f"{l:g}" for l in lam_sorted])
     ax.set_xlabel("λ (× trace(K)/n)")
     ax.set_title(f"validation {name}")
@@ -256,7 +256,7 @@ plt.show()
 # tests and gathered by `python -m infae_kit.runner` into `figures/results.md`.
 
 # %%
-best_val = report.val_metrics[report.best_lambda]
+best_val = report.val_metrics[report.best_value]
 path = write_results(
     out_dir, "02_closed_form_fit", dataset,
     parameters=dict(dataset=dataset, lambdas=lambdas, ease_lambdas=ease_lambdas, depth=depth, dtype=dtype,
@@ -272,9 +272,9 @@ path = write_results(
                "poprec_total": t_pop,
                **{f"{name}_total": rep.timings_s["total"] for name, rep in competitor_reports.items()}},
     extra={
-        "infae_best_lambda": report.best_lambda,
+        "infae_best_lambda": report.best_value,
         "infae_val_by_lambda": {f"{k:g}": v for k, v in report.val_metrics.items()},
-        "infae_effective_lambda": report.effective_lambdas[report.best_lambda],
+        "infae_effective_lambda": report.effective_lambdas[report.best_value],
         "ease_best_lambda": ease.best_value,
         "ease_val_by_lambda": {f"{k:g}": v for k, v in ease.val_metrics.items()},
         "coldness_hr100": coldness,

@@ -315,8 +315,8 @@ t0 = time.perf_counter()
 ease = tune_and_evaluate(lambda lam: EASE(lam), EASE_LAMBDA_GRID, data, train=synth)
 ease_val, ease_lambda, ease_test = ease.val_metrics, ease.best_value, ease.test_metrics
 t_ease = time.perf_counter() - t0
-print(f"λ: distilled {result.best_lambda:g} · all users {full.best_lambda:g} · random users "
-      f"{random_users.best_lambda:g} · EASE on distilled {ease_lambda:g}")
+print(f"λ: distilled {result.best_lambda:g} · all users {full.best_value:g} · random users "
+      f"{random_users.best_value:g} · EASE on distilled {ease_lambda:g}")
 
 # The soft support binarised after the fact: each fake user keeps its round(row sum) most sampled items.
 topk = None
@@ -397,8 +397,8 @@ path = write_results(
                     steps=steps, lr=lr, batch_size=batch_size, seed=seed, support=support, reuse=reuse),
     metrics={
         "infae_distilled": {"val": distilled_val, "test": distilled_test},
-        "infae_full": {"val": full.val_metrics[full.best_lambda], "test": full.test_metrics},
-        "infae_random": {"val": random_users.val_metrics[random_users.best_lambda],
+        "infae_full": {"val": full.val_metrics[full.best_value], "test": full.test_metrics},
+        "infae_random": {"val": random_users.val_metrics[random_users.best_value],
                          "test": random_users.test_metrics},
         "ease_distilled": {"val": ease_val[ease_lambda], "test": ease_test},
         **({"infae_distilled_topk": {"val": topk.val_metrics[topk.best_value], "test": topk.test_metrics}}
@@ -412,8 +412,8 @@ path = write_results(
         "best_step": h["best_step"],
         "steps_run": h["steps_run"],
         "stopped_early": h["stopped_early"],
-        "infae_full_best_lambda": full.best_lambda,
-        "infae_random_best_lambda": random_users.best_lambda,
+        "infae_full_best_lambda": full.best_value,
+        "infae_random_best_lambda": random_users.best_value,
         "ease_distilled_best_lambda": ease_lambda,
         "ndcg10_share_of_full_pct": {"infae_distilled": share[next(iter(ours))]},
         "from_cache": from_cache,
