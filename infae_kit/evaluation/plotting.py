@@ -18,11 +18,14 @@ import io
 import os
 import re
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from infae_kit.errors import ParameterError
 from infae_kit.io_utils import atomic_write_bytes
 from infae_kit.paths import figures_dir as default_figures_dir
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["FIGURE_FORMATS", "set_theme", "save_figure"]
 
@@ -85,7 +88,7 @@ def _check_name(name) -> str:
 
 
 def save_figure(
-    fig,
+    fig: Figure,
     name: str,
     figures_dir: str | os.PathLike | None = None,
     formats: Iterable[str] = ("png",),
