@@ -258,8 +258,13 @@ def test_search_picks_the_best_validated_trial(planted):
                                grid={**PAPER_GRID, "latent_size": (4, 16), "l2": (1e-4,)},
                                fixed={"epochs": 5, "batch_size": 2048})
     assert len(report.trials) == 2
-    assert report.val_metrics["HR@100"] == max(t["val"]["HR@100"] for t in report.trials)
-    assert report.test_metrics["HR@10"] > 0
+    best = max(report.trials, key=lambda t: t["val"]["HR@100"])
+    assert report.val_metrics["HR@100"] == best["val"]["HR@100"]
+    assert {k: report.config[k] for k in best["config"]} == best["config"]  # the winner's configuration is kept
+    # the reported test metrics are those of the returned model (train + validation as context)
+    from infae_kit.evaluation.protocol import evaluate_model
+
+    assert report.test_metrics == pytest.approx(evaluate_model(report.model, planted, "test").metrics)
 
 
 def test_record_and_read_configs(tmp_path):

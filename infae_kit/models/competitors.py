@@ -254,19 +254,22 @@ def search_competitor(name: str, data: RecDataset, n_trials: int = 8, *, seed: i
         The best trial's :class:`CompetitorReport`, with ``trials`` listing every configuration's validation
         metrics and training time.
     """
-    from tqdm.auto import tqdm
+    from infae_kit.evaluation.protocol import evaluate_model
+    from infae_kit.evaluation.selection import select_on_validation
 
     n_trials = positive_int("n_trials", n_trials)
     configs = [{}] if name == "bias" else _sample_configs(name, n_trials, seed, grid)
-    trials, best = [], None
-    for config in tqdm(configs, desc=f"{name} search", disable=not progress, leave=False):
-        full = {**(fixed or {}), **config}
+    trials = []
+
+    def validate(i: int):
+        full = {**(fixed or {}), **configs[i]}
         report = fit_and_evaluate_competitor(name, data, full, test=False)
         trials.append({"config": full, "val": report.val_metrics, "fit_s": report.timings_s["fit"],
                        "best_epoch": report.best_epoch})
-        if best is None or report.val_metrics[SELECT_BY] > best.val_metrics[SELECT_BY]:
-            best = report
-    from infae_kit.evaluation.protocol import evaluate_model
+        return report.val_metrics, report
+
+    best = select_on_validation(range(len(configs)), validate, select_by=SELECT_BY, progress=progress,
+                                desc=f"{name} search").best_state
 
     test = evaluate_model(best.model, data, "test", keep_top_k=True)
     best.test, best.test_metrics, best.trials = test, test.metrics, trials
