@@ -34,7 +34,7 @@ test-fast: env
 test-notebooks: env
 	$(BIN)/python -m pytest notebooks tests/test_notebook_results.py --nbval-lax --nbval-current-env -p no:cacheprovider
 
-# The real-data tier (the paper's files; skipped where they are absent).
+# The slow tier: real-data runs (the paper's files; skipped where they are absent) and the slowest unit tests.
 test-slow: env
 	$(BIN)/python -m pytest tests -m "slow and not notebook" -p no:cacheprovider
 

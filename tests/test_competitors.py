@@ -143,6 +143,7 @@ def trained(planted):
     return {name: fit_and_evaluate_competitor(name, planted, QUICK[name]) for name in QUICK}
 
 
+@pytest.mark.slow  # one of the slowest unit tests: in make test, not in make test-fast
 @pytest.mark.parametrize("name", list(QUICK))
 def test_trained_models_beat_popularity_on_planted_structure(planted, trained, name):
     pop = evaluate_model(PopRec().fit(planted.train), planted).metrics
@@ -164,6 +165,7 @@ def test_early_stopping_keeps_the_best_validated_parameters(planted, trained, na
     assert report.val_metrics["HR@100"] == pytest.approx(model.best_validation_, abs=1e-6)
 
 
+@pytest.mark.slow  # one of the slowest unit tests: in make test, not in make test-fast
 @pytest.mark.parametrize("name", ["mf", "lightgcn", "mvae"])
 def test_same_seed_same_scores(planted, name):
     config = {**QUICK[name], "epochs": 3}
@@ -174,6 +176,7 @@ def test_same_seed_same_scores(planted, name):
     assert not np.allclose(a, c)
 
 
+@pytest.mark.slow  # one of the slowest unit tests: in make test, not in make test-fast
 def test_neumf_scoring_all_items_matches_pair_scores(planted):
     model = NeuMF(latent_size=8, n_layers=2, epochs=2, batch_size=1024).fit(planted.train)
     users = np.array([0, 5, 17])
@@ -253,6 +256,7 @@ def test_search_space_is_table3():
     assert set(SEARCH_SPACE) == set(COMPETITOR_NAMES)
 
 
+@pytest.mark.slow  # one of the slowest unit tests: in make test, not in make test-fast
 def test_search_picks_the_best_validated_trial(planted):
     report = search_competitor("mf", planted, n_trials=2, seed=1,
                                grid={**PAPER_GRID, "latent_size": (4, 16), "l2": (1e-4,)},

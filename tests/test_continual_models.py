@@ -115,6 +115,7 @@ def _max_param_diff(a, b) -> float:
                for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)))
 
 
+@pytest.mark.slow  # one of the slowest unit tests: in make test, not in make test-fast
 def test_warm_start_continues_from_the_given_parameters(small_matrix):
     source = MVAE(**{**TINY, "epochs": 5}, seed=0).fit(small_matrix)
     # Adam moves each weight by about the learning rate per step: with a tiny one the model stays where it started
@@ -140,6 +141,7 @@ def test_warm_start_refuses_another_architecture(small_matrix):
         MVAE(**TINY).fit(small_matrix, init_step=-1)
 
 
+@pytest.mark.slow  # one of the slowest unit tests: in make test, not in make test-fast
 def test_replay_distillation_pulls_the_exemplars_towards_their_targets(small_matrix):
     n_items = small_matrix.shape[1]
     exemplars = small_matrix[:6]
@@ -228,6 +230,7 @@ def test_distill_budget_not_smaller_than_the_data_is_refused(split):
         CM.run_continual(split, ["ader"], budget=0, mvae=TINY, progress=False)
 
 
+@pytest.mark.slow  # one of the slowest unit tests: in make test, not in make test-fast
 def test_the_loop_visits_every_period_of_every_strategy(split, tmp_path):
     budget = 8
     dconfig = DistillConfig(gamma=8, steps=3, log_freq=3, support="topk")

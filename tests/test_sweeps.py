@@ -134,6 +134,7 @@ def test_an_extended_sweep_computes_only_the_new_cells(data, tmp_path):
     assert set(metrics["ease_full"]) == {"val", "test"} and "HR@10" in metrics["ease_full"]["test"]
 
 
+@pytest.mark.slow  # one of the slowest unit tests: in make test, not in make test-fast
 def test_distill_cells_reuse_the_distilled_support(data, tmp_path):
     first = run_cell(data, "distill-cf", 10, "infae", settings=FAST, cache_dir=tmp_path)
     assert first["rows"] == 10 and "distill_best_lambda" in first
@@ -144,6 +145,7 @@ def test_distill_cells_reuse_the_distilled_support(data, tmp_path):
     assert ease["rows"] == 10 and len(list((tmp_path / "distill_cache").iterdir())) == 1
 
 
+@pytest.mark.slow  # one of the slowest unit tests: in make test, not in make test-fast
 def test_noise_sweep_drops_and_plots(data, tmp_path):
     result = run_sweep(data, sources=["user-rns", "head-user"], budgets=[20, 60], models=["infae", "ease"],
                        noise_levels=[0, 10], settings=FAST, cache_dir=tmp_path, progress=False)
