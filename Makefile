@@ -1,6 +1,9 @@
 # infae_kit — one-step environment, tests and the main reproduction job.
 #   make reproduce   set up .venv (if needed) and run notebooks 01–02 on ml-1m and magazine -> figures/
-#   make test        set up .venv (if needed) and run the unit tests + every notebook under nbval
+#   make test        set up .venv (if needed) and run every tier: unit tests, the real-data slow tests, every
+#                    notebook under nbval and their results against tests/notebook_expectations.json
+#   make test-fast   the unit tier only (synthetic data, a few minutes)
+#   make test-x64    the kernel and ∞-AE tests again with JAX_ENABLE_X64=1 (CI runs it after make test)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -8,7 +11,7 @@ STAMP  := $(VENV)/.infae_kit-installed
 NOTEBOOKS ?= 01 02
 DATASETS  ?= ml-1m magazine
 
-.PHONY: env test test-fast reproduce table1 distill sampling benchmark benchmark-distill benchmark-competitors benchmark-sweep lock sync-notebooks clean-venv
+.PHONY: env test test-fast test-notebooks test-slow test-x64 reproduce table1 distill sampling benchmark benchmark-distill benchmark-competitors benchmark-sweep lock sync-notebooks clean-venv
 
 $(STAMP): requirements/lock.txt requirements/neural-tangents.txt pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "infae_kit pins are for Python 3.11, found " + sys.version'
@@ -25,7 +28,19 @@ test: env
 	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
 
 test-fast: env
-	$(BIN)/python -m pytest tests -m "not slow" -p no:cacheprovider
+	$(BIN)/python -m pytest tests -m "not slow and not notebook" -p no:cacheprovider
+
+# The notebook tier: every notebook at its CI size under nbval, then its results JSON against the recorded values.
+test-notebooks: env
+	$(BIN)/python -m pytest notebooks tests/test_notebook_results.py --nbval-lax --nbval-current-env -p no:cacheprovider
+
+# The slow tier: real-data runs (the paper's files; skipped where they are absent) and the slowest unit tests.
+test-slow: env
+	$(BIN)/python -m pytest tests -m "slow and not notebook" -p no:cacheprovider
+
+test-x64: export JAX_ENABLE_X64 = 1
+test-x64: env
+	$(BIN)/python -m pytest tests/test_ntk.py tests/test_infinite_ae.py -p no:cacheprovider
 
 # Missing data files are fetched from their public sources (checksum-verified) unless INFAE_DOWNLOAD=0.
 reproduce: export INFAE_DOWNLOAD ?= 1

@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     print(f"{'end to end (load → test metrics)':<42}{end_to_end:>10.2f}")
     print(f"{'wall (process, incl. imports)':<42}{wall:>10.2f}")
     print(f"peak RSS: {rss / 1e9:.2f} GB")
-    print(f"λ picked: {rep.best_lambda:g}; test: " + ", ".join(f"{k} {v:.4g}" for k, v in rep.test_metrics.items()))
+    print(f"λ picked: {rep.best_value:g}; test: " + ", ".join(f"{k} {v:.4g}" for k, v in rep.test_metrics.items()))
     ref = PAPER_CODE.get(args.dataset)
     if ref:
         print(f"paper's code on this kind of machine: {ref}; speed-up vs its unloaded wall: "
@@ -80,7 +80,7 @@ def main(argv=None) -> int:
     atomic_write_json(args.out / f"infinite_ae-{args.dataset}.json", {
         "dataset": args.dataset, "dtype": args.dtype, "n_users": data.n_users, "n_items": data.n_items,
         "stages_s": stages, "end_to_end_s": end_to_end, "wall_s": wall, "peak_rss_bytes": rss,
-        "best_lambda": rep.best_lambda, "test_metrics": rep.test_metrics, "timings_s": rep.timings_s,
+        "best_lambda": rep.best_value, "test_metrics": rep.test_metrics, "timings_s": rep.timings_s,
         "cpu_count": os.cpu_count(), "blas": blas_info(), "python": sys.version.split()[0],
         "paper_code_reference": ref,
     })

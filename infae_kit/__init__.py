@@ -14,8 +14,9 @@ The package is laid out like the paper:
 * :mod:`infae_kit.distill` — DISTILL-CF (§4): the Gumbel sampler, the bilevel loop, artifacts, search.
 * :mod:`infae_kit.evaluation` — metrics, the evaluation protocol, selection on validation, results, figures.
 * :mod:`infae_kit.experiments` — §5 and Appendix B.6: sampling, noise, sweeps, AR-CF, privacy, continual learning.
-* :mod:`infae_kit.checks`, :mod:`infae_kit.errors`, :mod:`infae_kit.io_utils`, :mod:`infae_kit.paths` — shared
-  input checks, error types, atomic writes, folders.
+* :mod:`infae_kit.checks`, :mod:`infae_kit.errors`, :mod:`infae_kit.io_utils`, :mod:`infae_kit.paths`,
+  :mod:`infae_kit.caching` — shared input checks, error types, atomic writes, folders, and what every on-disk
+  cache shares (the data fingerprint, entry paths, format checks, damaged entries).
 * :mod:`infae_kit.runner` — runs notebooks × datasets with papermill and gathers their results.
 """
 

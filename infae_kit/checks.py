@@ -6,29 +6,48 @@ expected and how to fix it.
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import Any
+from typing import Any, Iterable, Mapping, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
 
 from infae_kit.errors import DataError, ParameterError
 
-__all__ = ["is_int", "is_real", "check_interactions", "binary_interactions", "check_fraction", "as_rng", "positive_int", "positive_float", "non_negative_float", "fraction"]
+__all__ = [
+    "MatrixLike",
+    "is_int",
+    "is_real",
+    "check_interactions",
+    "binary_interactions",
+    "check_fraction",
+    "as_rng",
+    "positive_int",
+    "positive_float",
+    "non_negative_float",
+    "fraction",
+    "DictConfig",
+]
+
+MatrixLike = sp.spmatrix | sp.sparray | np.ndarray
+"""A ``(users, items)`` interaction matrix as the kit takes it: scipy.sparse in any format, or a dense 2-D array."""
+
+_Config = TypeVar("_Config", bound="DictConfig")
 
 
-def is_int(value) -> bool:
+def is_int(value: Any) -> bool:
     """True for Python and NumPy integers (``bool`` excluded)."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
-def is_real(value) -> bool:
+def is_real(value: Any) -> bool:
     """True for finite Python and NumPy real numbers (``bool`` excluded)."""
     return (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
             and math.isfinite(value))
 
 
-def check_interactions(X, name: str = "X", n_items: int | None = None) -> sp.csr_matrix:
+def check_interactions(X: MatrixLike, name: str = "X", n_items: int | None = None) -> sp.csr_matrix:
     """Validate a users × items interaction matrix and return it as csr.
 
     Args:
@@ -71,7 +90,7 @@ def check_interactions(X, name: str = "X", n_items: int | None = None) -> sp.csr
     return csr
 
 
-def binary_interactions(X, name: str = "X", *, require_interactions: bool = False) -> sp.csr_matrix:
+def binary_interactions(X: MatrixLike, name: str = "X", *, require_interactions: bool = False) -> sp.csr_matrix:
     """A float32 binary CSR copy of ``X`` (sorted indices, no stored zeros): every stored non-zero becomes 1.
 
     Args:
@@ -93,7 +112,7 @@ def binary_interactions(X, name: str = "X", *, require_interactions: bool = Fals
     return csr
 
 
-def check_fraction(value, name: str, *, allow_zero: bool) -> float:
+def check_fraction(value: Any, name: str, *, allow_zero: bool) -> float:
     """``value`` as a float in ``[0, 1]`` (``allow_zero``) or ``(0, 1]``; a percentage gets a hint to divide by 100."""
     low = "[0, 1]" if allow_zero else "(0, 1]"
     try:
@@ -109,12 +128,13 @@ def check_fraction(value, name: str, *, allow_zero: bool) -> float:
     return value
 
 
-def as_rng(seed) -> np.random.Generator:
+def as_rng(seed: Any) -> np.random.Generator:
     """``seed`` itself when it is a :class:`numpy.random.Generator`, else ``np.random.default_rng(seed)``."""
     return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
 
 def positive_int(name: str, value: Any) -> int:
+    """``value`` as an ``int`` ≥ 1 (a float with an integer value is accepted); else a :class:`ParameterError`."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
         if isinstance(value, float) and value.is_integer() and value >= 1:
             return int(value)
@@ -123,6 +143,7 @@ def positive_int(name: str, value: Any) -> int:
 
 
 def positive_float(name: str, value: Any) -> float:
+    """``value`` as a finite ``float`` > 0; else a :class:`ParameterError`."""
     try:
         out = float(value)
     except (TypeError, ValueError):
@@ -132,18 +153,80 @@ def positive_float(name: str, value: Any) -> float:
     return out
 
 
-def non_negative_float(name: str, value: Any) -> float:
+def non_negative_float(name: str, value: Any, hint: str = "") -> float:
+    """``value`` as a finite ``float`` ≥ 0; else a :class:`ParameterError` (``hint`` is appended to its message,
+    e.g. the usual values)."""
+    suffix = f" {hint}" if hint else ""
+    if isinstance(value, (bool, np.bool_)):
+        raise ParameterError(f"{name} must be a number ≥ 0, got {value!r}.{suffix}")
     try:
         out = float(value)
     except (TypeError, ValueError):
-        raise ParameterError(f"{name} must be a number ≥ 0, got {value!r}.") from None
+        raise ParameterError(f"{name} must be a number ≥ 0, got {value!r}.{suffix}") from None
     if not math.isfinite(out) or out < 0:
-        raise ParameterError(f"{name} must be a finite number ≥ 0, got {value!r}.")
+        raise ParameterError(f"{name} must be a finite number ≥ 0, got {value!r}.{suffix}")
     return out
 
 
 def fraction(name: str, value: Any) -> float:
+    """``value`` as a ``float`` in ``[0, 1)`` (a dropout rate); else a :class:`ParameterError`."""
     out = non_negative_float(name, value)
     if out >= 1:
         raise ParameterError(f"{name} must be in [0, 1) (a dropout rate), got {value!r}.")
     return out
+
+
+class DictConfig:
+    """What the kit's frozen dataclass configurations share: a JSON round trip and field checks with one
+    message format (``<Class>.<field> must be <what>, got <value>``).
+
+    Subclasses are ``@dataclass(frozen=True)`` classes that check their fields in ``__post_init__`` with
+    :meth:`check_int_fields`, :meth:`check_real_field` and :meth:`check_choice_field`.
+    """
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict of the fields (tuples become lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls: type[_Config], d: Mapping[str, Any]) -> _Config:
+        """Inverse of :meth:`to_dict`.
+
+        Raises:
+            ParameterError: a key that is not a field (the message lists the fields), or a bad value.
+        """
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ParameterError(f"unknown {cls.__name__} fields {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**d)
+
+    def field_error(self, name: str, want: str) -> ParameterError:
+        """The error for field ``name`` when it is not ``want`` (e.g. ``"an integer >= 1"``)."""
+        return ParameterError(f"{type(self).__name__}.{name} must be {want}, got {getattr(self, name)!r}.")
+
+    def check_int_fields(self, names: Iterable[str], minimum: int) -> None:
+        """Every field of ``names`` is an integer ≥ ``minimum`` (``bool`` refused)."""
+        for name in names:
+            value = getattr(self, name)
+            if not is_int(value) or value < minimum:
+                raise self.field_error(name, f"an integer >= {minimum}")
+
+    def check_real_field(self, name: str, low: float = -math.inf, high: float = math.inf, *,
+                         low_open: bool = False, high_open: bool = False, note: str = "") -> None:
+        """Field ``name`` is a finite real number within the bounds (open or closed); ``note`` explains it."""
+        value = getattr(self, name)
+        ok = is_real(value) and (value > low if low_open else value >= low) and (
+            value < high if high_open else value <= high)
+        if not ok:
+            if math.isinf(high):
+                want = f"a finite number {'>' if low_open else '>='} {low:g}"
+            else:
+                want = f"a number in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+            raise self.field_error(name, want + (f" ({note})" if note else ""))
+
+    def check_choice_field(self, name: str, choices: Iterable[Any]) -> None:
+        """Field ``name`` is one of ``choices``."""
+        choices = tuple(choices)
+        if getattr(self, name) not in choices:
+            raise self.field_error(name, f"one of {choices}")

@@ -6,6 +6,18 @@ fix it. They also derive from the closest built-in exception, so ``except ValueE
 
 from __future__ import annotations
 
+__all__ = [
+    "InfaeError",
+    "DataError",
+    "DataFormatError",
+    "DatasetNotFoundError",
+    "UnknownDatasetError",
+    "ChecksumError",
+    "MemoryBudgetError",
+    "NumericalError",
+    "ParameterError",
+]
+
 
 class InfaeError(Exception):
     """Base class of every error raised deliberately by infae_kit."""

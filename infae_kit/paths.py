@@ -10,6 +10,19 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+__all__ = [
+    "DATA_DIR_ENV",
+    "CACHE_DIR_ENV",
+    "FIGURES_DIR_ENV",
+    "RUNS_DIR_ENV",
+    "repo_root",
+    "data_dir",
+    "cache_dir",
+    "figures_dir",
+    "runs_dir",
+    "output_path",
+]
+
 DATA_DIR_ENV = "INFAE_DATA_DIR"
 CACHE_DIR_ENV = "INFAE_CACHE_DIR"
 FIGURES_DIR_ENV = "INFAE_FIGURES_DIR"

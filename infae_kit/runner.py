@@ -27,6 +27,17 @@ from infae_kit.errors import ParameterError
 from infae_kit.io_utils import atomic_write_text
 from infae_kit.paths import figures_dir, repo_root
 
+__all__ = [
+    "NOTEBOOKS_DIR",
+    "find_notebook",
+    "notebook_parameters",
+    "parse_value",
+    "check_parameters",
+    "run_notebook",
+    "gather_results",
+    "main",
+]
+
 log = logging.getLogger(__name__)
 
 NOTEBOOKS_DIR = repo_root() / "notebooks"
@@ -125,6 +136,7 @@ def gather_results(output_dir: Path, table_path: Path | None = None) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: ``python -m infae_kit.runner --notebooks … --datasets …`` (see the module docstring)."""
     parser = argparse.ArgumentParser(prog="python -m infae_kit.runner", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--notebooks", nargs="+", required=True, help="notebook stems or number prefixes")

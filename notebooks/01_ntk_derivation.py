@@ -51,6 +51,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from IPython.display import Markdown, display
 from jax.experimental import enable_x64
 
 import infae_kit
@@ -58,6 +59,8 @@ from infae_kit.data import load_dataset
 from infae_kit.errors import ParameterError
 from infae_kit.models.infinite_ae import tune_and_evaluate_infinite_ae
 from infae_kit.models.ntk import B_STD, W_STD, ntk_from_gram, ntk_matrix
+from infae_kit.models.ntk_figures import ntk_of_counts as ntk_counts_fn
+from infae_kit.models.ntk_figures import plot_depth_metrics, plot_ntk_dependence, plot_width_convergence
 from infae_kit.evaluation.plotting import save_figure, set_theme
 from infae_kit.models.reference import empirical_ntk_by_width, import_neural_tangents, reference_autoencoder_kernel_fn
 from infae_kit.paths import figures_dir as default_figures_dir, output_path, runs_dir
@@ -258,13 +261,15 @@ print(f"kit ntk_matrix: Θ(x,y) = {kit_matrix[0, 1]:.10g}, Θ(x,x) = {kit_matrix
       f"Θ(y,y) = {kit_matrix[1, 1]:.10g}")
 assert abs(theta_ntk - kit_matrix[0, 1]) < 1e-12 * theta_ntk
 assert abs(mc_relu - relu_dual) < 5e-3 * relu_dual and abs(mc_deriv - relu_deriv_dual) < 5e-3
+mc_rel_error = max(abs(mc_relu - relu_dual) / relu_dual, abs(mc_deriv - relu_deriv_dual) / relu_deriv_dual)
+display(Markdown(
+    f"The hand computation and the kit agree to {abs(theta_ntk - kit_matrix[0, 1]) / theta_ntk:.0e} (relative), "
+    f"and Monte Carlo with {n_mc:,} pairs to {mc_rel_error:.1e}, its sampling error. Note how large "
+    f"$\\cos\\theta = {rho:.3f}$ is even for these two users: with $d = {d:,}$ items, "
+    f"$\\frac{{\\sigma_w^2}}{{d}}x^\\top y = {sw2 * xty / d:.4f}$ is comparable to the bias variance "
+    f"$\\sigma_b^2 = {sb2:g}$, so the bias sets a floor of similarity between any two users."))
 
 # %% [markdown]
-# The hand computation, the kit and Monte Carlo agree (the Monte Carlo columns to ~10⁻³, its sampling error).
-# Note how large $\cos\theta$ is even for these two users: with $d$ in the thousands, $\frac{\sigma_w^2}{d}x^\top y$
-# is comparable to the bias variance $\sigma_b^2 = 0.01$, so the bias sets a floor of similarity between any two
-# users.
-#
 # ## 3 · Claim 1: the closed form equals neural-tangents
 #
 # neural-tangents builds the same network from `stax.Dense(width, W_std=√2, b_std=0.1) → stax.Relu()` blocks and
@@ -292,13 +297,14 @@ with enable_x64():
 ntk_max_rel_diff = max(max_rel_diff.values())
 timings_s["ntk_check"] = time.perf_counter() - t0
 assert ntk_max_rel_diff < 1e-6, f"kit NTK differs from neural-tangents by {ntk_max_rel_diff:.2e}"
+display(Markdown(
+    "The two implementations agree to round-off, inside the 10⁻⁶ tolerance: the largest relative difference is "
+    + ", ".join(f"{v:.1e} at depth {k}" for k, v in max_rel_diff.items()) + ". Where it is largest it comes "
+    "from pairs of identical users, where ρ = 1 and $\\arccos$ turns a last-bit difference ε in ρ into a "
+    "difference of order $\\sqrt{2ε}$ in θ. The kit never imports neural-tangents on its hot paths: it needs "
+    "only the sparse Gram matrix and the row norms."))
 
 # %% [markdown]
-# The two implementations agree to round-off, far inside the 10⁻⁶ tolerance. The largest differences (~10⁻⁹,
-# at depth ≥ 2) come from pairs of identical users, where ρ = 1 and $\arccos$ turns a last-bit difference ε in
-# ρ into a difference of order $\sqrt{2ε}$ in θ; elsewhere the agreement is ~10⁻¹⁵. The kit never imports
-# neural-tangents on its hot paths: it needs only the sparse Gram matrix and the row norms.
-#
 # ## 4 · Claim 2: finite networks converge to the analytic kernel as width grows
 #
 # For each width $h$ we initialise `n_seeds` finite networks `[Dense(h) → Relu] × L → Dense`, compute their
@@ -318,36 +324,29 @@ for depth in depth_list:
                                                  depth=depth, seed=seed)
 timings_s["width_convergence"] = time.perf_counter() - t0
 
-slopes = {}
-fig, ax = plt.subplots(figsize=(6, 4.2))
-for color, depth in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"], depth_list):
-    errs = width_errors[depth]
-    ax.plot(np.repeat(width_list, errs.shape[1]), errs.ravel(), "o", color=color, alpha=0.35, ms=4)
-    ax.plot(width_list, errs.mean(axis=1), "-", color=color, label=f"depth {depth}")
-    if len(width_list) > 1:
-        slopes[depth] = float(np.polyfit(np.log(width_list), np.log(errs.mean(axis=1)), 1)[0])
-anchor = width_errors[depth_list[0]].mean(axis=1)[0]
-ref_widths = np.array([width_list[0], width_list[-1]], dtype=float)
-ax.plot(ref_widths, anchor * (ref_widths / ref_widths[0]) ** -0.5, "k--", lw=1, label=r"$\propto 1/\sqrt{\mathrm{width}}$")
-ax.set(xscale="log", yscale="log", xlabel="hidden width h",
-       ylabel=r"$\Vert\Theta_h - \Theta_\infty\Vert_F \,/\, \Vert\Theta_\infty\Vert_F$",
-       title=f"Empirical NTK → analytic NTK ({width_users.shape[0]} {dataset} users, {n_seeds} seeds)")
-ax.legend()
+fig, slopes = plot_width_convergence(width_list, width_errors, title=f"Empirical NTK → analytic NTK "
+                                    f"({width_users.shape[0]} {dataset} users, {n_seeds} seeds)")
 save_figure(fig, f"01_ntk_width_convergence-{dataset}", figures_dir=fig_dir)
 plt.show()
 print(pd.DataFrame({f"depth {k}": v.mean(axis=1) for k, v in width_errors.items()}, index=width_list)
       .rename_axis("width").to_string(float_format=lambda z: f"{z:.4f}"))
 print("fitted log-log slopes:", {k: round(s, 2) for k, s in slopes.items()}, f"({timings_s['width_convergence']:.0f} s)")
 
+# %%
+mean_errors = {k: v.mean(axis=1) for k, v in width_errors.items()}
+span = lambda i: (f"{100 * min(e[i] for e in mean_errors.values()):.0f}–"
+                  f"{100 * max(e[i] for e in mean_errors.values()):.0f} %")
+display(Markdown(
+    f"At width {width_list[-1]:,} the empirical kernel of a single random network is within {span(-1)} of Θ "
+    f"(mean over seeds, by depth), against {span(0)} at width {width_list[0]:,}; the fitted log–log slopes are "
+    + ", ".join(f"{v:+.2f} (depth {k})" for k, v in slopes.items()) + " against the −½ of the reference line. "
+    "The slopes are noisy with only `n_seeds` initialisations per width (the error of one network is itself a "
+    "random variable; more seeds tighten them), and the small-width end still carries higher-order corrections. "
+    "Deeper networks fluctuate more at a given width (each layer adds its own finite-width fluctuations). ∞-AE "
+    "uses the $h\\to\\infty$ end of this plot, where the kernel is deterministic and no initialisation has to be "
+    "chosen or averaged over."))
+
 # %% [markdown]
-# The error falls roughly along the −½ reference line: at width 4096 the empirical kernel of a single random
-# network is within 2–3 % of Θ, against 9–14 % at width 64. The fitted slopes are noisy with only
-# `n_seeds` initialisations per width (the error of one network is itself a random variable): with 12 seeds at
-# depth 1 we measured −0.43 to −0.45 over widths 64–4096, the small-width end still carrying higher-order
-# corrections. Deeper networks have somewhat larger errors at a given width (each layer adds its own finite-width
-# fluctuations) but the same rate. ∞-AE uses the $h\to\infty$ end of this plot, where the kernel
-# is deterministic and no initialisation has to be chosen or averaged over.
-#
 # ## 5 · Claim 3: how Θ depends on activity and overlap
 #
 # By §2.5 we can evaluate Θ directly on a grid of $(\lVert x\rVert^2, \lVert y\rVert^2, x^\top y)$ with
@@ -366,40 +365,8 @@ print(f"Θ on items 0–39: {k_a[0, 1]:.6f} | on shuffled items: {k_b[0, 1]:.6f}
 assert np.allclose(k_a, k_b, rtol=1e-6) and np.isclose(k_a[0, 1], k_grid[0, 0], rtol=1e-6)
 
 depth_demo = depth_list[0]
-# Θ for arrays of (|x|, |y|, xᵀy) triples, element by element (ntk_from_gram on 1×1 Gram matrices, vectorised).
-ntk_of_counts = jax.jit(jax.vmap(lambda nx, ny, s: ntk_from_gram(s[None, None], nx[None], ny[None], n_features=d,
-                                                                 depth=depth_demo)[0, 0]))
-fig, axes = plt.subplots(1, 3, figsize=(16, 4.4))
-# (a) Θ vs overlap, both users with the same activity n
-for n in (5, 10, 20, 50):
-    s = np.arange(0, n + 1, dtype=np.float32)
-    n_arr = np.full_like(s, n)
-    axes[0].plot(s, ntk_of_counts(n_arr, n_arr, s), "-o", ms=3, label=f"|x| = |y| = {n}")
-axes[0].set(xlabel="overlap xᵀy (shared items)", ylabel="Θ(x, y)", title="(a) more shared items → larger Θ")
-axes[0].legend()
-# (b) normalised Θ vs the activity of y, for |x| = 20 and fixed overlaps
-n_x = 20.0
-for s in (0, 2, 5, 10, 20):
-    n_y = np.arange(max(s, 1), 501, dtype=np.float32)
-    n_xs, s_arr = np.full_like(n_y, n_x), np.full_like(n_y, s)
-    cosine = ntk_of_counts(n_xs, n_y, s_arr) / np.sqrt(ntk_of_counts(n_xs, n_xs, n_xs) * ntk_of_counts(n_y, n_y, n_y))
-    axes[1].plot(n_y, cosine, label=f"xᵀy = {s}")
-axes[1].set(xscale="log", xlabel="activity of y, |y| (items)", ylabel=r"$\Theta(x,y)/\sqrt{\Theta(x,x)\,\Theta(y,y)}$",
-            title=f"(b) same overlap, |x| = {n_x:.0f}: heavier y → less similar")
-axes[1].legend()
-# (c) Θ(x,y)/Θ(x,x) over (activity n = |x| = |y|, overlap fraction xᵀy/n)
-n_grid = np.unique(np.round(np.geomspace(1, 500, 60))).astype(np.float32)
-frac = np.linspace(0, 1, 41, dtype=np.float32)
-nn, ff = np.meshgrid(n_grid, frac)
-overlap = np.round(ff * nn)
-relative = np.asarray(ntk_of_counts(nn.ravel(), nn.ravel(), overlap.ravel())
-                      / ntk_of_counts(nn.ravel(), nn.ravel(), nn.ravel())).reshape(nn.shape)
-mesh = axes[2].pcolormesh(n_grid, frac, relative, shading="nearest", cmap="viridis")
-fig.colorbar(mesh, ax=axes[2], label=r"$\Theta(x,y)\,/\,\Theta(x,x)$")
-axes[2].set(xscale="log", xlabel="activity |x| = |y|", ylabel="overlap fraction xᵀy / |x|",
-            title="(c) normalised Θ over activity and overlap")
-fig.suptitle(f"NTK of depth {depth_demo} on binary users, d = {d} items ({dataset})", y=1.02)
-fig.tight_layout()
+ntk_of_counts = ntk_counts_fn(d, depth_demo)
+fig = plot_ntk_dependence(d, depth_demo, title=f"NTK of depth {depth_demo} on binary users, d = {d} items ({dataset})")
 save_figure(fig, "01_ntk_dependence", figures_dir=fig_dir)
 plt.show()
 for n in (5, 50, 500):
@@ -434,56 +401,59 @@ for depth in depth_list:
     t0 = time.perf_counter()
     reports[depth] = tune_and_evaluate_infinite_ae(data, depth=depth, seed=seed, progress=False)
     timings_s[f"infae_depth{depth}"] = time.perf_counter() - t0
-    print(f"depth {depth}: best λ = {reports[depth].best_lambda:g}, HR@100 = {reports[depth].test_metrics['HR@100']:.2f} "
+    print(f"depth {depth}: best λ = {reports[depth].best_value:g}, HR@100 = {reports[depth].test_metrics['HR@100']:.2f} "
           f"({timings_s[f'infae_depth{depth}']:.1f} s)")
 timings_s["infae_total"] = time.perf_counter() - t_all
 
 metric_names = ["AUC", "HR@10", "HR@100", "NDCG@10", "NDCG@100", "PSP@10", "PSP@100"]
 depth_table = pd.DataFrame({f"depth {k}": r.test_metrics for k, r in reports.items()}).T[metric_names]
-depth_table.insert(0, "best λ", [r.best_lambda for r in reports.values()])
-depth_table.insert(1, "val HR@100", [r.val_metrics[r.best_lambda]["HR@100"] for r in reports.values()])
+depth_table.insert(0, "best λ", [r.best_value for r in reports.values()])
+depth_table.insert(1, "val HR@100", [r.val_metrics[r.best_value]["HR@100"] for r in reports.values()])
 print("validation HR@100 at the selected λ, then test metrics (AUC as a fraction, the others in %):")
 print(depth_table.to_string(float_format=lambda z: f"{z:.4f}"))
 
 normalised = depth_table[metric_names] / depth_table[metric_names].max(axis=0)
-fig, ax = plt.subplots(figsize=(6.5, 4.2))
-markers = ["o", "s", "^", "D", "v", "P", "X"]
-for marker, metric in zip(markers, metric_names):
-    ax.plot(list(depth_list), normalised[metric].to_numpy(), marker=marker, label=metric)
-ax.set(xticks=list(depth_list), xlabel="depth (hidden Dense → ReLU blocks)",
-       ylabel="metric / best depth's metric", title=f"∞-AE vs depth on {dataset} (test)")
-ax.legend(ncol=2, fontsize="small")
+fig = plot_depth_metrics(depth_table, metric_names, title=f"∞-AE vs depth on {dataset} (test)")
 save_figure(fig, f"01_depth-{dataset}", figures_dir=fig_dir)
 plt.show()
 best_depth = {m: int(depth_list[int(np.argmax(depth_table[m].to_numpy()))]) for m in metric_names}
 print("best depth per metric:", best_depth)
 print("worst depth relative to the best, per metric:", normalised.min(axis=0).round(3).to_dict())
 # Contrast the kernel makes between users sharing 5 of their 20 items and users sharing none, per depth.
+contrast = {}
 for depth in depth_list:
-    k = ntk_from_gram(np.array([[0.0, 5.0, 20.0]], np.float32), np.array([20.0], np.float32),
-                      np.full(3, 20.0, np.float32), n_features=d, depth=depth)
-    k = np.asarray(k)[0]
+    k = np.asarray(ntk_counts_fn(d, depth)(np.full(3, 20.0, np.float32), np.full(3, 20.0, np.float32),
+                                           np.array([0.0, 5.0, 20.0], np.float32)))
+    contrast[depth] = float((k[1] - k[0]) / k[2])
     print(f"depth {depth}: Θ(x,y)/Θ(x,x) for |x| = |y| = 20 is {k[0] / k[2]:.3f} with no shared item, "
-          f"{k[1] / k[2]:.3f} with 5 shared (contrast {(k[1] - k[0]) / k[2]:.3f})")
+          f"{k[1] / k[2]:.3f} with 5 shared (contrast {contrast[depth]:.3f})")
 
 # %% [markdown]
 # **Paper.** Fig. 6 reports that ∞-AE gets *worse* as it gets deeper, with the best results at 1–2 layers — the
 # same folk wisdom as for finite recommenders — which is why ∞-AE uses a single hidden layer.
-#
-# **Ours.** With the default parameters (Amazon Magazine, seed 42), depth 1 is best on the metrics that look deep
-# into the ranking (AUC, HR@100, NDCG@100, PSP@100; depths 2–3 lose 1–7 %), while depth 2 is better on the top-10
-# metrics (depth 1 is 4–6 % behind there); depth 3 is never the best. That is consistent with the paper's "1–2
-# layers", and the paper's selection metric, HR@100 on validation, would also pick depth 1 (table above). Note that
-# λ is re-tuned per depth (the grid is coarse), so part of the top-10 gain of depth 2 may be the smaller λ it picks. One reason is visible in the last lines
-# printed above: each extra ReLU layer pulls the normalised kernel of all pairs of users towards the same value
-# (the correlation map of a deep ReLU network has ρ = 1 as its attracting fixed point), so the contrast between
-# users who share items and users who do not shrinks with depth. In the infinite-width limit depth adds no
-# learned features — only a blurrier similarity.
+
+# %%
+val_pick = int(depth_list[int(np.argmax(depth_table["val HR@100"].to_numpy()))])
+by_depth = {k: [m for m in metric_names if best_depth[m] == k] for k in depth_list}
+display(Markdown(
+    f"**Ours** ({dataset}, seed {seed}, λ re-tuned per depth): "
+    + "; ".join(f"depth {k} is best on {', '.join(ms) if ms else 'no metric'}" for k, ms in by_depth.items())
+    + ". Relative to the best depth the others lose up to "
+    + ", ".join(f"{100 * (1 - normalised[m].min()):.0f} % ({m})" for m in metric_names)
+    + f". The paper's selection metric, HR@100 on validation, picks depth {val_pick}. The contrast the kernel "
+    "makes between users sharing 5 of their 20 items and users sharing none falls with depth ("
+    + ", ".join(f"{v:.3f} at depth {k}" for k, v in contrast.items())
+    + "): each extra ReLU layer pulls the normalised kernel of all pairs of users towards the same value (the "
+    "correlation map of a deep ReLU network has ρ = 1 as its attracting fixed point). In the infinite-width limit "
+    "depth adds no learned features — only a blurrier similarity. λ is re-tuned per depth on a coarse grid, so "
+    "part of a deeper network's gain on some metrics may be the λ it picks."))
+
+# %% [markdown]
 #
 # ## 7 · Results
 
 # %%
-val_at_best = {f"infae_depth{k}": r.val_metrics[r.best_lambda] for k, r in reports.items()}
+val_at_best = {f"infae_depth{k}": r.val_metrics[r.best_value] for k, r in reports.items()}
 metrics = {f"infae_depth{k}": {"val": val_at_best[f"infae_depth{k}"], "test": r.test_metrics}
            for k, r in reports.items()}
 width_errors_json = {str(k): {str(w): [float(e) for e in errs[i]] for i, w in enumerate(width_list)}
@@ -498,7 +468,7 @@ results_path = write_results(
         "ntk_max_rel_diff_by_depth": {str(k): v for k, v in max_rel_diff.items()},
         "width_errors": width_errors_json,
         "width_error_loglog_slopes": {str(k): v for k, v in slopes.items()},
-        "best_lambda_by_depth": {str(k): r.best_lambda for k, r in reports.items()},
+        "best_lambda_by_depth": {str(k): r.best_value for k, r in reports.items()},
         "best_depth_by_test_metric": best_depth,
     },
 )

@@ -52,22 +52,24 @@ import time
 import jax
 import matplotlib.pyplot as plt
 import numpy as np
+from IPython.display import Markdown, display
 
 import infae_kit
 from infae_kit.models.baselines import EASE, PopRec
 from infae_kit.models.competitors import fit_and_evaluate_competitor, parse_competitor_names, recorded_config, search_competitor
 from infae_kit.data import dataset_statistics, load_dataset
-from infae_kit.evaluation.protocol import (
-    evaluate_model,
-    hit_rate_by_item_bucket,
-    hit_rate_by_user_bucket,
-    metric_names,
-)
+from infae_kit.evaluation.protocol import evaluate_model, metric_names
 from infae_kit.evaluation.selection import tune_and_evaluate
 from infae_kit.models.infinite_ae import tune_and_evaluate_infinite_ae
 from infae_kit.paths import figures_dir as default_figures_dir, output_path, runs_dir
-from infae_kit.evaluation.plotting import save_figure, set_theme
-from infae_kit.evaluation.results import PAPER_CODE_RERUN, PAPER_MODEL_NAMES, PAPER_TABLE1, write_results
+from infae_kit.evaluation.plotting import plot_coldstart, plot_lambda_sweep, save_figure, set_theme
+from infae_kit.evaluation.results import (
+    PAPER_CODE_RERUN,
+    PAPER_MODEL_NAMES,
+    PAPER_TABLE1,
+    metrics_table,
+    write_results,
+)
 
 set_theme()
 print(f"python {platform.python_version()} · jax {jax.__version__} · numpy {np.__version__} · "
@@ -112,7 +114,7 @@ print(f"{dataset}: loaded in {t_load:.2f} s")
 # %%
 report = tune_and_evaluate_infinite_ae(data, lambdas=lambda_grid, depth=depth, dtype=dtype, user_budget=budget,
                                        seed=seed)
-print(f"λ picked on validation HR@100: {report.best_lambda:g}   ∞-AE total {report.timings_s['total']:.1f} s")
+print(f"λ picked on validation HR@100: {report.best_value:g}   ∞-AE total {report.timings_s['total']:.1f} s")
 print("stage timings (s):", {k: round(v, 2) for k, v in report.timings_s.items()})
 
 # %% [markdown]
@@ -122,17 +124,7 @@ print("stage timings (s):", {k: round(v, 2) for k, v in report.timings_s.items()
 # (large λ). The dashed line marks the λ picked by validation HR@100.
 
 # %%
-lam_sorted = sorted(report.val_metrics)
-xs = np.arange(len(lam_sorted))
-fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
-for ax, name in zip(axes, ("HR@100", "NDCG@10", "AUC")):
-    ax.plot(xs, [report.val_metrics[l][name] for l in lam_sorted], marker="o")
-    ax.axvline(lam_sorted.index(report.best_lambda), ls="--", c="gray")
-    ax.set_xticks(xs, [f"{l:g}" for l in lam_sorted])
-    ax.set_xlabel("λ (× trace(K)/n)")
-    ax.set_title(f"validation {name}")
-fig.suptitle(f"∞-AE on {dataset}: λ sweep")
-fig.tight_layout()
+fig = plot_lambda_sweep(report.val_metrics, report.best_value, title=f"∞-AE on {dataset}: λ sweep")
 save_figure(fig, f"02_lambda_sweep-{dataset}", figures_dir=fig_dir)
 plt.show()
 
@@ -191,17 +183,10 @@ shown = [n for n in names if n != "PSP@100"]
 ours = {"infae": report.test_metrics, "ease": ease.test_metrics, "poprec": pop_test.metrics,
         **{name: rep.test_metrics for name, rep in competitor_reports.items()}}
 paper = PAPER_TABLE1.get(dataset, {})
-rows = []
-for model, m in ours.items():
-    rows.append([f"{model} (ours)"] + [f"{m[n]:.4f}" if n == "AUC" else f"{m[n]:.2f}" for n in shown])
-    if model in paper:
-        rows.append([f"{model} (paper)"] + [str(paper[model].get(n, "—")) for n in shown])
+table = {PAPER_MODEL_NAMES[m]: values for m, values in ours.items()}
 if dataset in PAPER_CODE_RERUN:
-    rows.append(["infae (paper's code, rerun)"] + [str(PAPER_CODE_RERUN[dataset]["infae"].get(n, "—")) for n in shown])
-header = "| model | " + " | ".join(shown) + " |\n|" + "---|" * (len(shown) + 1)
-from IPython.display import Markdown, display  # noqa: E402
-
-display(Markdown(header + "\n" + "\n".join("| " + " | ".join(r) + " |" for r in rows)))
+    table["∞-AE, the paper's code rerun"] = PAPER_CODE_RERUN[dataset]["infae"]
+display(Markdown(metrics_table(table, shown, reference={PAPER_MODEL_NAMES[m]: v for m, v in paper.items()})))
 if "infae" in paper:
     rel = {n: 100 * (report.test_metrics[n] / paper["infae"][n] - 1) for n in shown if n in paper["infae"]}
     print("∞-AE relative difference to the paper (%):", {k: round(v, 2) for k, v in rel.items()})
@@ -228,24 +213,7 @@ for n, models in beaten_by.items():
 # %%
 models_topk = {"∞-AE": report.test, "EASE": ease.test, "PopRec": pop_test,
                **{PAPER_MODEL_NAMES[name]: rep.test for name, rep in competitor_reports.items() if name != "bias"}}
-coldness = {"users": {}, "items": {}}
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
-for label, res in models_topk.items():
-    u_x, u_hr = hit_rate_by_user_bucket(res.per_user["HR@100"], data.train, n_buckets)
-    i_x, i_hr = hit_rate_by_item_bucket(res.top_k, data.test, data.train, k=100, n_buckets=n_buckets)
-    coldness["users"][label] = u_hr.tolist()
-    coldness["items"][label] = i_hr.tolist()
-    axes[0].plot(range(n_buckets), u_hr, marker="o", label=label)
-    axes[1].plot(range(n_buckets), i_hr, marker="o", label=label)
-axes[0].set_xticks(range(n_buckets), [f"{x:.1f}" for x in u_x])
-axes[1].set_xticks(range(n_buckets), [f"{x:.1f}" for x in i_x])
-axes[0].set_xlabel("user bucket (mean train interactions)")
-axes[1].set_xlabel("item bucket (mean train popularity)")
-for ax in axes:
-    ax.set_ylabel("test HR@100 (%)")
-axes[0].legend()
-fig.suptitle(f"{dataset}: performance over coldness (cold → head)")
-fig.tight_layout()
+fig, coldness = plot_coldstart(models_topk, data, n_buckets, title=f"{dataset}: performance over coldness (cold → head)")
 save_figure(fig, f"02_coldstart-{dataset}", figures_dir=fig_dir)
 plt.show()
 
@@ -256,7 +224,7 @@ plt.show()
 # tests and gathered by `python -m infae_kit.runner` into `figures/results.md`.
 
 # %%
-best_val = report.val_metrics[report.best_lambda]
+best_val = report.val_metrics[report.best_value]
 path = write_results(
     out_dir, "02_closed_form_fit", dataset,
     parameters=dict(dataset=dataset, lambdas=lambdas, ease_lambdas=ease_lambdas, depth=depth, dtype=dtype,
@@ -272,9 +240,9 @@ path = write_results(
                "poprec_total": t_pop,
                **{f"{name}_total": rep.timings_s["total"] for name, rep in competitor_reports.items()}},
     extra={
-        "infae_best_lambda": report.best_lambda,
+        "infae_best_lambda": report.best_value,
         "infae_val_by_lambda": {f"{k:g}": v for k, v in report.val_metrics.items()},
-        "infae_effective_lambda": report.effective_lambdas[report.best_lambda],
+        "infae_effective_lambda": report.effective_lambdas[report.best_value],
         "ease_best_lambda": ease.best_value,
         "ease_val_by_lambda": {f"{k:g}": v for k, v in ease.val_metrics.items()},
         "coldness_hr100": coldness,

@@ -31,8 +31,8 @@
 # **Which configuration runs.** With `preset = "auto"` (the default) the notebook runs the best configuration
 # recorded for the dataset (`infae_kit.distill.RECORDED_CONFIGS`, measured with `infae_kit.distill.search`;
 # the paper code's defaults — μ = 500, γ = 200, τ = 10, 500 steps — for a dataset without one), except under the
-# test suite, which sets `INFAE_NOTEBOOK_PRESET=ci` for a CI-sized run (μ = 50, γ = 50, 30 steps: about a
-# minute on 2 CPUs, too short to reach Table 1). Any hyper-parameter given explicitly overrides the preset:
+# test suite, which sets `INFAE_NOTEBOOK_PRESET=ci` for a CI-sized run (`infae_kit.distill.CI_CONFIG`, too
+# short to reach Table 1). Any hyper-parameter given explicitly overrides the preset:
 # `papermill notebooks/03_distill.ipynb out.ipynb -p dataset douban-book -p gamma 500`. Distilled supports are
 # cached under `output_dir/distill_cache`, keyed by the configuration and the data, and long runs checkpoint
 # there: rerunning the notebook, or resuming an interrupted run, costs only what was not done yet.
@@ -68,21 +68,14 @@ from IPython.display import Markdown, display
 import infae_kit
 from infae_kit.models.baselines import EASE, EASE_LAMBDA_GRID
 from infae_kit.data import dataset_statistics, load_dataset
-from infae_kit.distill import (
-    distill_cache_path,
-    distill_cached,
-    distill_config_for,
-    hard_gumbel_support,
-    load_distilled,
-    multi_step_gumbel,
-    topk_binarize,
-)
+from infae_kit.distill import distill_cache_path, distill_cached, distill_config_for, load_distilled, topk_binarize
 from infae_kit.evaluation.protocol import evaluate_model, metric_names
 from infae_kit.evaluation.selection import tune_and_evaluate
 from infae_kit.models.infinite_ae import InfiniteAE, tune_and_evaluate_infinite_ae
 from infae_kit.paths import figures_dir as default_figures_dir, output_path, runs_dir
+from infae_kit.distill.figures import gumbel_row_profile, plot_distill_training, plot_distilled_vs_real
 from infae_kit.evaluation.plotting import save_figure, set_theme
-from infae_kit.evaluation.results import PAPER_TABLE1, write_results
+from infae_kit.evaluation.results import PAPER_TABLE1, markdown_table, metrics_table, write_results
 
 set_theme()
 print(f"python {platform.python_version()} · jax {jax.__version__} ({jax.default_backend()}) · "
@@ -169,34 +162,14 @@ first_row = data.train[int(np.sort(np.random.default_rng(seed).choice(data.n_use
                                                                           replace=False))[0])]
 prior_row = jax.numpy.asarray(first_row.toarray().astype(np.float32))
 gammas, taus = (1, 10, 100), (0.3, 1.0, 10.0)
-row_key = jax.random.PRNGKey(seed)
-gumbel_grid = {}
-fig, axes = plt.subplots(1, len(taus), figsize=(13, 3.6), sharey=True)
-for ax, t in zip(axes, taus):
-    for g in gammas:
-        soft = np.asarray(multi_step_gumbel(prior_row, row_key, g, t))[0]
-        hard_items = int(np.asarray(hard_gumbel_support(prior_row, row_key, g)).sum())
-        n_eff = float(soft.sum() ** 2 / np.square(soft).sum())
-        gumbel_grid[f"gamma={g},tau={t:g}"] = {"row_sum": float(soft.sum()), "n_eff": n_eff,
-                                               "exact_nonzeros": int(np.count_nonzero(soft)),
-                                               "hard_items": hard_items}
-        ax.plot(np.arange(1, soft.size + 1), np.sort(soft)[::-1],
-                label=f"γ={g}: n_eff={n_eff:.0f}, hard={hard_items}")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_ylim(1e-6, 1.5)
-    ax.set_xlabel("item rank in the sample")
-    ax.set_title(f"τ = {t:g}")
-    ax.legend(fontsize=8, loc="lower left")
-axes[0].set_ylabel("sampled value $\\hat x_i$")
-fig.suptitle(f"Multi-step Gumbel sampling of one prior row ({int(first_row.nnz)} items of {data.n_items:,} at "
-             "logit 1)")
-fig.tight_layout()
+fig, gumbel_grid = gumbel_row_profile(prior_row, jax.random.PRNGKey(seed), gammas, taus,
+                                      title=f"Multi-step Gumbel sampling of one prior row ({int(first_row.nnz)} "
+                                            f"items of {data.n_items:,} at logit 1)")
 save_figure(fig, f"03_gumbel_row-{dataset}", figures_dir=fig_dir)
 plt.show()
-display(Markdown("| γ, τ | row sum | n_eff | exact non-zeros | hard items |\n|---|---|---|---|---|\n" + "\n".join(
-    f"| {k} | {v['row_sum']:.2f} | {v['n_eff']:.1f} | {v['exact_nonzeros']} | {v['hard_items']} |"
-    for k, v in gumbel_grid.items())))
+display(Markdown(markdown_table(["γ, τ", "row sum", "n_eff", "exact non-zeros", "hard items"], [
+    [k, f"{v['row_sum']:.2f}", f"{v['n_eff']:.1f}", v["exact_nonzeros"], v["hard_items"]]
+    for k, v in gumbel_grid.items()])))
 
 # %% [markdown]
 # Small τ makes each draw nearly one-hot, so the row holds about as many items as distinct draws, and the
@@ -224,25 +197,8 @@ print(f"best support at step {h['best_step']}: validation HR@100 {h['best_metric
       f"{result.best_lambda:g} (step 0, the real users: {h['evaluations'][0]['metrics']['HR@100']:.2f})")
 
 # %%
-ev_steps = [e["step"] for e in h["evaluations"]]
-fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
-axes[0].plot(np.arange(1, len(h["loss"]) + 1), h["loss"])
-axes[0].set_xlabel("outer step")
-axes[0].set_title("training loss")
-axes[1].plot(ev_steps, [e["metrics"]["HR@100"] for e in h["evaluations"]], marker="o", label="HR@100")
-axes[1].plot(ev_steps, [e["metrics"]["NDCG@10"] for e in h["evaluations"]], marker="s", label="NDCG@10")
-axes[1].axvline(h["best_step"], ls="--", c="gray")
-axes[1].set_xlabel("outer step")
-axes[1].set_title("validation (λ picked at each)")
-axes[1].legend()
-axes[2].step(ev_steps, [e["lambda"] for e in h["evaluations"]], where="post", marker="o")
-axes[2].set_yscale("log")
-axes[2].set_ylim(min(config.val_lambdas) / 2, max(config.val_lambdas) * 2)
-axes[2].set_xlabel("outer step")
-axes[2].set_title("inner λ picked on validation")
-fig.suptitle(f"DISTILL-CF on {dataset}: μ={config.budget}, γ={config.gamma}, τ={config.tau:g}, "
-             f"support={config.support}")
-fig.tight_layout()
+fig = plot_distill_training(h, config, title=f"DISTILL-CF on {dataset}: μ={config.budget}, γ={config.gamma}, "
+                                             f"τ={config.tau:g}, support={config.support}")
 save_figure(fig, f"03_training-{dataset}", figures_dir=fig_dir)
 plt.show()
 
@@ -260,31 +216,13 @@ init = real[np.asarray(h["initial_users"])]
 synth = result.best_support
 mats = {"real train (all users)": real, f"initial support (μ={config.budget} real users)": init,
         f"distilled ({config.support})": synth}
-fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
-profile = {}
-for label, m in mats.items():
-    row_sums = np.sort(np.asarray(m.sum(axis=1)).ravel())
-    pop = np.sort(np.asarray(m.sum(axis=0)).ravel())[::-1]
-    profile[label] = {"mean_row_sum": float(row_sums.mean()), "median_row_sum": float(np.median(row_sums)),
-                      "items_with_mass": int(np.count_nonzero(pop)),
-                      "top10pct_item_share": float(pop[: max(len(pop) // 10, 1)].sum() / pop.sum())}
-    axes[0].plot(row_sums, np.linspace(0, 1, len(row_sums), endpoint=False), label=label, drawstyle="steps-post")
-    axes[1].plot(np.arange(1, len(pop) + 1), pop / pop.sum(), label=label)
-axes[0].set_xscale("log")
-axes[0].set_xlabel("interactions per user (row sum)")
-axes[0].set_ylabel("fraction of users ≤ x")
-axes[0].legend(fontsize=8)
-axes[1].set_yscale("log")
-axes[1].set_xlabel("item rank")
-axes[1].set_ylabel("share of interactions")
-fig.suptitle(f"{dataset}: distilled vs real users")
-fig.tight_layout()
+fig, profile = plot_distilled_vs_real(mats, title=f"{dataset}: distilled vs real users")
 save_figure(fig, f"03_distilled_vs_real-{dataset}", figures_dir=fig_dir)
 plt.show()
-display(Markdown("| matrix | mean row sum | median row sum | items with mass | share of top 10 % items |\n"
-                 "|---|---|---|---|---|\n" + "\n".join(
-                     f"| {k} | {v['mean_row_sum']:.2f} | {v['median_row_sum']:.2f} | {v['items_with_mass']} | "
-                     f"{100 * v['top10pct_item_share']:.1f} % |" for k, v in profile.items())))
+display(Markdown(markdown_table(
+    ["matrix", "mean row sum", "median row sum", "items with mass", "share of top 10 % items"],
+    [[k, f"{v['mean_row_sum']:.2f}", f"{v['median_row_sum']:.2f}", v["items_with_mass"],
+      f"{100 * v['top10pct_item_share']:.1f} %"] for k, v in profile.items()])))
 
 # %% [markdown]
 # ## 6. Test metrics: distilled vs all users vs random users, and EASE on the summary
@@ -315,8 +253,9 @@ t0 = time.perf_counter()
 ease = tune_and_evaluate(lambda lam: EASE(lam), EASE_LAMBDA_GRID, data, train=synth)
 ease_val, ease_lambda, ease_test = ease.val_metrics, ease.best_value, ease.test_metrics
 t_ease = time.perf_counter() - t0
-print(f"λ: distilled {result.best_lambda:g} · all users {full.best_lambda:g} · random users "
-      f"{random_users.best_lambda:g} · EASE on distilled {ease_lambda:g}")
+ease_full = tune_and_evaluate(lambda lam: EASE(lam), EASE_LAMBDA_GRID, data)
+print(f"λ: distilled {result.best_lambda:g} · all users {full.best_value:g} · random users "
+      f"{random_users.best_value:g} · EASE on distilled {ease_lambda:g}")
 
 # The soft support binarised after the fact: each fake user keeps its round(row sum) most sampled items.
 topk = None
@@ -337,35 +276,48 @@ ours = {
 }
 if topk is not None:
     ours[f"DISTILL-CF + ∞-AE, support binarised (top-k rows, μ={config.budget})"] = (topk.test_metrics, None)
-rows = []
-for label, (m, paper_key) in ours.items():
-    rows.append([f"{label} (ours)"] + [f"{m[n]:.4f}" if n == "AUC" else f"{m[n]:.2f}" for n in names])
-    if paper_key in paper:
-        rows.append([f"{label.split(' (')[0]} (paper, μ=500)" if paper_key == "infae_distilled"
-                     else f"{label} (paper)"] + [str(paper[paper_key].get(n, "—")) for n in names])
-display(Markdown("| model | " + " | ".join(names) + " |\n|" + "---|" * (len(names) + 1) + "\n"
-                 + "\n".join("| " + " | ".join(r) + " |" for r in rows)))
+reference = {f"DISTILL-CF + ∞-AE (μ={config.budget})": paper["infae_distilled"]} if paper else {}
+if paper:
+    reference["∞-AE, all users"] = paper["infae"]
+display(Markdown(metrics_table({label: m for label, (m, _) in ours.items()}, names, reference=reference)))
 share = {label: 100 * m["NDCG@10"] / full.test_metrics["NDCG@10"] for label, (m, _) in ours.items()}
 for label, v in share.items():
     print(f"{label}: {v:.1f} % of full-data ∞-AE test NDCG@10")
-if "infae_distilled" in paper:
-    print(f"paper (Table 1): {100 * paper['infae_distilled']['NDCG@10'] / paper['infae']['NDCG@10']:.1f} %")
 
 # %% [markdown]
-# **Reading the table** (measured with the recorded configurations; README, "DISTILL-CF + ∞-AE").
-#
-# * **Magazine** (τ = 5, γ = 200): 500 distilled users give 102.8 % of full-data ∞-AE's test NDCG@10 (22.54
-#   against 21.93; the paper reports 103 %). The 500 random real users they started from give 44 % (9.65), and
-#   EASE trained on the summary keeps 96 % of EASE trained on everything.
-# * **ML-1M** (the paper code's defaults): 98.0 % (32.74 against 33.39). Every metric is within 3 % of the
-#   paper's row, but it is short of 99 %; the paper's own code gets 98.3 % on the same files.
-# * **The CI-sized run the test suite executes** (μ = 50, 30 steps) is too short for the prior to move far from
-#   its initialisation: its numbers are a smoke test, not a result.
-# * **Validation caveat:** Magazine's validation split is tiny (1,812 of 3,092 users have no validation item;
-#   even ∞-AE on all users validates at HR@100 7.6), so the validation metrics that pick λ and the best step
-#   are noisy.
-# * **Sparsity:** at τ = 5–10 the soft support is dense (every row sums to γ, nothing is clipped), so the
-#   cardinality penalty is constant. Its binarised version (last row) shows how much the soft values carry.
+# **Reading the table.** Shares are of the test NDCG@10 of ∞-AE trained on every user (the paper's Table 1
+# compares the same way); the paper's numbers are for μ = 500.
+
+# %%
+distilled_label, random_label, ease_label = list(ours)[:1] + list(ours)[2:4]
+no_val = int(np.count_nonzero(np.diff(data.val.indptr) == 0))
+lines = [
+    f"* **{dataset}**, μ = {config.budget}, τ = {config.tau:g}, γ = {config.gamma} ({resolved_preset} preset): "
+    f"{config.budget} distilled users give **{share[distilled_label]:.1f} %** of full-data ∞-AE's test NDCG@10 "
+    f"({distilled_test['NDCG@10']:.2f} against {full.test_metrics['NDCG@10']:.2f}); the {config.budget} random "
+    f"real users they started from give {share[random_label]:.1f} % ({random_users.test_metrics['NDCG@10']:.2f}).",
+    f"* **Model-agnostic:** EASE trained on the summary reaches {ease_test['NDCG@10']:.2f} test NDCG@10, "
+    f"{100 * ease_test['NDCG@10'] / ease_full.test_metrics['NDCG@10']:.1f} % of EASE trained on every user "
+    f"({ease_full.test_metrics['NDCG@10']:.2f}).",
+]
+if "infae_distilled" in paper:
+    paper_share = 100 * paper["infae_distilled"]["NDCG@10"] / paper["infae"]["NDCG@10"]
+    worst = max(names, key=lambda n: abs(distilled_test[n] / paper["infae_distilled"][n] - 1))
+    lines.append(f"* **The paper** reports {paper_share:.1f} % on {dataset}; our distilled row is within "
+                 f"{100 * abs(distilled_test[worst] / paper['infae_distilled'][worst] - 1):.1f} % of the paper's "
+                 f"on every metric (largest gap: {worst}).")
+if resolved_preset == "ci":
+    lines.append(f"* **This is the CI-sized run** ({config.steps} steps): too short for the prior to move far from "
+                 "its initialisation, its numbers are a smoke test, not a result.")
+lines.append(f"* **Validation caveat:** {no_val:,} of {data.n_users:,} users have no validation item and ∞-AE on "
+             f"all users validates at HR@100 {full.best_val_metrics['HR@100']:.1f}; where that split is small, "
+             "the validation metrics that pick λ and the best step are noisy.")
+lines.append(f"* **Sparsity:** the released support holds {synth.nnz:,} stored values (density "
+             f"{synth.nnz / (synth.shape[0] * synth.shape[1]):.3f}) with a mean row sum of "
+             f"{profile[f'distilled ({config.support})']['mean_row_sum']:.1f} for γ = {config.gamma}: a support "
+             "whose rows sum to γ is dense and unclipped, so the cardinality penalty is constant there."
+             + (" Its binarised version (last row) shows how much the soft values carry." if topk is not None else ""))
+display(Markdown("\n".join(lines)))
 
 # %% [markdown]
 # ## 7. The artifact
@@ -397,24 +349,26 @@ path = write_results(
                     steps=steps, lr=lr, batch_size=batch_size, seed=seed, support=support, reuse=reuse),
     metrics={
         "infae_distilled": {"val": distilled_val, "test": distilled_test},
-        "infae_full": {"val": full.val_metrics[full.best_lambda], "test": full.test_metrics},
-        "infae_random": {"val": random_users.val_metrics[random_users.best_lambda],
+        "infae_full": {"val": full.val_metrics[full.best_value], "test": full.test_metrics},
+        "infae_random": {"val": random_users.val_metrics[random_users.best_value],
                          "test": random_users.test_metrics},
         "ease_distilled": {"val": ease_val[ease_lambda], "test": ease_test},
+        "ease_full": {"val": ease_full.best_val_metrics, "test": ease_full.test_metrics},
         **({"infae_distilled_topk": {"val": topk.val_metrics[topk.best_value], "test": topk.test_metrics}}
            if topk is not None else {}),
     },
     timings_s={"load": t_load, "distill_total": result.timings["total"], "infae_total": full.timings_s["total"],
                "infae_random_total": random_users.timings_s["total"], "eval_distilled": t_eval_distilled,
-               "ease_distilled_total": t_ease},
+               "ease_distilled_total": t_ease, "ease_full_total": ease_full.timings_s["total"]},
     extra={
         "best_lambda": result.best_lambda,
         "best_step": h["best_step"],
         "steps_run": h["steps_run"],
         "stopped_early": h["stopped_early"],
-        "infae_full_best_lambda": full.best_lambda,
-        "infae_random_best_lambda": random_users.best_lambda,
+        "infae_full_best_lambda": full.best_value,
+        "infae_random_best_lambda": random_users.best_value,
         "ease_distilled_best_lambda": ease_lambda,
+        "ease_full_best_lambda": ease_full.best_value,
         "ndcg10_share_of_full_pct": {"infae_distilled": share[next(iter(ours))]},
         "from_cache": from_cache,
         "topk_support_nnz": int(binary_support.nnz) if topk is not None else None,

@@ -30,12 +30,12 @@
 # **What runs.** With `distill_preset = "auto"` the summary is the recorded μ = 500 DISTILL-CF support of the
 # dataset (`infae_kit.distill.RECORDED_CONFIGS`, loaded from the cache when it was distilled before; the paper
 # code's defaults for a dataset without one, unless overridden), except under the test suite
-# (`INFAE_NOTEBOOK_PRESET=ci`), which distils a CI-sized summary (μ = 50, 30 steps), attacks at most 100 users
-# per release and does not tune the control's λ: a smoke test, not a result. The attacks cost seconds to a
-# minute; everything reusable is in `infae_kit.experiments.privacy`. `douban-book` has no recorded configuration; the
+# (`INFAE_NOTEBOOK_PRESET=ci`), which distils a CI-sized summary (`infae_kit.distill.CI_CONFIG`), attacks at most 100 users
+# per release and does not tune the control's λ: a smoke test, not a result. The attacks are cheap next to the
+# distillation; everything reusable is in `infae_kit.experiments.privacy`. `douban-book` has no recorded configuration; the
 # measured run used a budgeted one: `papermill notebooks/06_deanonymization.ipynb out.ipynb -p dataset
-# douban-book -p distill_gamma 50 -p distill_tau 5.0 -p distill_steps 150` (29 min to distil on a loaded
-# 2-core machine, 1.8 s per step unloaded).
+# douban-book -p distill_gamma 50 -p distill_tau 5.0 -p distill_steps 150` (its timings are in its result file,
+# `distill_run_timings_s`).
 
 # %% tags=["parameters"]
 dataset = "magazine"          # any name from infae_kit.data.list_datasets()
@@ -76,9 +76,10 @@ from infae_kit.distill import distill_cached, distill_config_for
 from infae_kit.evaluation.protocol import evaluate_model
 from infae_kit.evaluation.selection import tune_and_evaluate
 from infae_kit.models.infinite_ae import InfiniteAE
-from infae_kit.paths import figures_dir as default_figures_dir, output_path, runs_dir
+from infae_kit.paths import figures_dir as default_figures_dir, output_path, repo_root, runs_dir
 from infae_kit.evaluation.plotting import save_figure, set_theme
-from infae_kit.evaluation.results import write_results
+from infae_kit.evaluation.results import metrics_table, read_results, write_results
+from infae_kit.experiments.privacy_figures import plot_attack_curves, recorded_runs_table, releases_table
 from infae_kit.experiments.sampling import sample
 
 set_theme()
@@ -207,12 +208,7 @@ print(f"λ: DISTILL-CF {result.best_lambda:g}, control {control_tuning.best_valu
       f"{np.isin(summary_targets, result.history['initial_users']).sum()} of the {len(summary_targets)} summary "
       "targets are among DISTILL-CF's initial users")
 
-display(Markdown("| release | attack | published rows | interactions (summary: mass) | targets | mean items per target |\n"
-                 "|---|---|---:|---:|---:|---:|\n" + "\n".join(
-                     f"| {r.name} | {'matching' if isinstance(r, P.SampleRelease) else 'prediction'} | "
-                     f"{r.rows.shape[0] if isinstance(r, P.SampleRelease) else config.budget:,} | "
-                     f"{r.rows.nnz if isinstance(r, P.SampleRelease) else summary.sum():,.0f} | "
-                     f"{len(r.targets):,} | {items_per_user[r.targets].mean():.1f} |" for r in releases)))
+display(Markdown(releases_table(releases, X, {"DISTILL-CF": summary, "control": X[others]})))
 
 # %% [markdown]
 # ## 4. Figure 8: more noise in D′
@@ -227,36 +223,8 @@ t0 = time.perf_counter()
 fig8 = P.attack_sweep(X, releases, [(fig8_fraction, eta) for eta in noise_levels], phi=phi, seed=int(seed))
 t_fig8 = time.perf_counter() - t0
 fig8_df = pd.DataFrame(fig8)
-styles = {r.name: ("-" if isinstance(r, P.SampleRelease) else "--") for r in releases}
-
-
-def plot_curves(df, x, xlabel, title):
-    """Left: % de-anonymized, every release. Right: the prediction attack graded (share of missing items)."""
-    fig, (ax, ax_rec) = plt.subplots(1, 2, figsize=(12.5, 4.4), gridspec_kw={"width_ratios": [1.5, 1]})
-    for name, part in df.groupby("release", sort=False):
-        n = int(part["targets"].iloc[0])
-        kind = part["attack"].iloc[0]
-        style = dict(ls=styles[name], marker="o" if kind == "matching" else "s",
-                     color="gray" if name == "control" else None, zorder=1 if name == "control" else 2)
-        line, = ax.plot(100 * part[x], part["percent"], label=f"{name} ({kind}, {n} targets)", **style)
-        if kind == "prediction":
-            ax_rec.plot(100 * part[x], part["recovered_percent"], label=name, **dict(style, color=line.get_color()))
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("% of users de-anonymized")
-    ax.set_ylim(-2, 102)
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    ax_rec.set_xlabel(xlabel)
-    ax_rec.set_ylabel("% of missing items in the top-m")
-    ax_rec.set_ylim(bottom=0)
-    ax_rec.set_title("prediction attack, graded")
-    ax_rec.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-fig = plot_curves(fig8_df, "noise", "noise in D′ (% of the catalogue flipped per user)",
-                  f"{dataset}: {100 * fig8_fraction:.0f} % of each history revealed")
+fig = plot_attack_curves(fig8, "noise", "noise in D′ (% of the catalogue flipped per user)",
+                         f"{dataset}: {100 * fig8_fraction:.0f} % of each history revealed")
 save_figure(fig, f"06_deanonymization_noise-{dataset}", figures_dir=fig_dir)
 plt.show()
 fig8_df.assign(noise=100 * fig8_df["noise"]).pivot(index="noise", columns="release", values="percent").round(2)
@@ -271,8 +239,8 @@ t0 = time.perf_counter()
 fig9 = P.attack_sweep(X, releases, [(f, 0.0) for f in fractions], phi=phi, seed=int(seed))
 t_fig9 = time.perf_counter() - t0
 fig9_df = pd.DataFrame(fig9)
-fig = plot_curves(fig9_df, "fraction_revealed", "data revealed in D′ (% of each user's items)",
-                  f"{dataset}: no noise")
+fig = plot_attack_curves(fig9, "fraction_revealed", "data revealed in D′ (% of each user's items)",
+                         f"{dataset}: no noise")
 save_figure(fig, f"06_deanonymization_revealed-{dataset}", figures_dir=fig_dir)
 plt.show()
 (fig9_df.assign(revealed=100 * fig9_df["fraction_revealed"])
@@ -329,11 +297,10 @@ by_m_table.join(by_m_df.drop_duplicates("group").set_index("group")["targets"])
 t0 = time.perf_counter()
 summary_test = evaluate_model(distilled_model, data, "test").metrics
 t_eval = time.perf_counter() - t0
-display(Markdown("| model | " + " | ".join(summary_test) + " |\n|---|" + "---:|" * len(summary_test) + "\n" + "\n".join(
-    f"| {label} | " + " | ".join(f"{m[k]:.4f}" if k == "AUC" else f"{m[k]:.2f}" for k in summary_test) + " |"
-    for label, m in ((f"∞-AE on the DISTILL-CF summary (λ = {result.best_lambda:g})", summary_test),
-                     (f"control: ∞-AE on the {len(others):,} non-target users (λ = {control_tuning.best_value:g})",
-                      control_tuning.test_metrics)))))
+display(Markdown(metrics_table({
+    f"∞-AE on the DISTILL-CF summary (λ = {result.best_lambda:g})": summary_test,
+    f"control: ∞-AE on the {len(others):,} non-target users (λ = {control_tuning.best_value:g})":
+        control_tuning.test_metrics}, list(summary_test))))
 
 # %% [markdown]
 # ## 8. The paper's claim, recorded
@@ -391,45 +358,52 @@ display(Markdown(
                 for name, c in claim.items())))
 
 # %% [markdown]
-# **Reading the results** (measured with the defaults: μ = 500 and samples of 500 users, up to 500 targets
-# per release, seed 42; the recorded summaries of `magazine` and `ml-1m`, and for `douban-book`, which has
-# none, a budgeted run of γ = 50, τ = 5, 150 steps, `-p distill_gamma 50 -p distill_tau 5.0 -p
-# distill_steps 150`; `figures/06_deanonymization-{dataset}.json`). % de-anonymized at 90 % revealed, no noise:
-#
-# | dataset (train items per user: median) | user-RNS | head-user | interaction-RNS | DISTILL-CF | control | missing items recovered, DISTILL-CF / control | user-RNS at 10 % noise |
-# |---|---:|---:|---:|---:|---:|---:|---:|
-# | magazine (1) | 59.49 | 84.8 | 24.0 | 19.8 | 4.0 | 20.2 / 4.2 | 13.33 |
-# | ml-1m (75) | 91.2 | 100.0 | 17.0 | 0.0 | 0.0 | 18.4 / 13.8 | 4.2 |
-# | douban-book (18) | 95.36 | 100.0 | 68.2 | 7.4 | 1.0 | 20.2 / 4.0 | 15.19 |
-#
-# * **Sampling de-anonymizes most published users, and noise lowers it: holds on all three.** douban-book's
-#   95.36 % is close to the paper's 96.43 % on Douban (a different, much denser Douban: 2.6k users × 34k items,
-#   1.2M interactions). Noise is destructive: 1 % of the catalogue is 13, 37 and 68 random flips per row,
-#   almost all of them added items, and it halves user-RNS on ML-1M (91.2 → 46.2 %); at 10 % ML-1M's
-#   attacker makes more *wrong* matches (323) than refusals (156).
-#   Head-user samples publish the heaviest users, the easiest to identify. Magazine's 59 % is its sparsity:
-#   a target's 90 % is one to three mostly popular items that several published rows share, so the
-#   attacker refuses (79 of 195 targets) rather than errs.
-# * **Distillation ≈ 1 % or less: holds on ML-1M only.** On ML-1M no target's exact missing set is ever
-#   recovered (m ≈ 14 items on average), by the summary or by the control. On Magazine (19.8 %) and
-#   douban-book (7.4 %) the summary recovers far more than the control (4.0 %, 1.0 %), so the successes are
-#   leaked by the summary, not inferred from the population; the graded measure shows a smaller leak on ML-1M
-#   too (18.4 % of the missing items against 13.8 %). The control is as good a recommender as the summary on
-#   test (NDCG@10 7.36 against 6.57 on douban-book, 33.32 against 32.74 on ML-1M; on Magazine 16.44 against
-#   22.54, its λ picked on Magazine's tiny validation split): the summary does not recover more because it
-#   recommends better.
-# * **Where the leak is.** DISTILL-CF's objective is that ∞-AE fitted on the summary reconstructs every real
-#   user's train row from that row — the attacker's task, on the very rows attacked. On douban-book the leak
-#   concentrates on the heaviest users: targets missing 10+ items (56 of 500) get 51.8 % of their exact sets
-#   and 88.8 % of their missing items back, against 0 % and 6.2 % for the control. The users DISTILL-CF was
-#   initialised with are not more exposed (5.5 % against 7.4 % overall): it is not a trace of the
-#   initialisation. On Magazine 486 of 500 targets miss a single item, so exact-set recovery is top-1
-#   prediction. A μ = 500 summary is 8 % of ML-1M's users but 16 % of Magazine's and 27 % of douban-book's.
-# * **Differences from the paper.** Not the same Douban (the paper's file is not available offline); our
-#   douban-book summary is a budgeted run (γ = 50 instead of the paper's 500–2,000 for Douban); the paper
-#   does not state its sampler, sample size, target users or exactly how noise is flipped, so those are the
-#   choices written above. With 500 targets a percentage carries a binomial standard error of up to ±2.2
-#   points (±3.6 for Magazine's 195 user-RNS targets).
+# **Reading the results.** The measured runs recorded with the kit (`figures/06_deanonymization-{dataset}.json`:
+# the defaults, μ = the summary's size, seed 42; for `douban-book`, which has no recorded DISTILL-CF
+# configuration, a budgeted run, `-p distill_gamma 50 -p distill_tau 5.0 -p distill_steps 150`), % de-anonymized
+# at the headline setting (no noise), next to this run:
+
+# %%
+recorded = [read_results(p) for p in sorted((repo_root() / "figures").glob("06_deanonymization-*.json"))]
+this_run = {"dataset": f"{dataset} (this run, {resolved_preset})", "fig8": fig8, "headline": headline}
+display(Markdown(recorded_runs_table(recorded + [this_run])))
+claim_lines = []
+for key, text in (("sampling_deanonymizes_most", "Sampling de-anonymizes most published users (> 50 %)"),
+                  ("distillation_about_1pct_or_less", "Distillation de-anonymizes about 1 % or less"),
+                  ("noise_lowers_sampling", "Noise lowers the sampling attack")):
+    holds = [r["dataset"] for r in recorded if r["claim"][key]["holds"]]
+    fails = [r["dataset"] for r in recorded if not r["claim"][key]["holds"]]
+    claim_lines.append(f"* **{text}:** holds on {', '.join(holds) or 'none'}"
+                       + (f"; does not hold on {', '.join(fails)}" if fails else "")
+                       + f" (this run: {'holds' if claim[key]['holds'] else 'does not hold'}).")
+heavy = by_m_df[by_m_df["group"] == "m ≥ 10"].set_index("release")
+if {"DISTILL-CF", "control"} <= set(heavy.index):
+    claim_lines.append(
+        f"* **Where the leak is (this run):** targets missing 10 or more items ({int(heavy.loc['DISTILL-CF', 'targets'])}"
+        f" of {len(summary_targets)}) get {heavy.loc['DISTILL-CF', 'percent']:.1f} % of their exact sets and "
+        f"{heavy.loc['DISTILL-CF', 'recovered_percent']:.1f} % of their missing items back from the summary, "
+        f"against {heavy.loc['control', 'percent']:.1f} % and {heavy.loc['control', 'recovered_percent']:.1f} % "
+        "for the control.")
+display(Markdown("\n".join(claim_lines)))
+
+# %% [markdown]
+# * **Why sampling leaks.** A published row *is* a user's history: with most of it revealed the rare items it
+#   shares with the attacker's knowledge single it out, and head-user samples publish the heaviest users, the
+#   easiest to identify. On a very sparse dataset a target's revealed items are a few mostly popular ones that
+#   several published rows share, so the attacker refuses (no row stands out by φ) rather than errs.
+# * **Noise is destructive.** A percentage of the whole catalogue is many random flips per row, almost all of them
+#   added items, so they outweigh a short true history; at high noise the attacker makes wrong matches as well as
+#   refusals (the counts per release are in the table of §5).
+# * **Why a summary can leak.** DISTILL-CF's objective is that ∞-AE fitted on the summary reconstructs every real
+#   user's train row from that row — the attacker's task, on the very rows attacked. What the summary recovers
+#   beyond the control (∞-AE on everyone but the targets) is leaked by the summary, not inferred from the
+#   population; the control is as good a recommender (§7), so the difference is not a better model. The group
+#   "initial users" of §6 checks that the leak is not a trace of the users DISTILL-CF started from. A summary of
+#   μ users is a larger share of a small dataset than of a large one.
+# * **Differences from the paper.** Not the same Douban (the paper's file is not available offline); the
+#   douban-book summary is a budgeted run (the paper's γ for Douban is 500–2,000); the paper does not state its
+#   sampler, sample size, target users or exactly how noise is flipped, so those are the choices written above.
+#   With a few hundred targets a percentage carries a binomial standard error of a few points.
 
 # %% [markdown]
 # ## 9. Record the results

@@ -82,7 +82,14 @@ from IPython.display import Markdown, display
 
 import infae_kit
 from infae_kit.experiments.continual import split_into_periods
-from infae_kit.experiments.continual_models import STRATEGIES, active_rows, run_continual
+from infae_kit.experiments.continual_figures import (
+    averages_table,
+    memories_table,
+    periods_table,
+    plot_continual_averages,
+    plot_continual_per_period,
+)
+from infae_kit.experiments.continual_models import run_continual
 from infae_kit.data import load_dataset, read_movielens
 from infae_kit.distill import DistillConfig
 from infae_kit.io_utils import atomic_write_json
@@ -132,16 +139,10 @@ t0 = time.perf_counter()
 source = read_movielens(ratings_file) if ratings_file else load_dataset(dataset)
 split = split_into_periods(source, run["n_periods"], by=split_by)
 t_load = time.perf_counter() - t0
-active = [int(active_rows(m).size) for m in split.periods]
-new_users = [int(active_rows(split.periods[0]).size)] + [
-    int(np.sum((np.diff(split.periods[t].indptr) > 0) & (np.diff(split.history(t - 1).indptr) == 0)))
-    for t in range(1, split.n_periods)]
 print(f"{split!r}\nloaded and split in {t_load:.2f} s; {split.n_repeats_dropped} repeated pairs dropped")
-display(Markdown("| period | interactions | active users | new users | first day | last day |\n|---|---|---|---|---|---|\n"
-                 + "\n".join(f"| {t} | {int(split.sizes[t]):,} | {active[t]} | {new_users[t]} | "
-                             f"{np.datetime64(int(split.boundaries[t]), 's').astype('datetime64[D]')} | "
-                             f"{np.datetime64(int(split.boundaries[t + 1]), 's').astype('datetime64[D]')} |"
-                             for t in range(split.n_periods))))
+table, period_users = periods_table(split)
+active = period_users["active_users"]
+display(Markdown(table))
 
 # %% [markdown]
 # ## 2. Protocol and strategies
@@ -201,33 +202,16 @@ print("seconds per strategy (this call): " + ", ".join(f"{k} {v:.0f}" for k, v i
 # all strategies share; §6 compares strategies period by period (paired differences).
 
 # %%
-strategy_names = {"individual": "Individual", "joint": "Joint", "ader": "ADER", "distill-cf": "DISTILL-CF"}
 steps_compared = list(range(1, split.n_periods - 1))
 averages = result.averages(steps_compared)
 metrics_shown = ["HR@10", "NDCG@10", "HR@100"]
 per_period = {m: result.per_period(m) for m in metrics_shown + ["NDCG@100", "PSP@10"]}
-colors = dict(zip(STRATEGIES, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
-fig, axes = plt.subplots(1, len(metrics_shown), figsize=(12, 3.6))
-for ax, m in zip(axes, metrics_shown):
-    values = [np.asarray(per_period[m][s])[steps_compared] for s in result.strategies]
-    means = [v.mean() for v in values]
-    sems = [v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else 0.0 for v in values]
-    ax.bar([strategy_names[s] for s in result.strategies], means, yerr=sems, capsize=3,
-           color=[colors[s] for s in result.strategies])
-    for i, v in enumerate(means):
-        ax.text(i, v / 2, f"{v:.2f}", ha="center", va="center", fontsize=8, color="white")
-    ax.set_title(f"{m} (%)")
-    ax.tick_params(axis="x", labelrotation=20)
-fig.suptitle(f"MVAE, next-period performance averaged over periods 1–{split.n_periods - 2} ({split.name}, "
-             f"{split.n_periods} periods, N={run['budget']})")
-fig.tight_layout()
+fig = plot_continual_averages(result, steps_compared, metrics_shown,
+                              title=f"MVAE, next-period performance averaged over periods 1–{split.n_periods - 2} "
+                                    f"({split.name}, {split.n_periods} periods, N={run['budget']})")
 save_figure(fig, f"07_continual_average-{dataset}", figures_dir=fig_dir)
 plt.show()
-display(Markdown("| strategy | " + " | ".join(metrics_shown + ["NDCG@100", "PSP@10"]) + " |\n|---|"
-                 + "---|" * (len(metrics_shown) + 2) + "\n" + "\n".join(
-                     f"| {strategy_names[s]} | " + " | ".join(f"{averages[s][m]:.2f}"
-                                                              for m in metrics_shown + ["NDCG@100", "PSP@10"]) + " |"
-                     for s in result.strategies)))
+display(Markdown(averages_table(averages, metrics_shown + ["NDCG@100", "PSP@10"])))
 
 # %% [markdown]
 # ## 4. Figure 11: per-period performance
@@ -236,18 +220,9 @@ display(Markdown("| strategy | " + " | ".join(metrics_shown + ["NDCG@100", "PSP@
 # seen before who come back) varies a lot, so the curves are noisy — as the paper says of its own.
 
 # %%
-fig, axes = plt.subplots(1, len(metrics_shown), figsize=(14, 3.8), sharex=True)
-periods_axis = np.arange(split.n_periods - 1)
-for ax, m in zip(axes, metrics_shown):
-    for s in result.strategies:
-        ax.plot(periods_axis + 1, per_period[m][s], marker="o", ms=3, label=strategy_names[s], color=colors[s])
-    ax.set_xlabel("period predicted (t + 1)")
-    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
-    ax.set_title(f"{m} (%)")
-axes[0].legend(fontsize=8)
 n_eval = [r["n_users"] for r in result.rows if r["strategy"] == result.strategies[0]]
-fig.suptitle(f"MVAE per period ({split.name}); users evaluated per step: {min(n_eval)}–{max(n_eval)}")
-fig.tight_layout()
+fig = plot_continual_per_period(result, metrics_shown, title=f"MVAE per period ({split.name}); users evaluated "
+                                                              f"per step: {min(n_eval)}–{max(n_eval)}")
 save_figure(fig, f"07_continual_per_period-{dataset}", figures_dir=fig_dir)
 plt.show()
 
@@ -259,19 +234,7 @@ plt.show()
 # the summarised period) next to that of the N random real users it started from.
 
 # %%
-lines = []
-summaries = {s["period"]: s for s in result.summaries}
-for ex in result.exemplars:
-    t = ex["period"]
-    s = summaries.get(t - 1)
-    lines.append(f"| {t} | {ex['lambda']:.3f} | {ex['n_items_before']} → {ex['n_items_now']} | "
-                 + (f"{s['n_users']} | {s['val_HR@100_step0']:.1f} → {s['val_HR@100']:.1f} (step {s['best_step']}) |"
-                    if s else "— | — |"))
-if not result.exemplars:
-    lines = [f"| {t + 1} | — | — | {s['n_users']} | {s['val_HR@100_step0']:.1f} → {s['val_HR@100']:.1f} "
-             f"(step {s['best_step']}) |" for t, s in sorted(summaries.items())]
-display(Markdown("| period t | ADER λ_t | items seen before → now | users of t−1 | DISTILL-CF val HR@100: random "
-                 "users → summary |\n|---|---|---|---|---|\n" + "\n".join(lines)))
+display(Markdown(memories_table(result)))
 
 # %% [markdown]
 # ## 6. The claim: DISTILL-CF ≥ ADER ≥ Individual

@@ -172,6 +172,23 @@ def test_cache_round_trip_and_keys(data, tmp_path, monkeypatch):
     assert len(keys) == 4  # seed, config and data each change the key
 
 
+@pytest.mark.parametrize("damaged", ["card.json", "generator.npz", "users-topk-n40.npz"])
+def test_a_damaged_cache_entry_is_set_aside_and_rebuilt(data, tmp_path, damaged):
+    from infae_kit.caching import DamagedCacheWarning
+
+    first, _ = arcf_users_cached(data, 40, TINY, tmp_path, seed=2, progress=False)
+    path = arcf_cache_path(data, TINY, tmp_path, seed=2)
+    (path / damaged).write_bytes((path / damaged).read_bytes()[:20])  # truncated
+    # the card and the generator are read when users are generated: ask for another N
+    n = 40 if damaged.startswith("users") else 25
+    expected = first if n == 40 else fit_arcf(data.train, TINY, seed=2, progress=False).generate(25, 2)
+    with pytest.warns(DamagedCacheWarning, match=damaged if damaged.startswith("users") else path.name):
+        again, loaded = arcf_users_cached(data, n, TINY, tmp_path, seed=2, progress=False)
+    assert (again != expected).nnz == 0  # trained (or generated) again: the same users
+    assert loaded == damaged.startswith("users")  # a damaged users file costs a generation, not a training
+    assert len(list(tmp_path.rglob("*.damaged-*"))) == 1
+
+
 def test_saved_model_generates_what_the_trained_one_does(tiny_model, tmp_path):
     tiny_model.save(tmp_path / "m")
     loaded = load_arcf_model(tmp_path / "m")

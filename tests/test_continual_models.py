@@ -1,5 +1,5 @@
-"""Tests of infae_kit.experiments.continual_models and of MVAE's continual-learning hooks (warm start, replay, soft rows):
-known answers on constructed examples, and the loop on small synthetic data."""
+"""Tests of infae_kit.experiments.continual_models and continual_mvae (ADER's memory, MVAE's warm start, replay and
+soft rows): known answers on constructed examples, and the loop on small synthetic data."""
 
 from __future__ import annotations
 
@@ -12,8 +12,16 @@ import scipy.sparse as sp
 
 from infae_kit.experiments import continual as C
 from infae_kit.experiments import continual_models as CM
-from infae_kit.models.competitors import MVAE
-from infae_kit.models.mvae import Replay
+from infae_kit.experiments.continual_mvae import (
+    ADER_LAMBDA_BASE,
+    ContinualMVAE,
+    Replay,
+    ader_lambda,
+    herding_selection,
+    teacher_targets,
+)
+from infae_kit.models.mvae import MVAE
+from infae_kit.caching import DamagedCacheWarning
 from infae_kit.data import load_dataset
 from infae_kit.distill import DistillConfig
 from infae_kit.errors import DataError, ParameterError
@@ -44,40 +52,40 @@ def test_herding_order_on_a_constructed_example():
     # step 2: w = 2μ − f0 = (.138, −.032): ⟨w, f⟩ for 1..4 = .119, .139, −.032, .032 → 2
     # step 3: w = 3μ − f0 − f2 = (−.198, .374): for 1, 3, 4 = −.058, .374, −.374 → 3
     # step 4: w = 4μ − f0 − f2 − f3 = (.371, −.641): for 1, 4 = .130, .641 → 4; then 1
-    np.testing.assert_array_equal(CM.herding_selection(F, 5), [0, 2, 3, 4, 1])
+    np.testing.assert_array_equal(herding_selection(F, 5), [0, 2, 3, 4, 1])
     by_distance = np.argsort(np.linalg.norm(F - F.mean(axis=0), axis=1))
     np.testing.assert_array_equal(by_distance, [0, 1, 2, 4, 3])  # herding is not "closest to the mean first"
-    np.testing.assert_array_equal(CM.herding_selection(F, 2), [0, 2])  # a prefix of the full order
+    np.testing.assert_array_equal(herding_selection(F, 2), [0, 2])  # a prefix of the full order
     # scale does not matter with normalisation (ADER normalises the representations)
-    np.testing.assert_array_equal(CM.herding_selection(F * np.array([[1], [3], [0.5], [2], [7]]), 5), [0, 2, 3, 4, 1])
-    assert sorted(CM.herding_selection(F, 50).tolist()) == [0, 1, 2, 3, 4]  # n ≥ m: every row once
+    np.testing.assert_array_equal(herding_selection(F * np.array([[1], [3], [0.5], [2], [7]]), 5), [0, 2, 3, 4, 1])
+    assert sorted(herding_selection(F, 50).tolist()) == [0, 1, 2, 3, 4]  # n ≥ m: every row once
 
 
 def test_herding_first_pick_is_closest_to_mean_and_errors():
     rng = np.random.default_rng(0)
     F = rng.normal(size=(50, 4))
     Fn = F / np.linalg.norm(F, axis=1, keepdims=True)
-    assert CM.herding_selection(F, 1)[0] == np.argmin(np.linalg.norm(Fn - Fn.mean(axis=0), axis=1))
+    assert herding_selection(F, 1)[0] == np.argmin(np.linalg.norm(Fn - Fn.mean(axis=0), axis=1))
     for bad in (0, -1, 2.0, True):
         with pytest.raises(ParameterError, match="n must be"):
-            CM.herding_selection(F, bad)
+            herding_selection(F, bad)
     with pytest.raises(ParameterError, match="2-D"):
-        CM.herding_selection(np.zeros(3), 1)
+        herding_selection(np.zeros(3), 1)
     with pytest.raises(ParameterError, match="NaN"):
-        CM.herding_selection(np.full((2, 2), np.nan), 1)
+        herding_selection(np.full((2, 2), np.nan), 1)
 
 
 def test_ader_lambda_formula():
     # λ = λ_base · sqrt(|I_{t−1}|/|I_t| · |E|/|D_t|) = 0.8 · sqrt(0.9 · 0.25)
-    assert CM.ader_lambda(0.8, 900, 1000, 30, 120) == pytest.approx(0.8 * math.sqrt(0.225))
-    assert CM.ader_lambda(0.8, 1000, 1000, 50, 50) == pytest.approx(0.8)  # nothing new, memory as large as data
-    assert CM.ader_lambda(0.0, 5, 10, 1, 3) == 0.0
+    assert ader_lambda(0.8, 900, 1000, 30, 120) == pytest.approx(0.8 * math.sqrt(0.225))
+    assert ader_lambda(0.8, 1000, 1000, 50, 50) == pytest.approx(0.8)  # nothing new, memory as large as data
+    assert ader_lambda(0.0, 5, 10, 1, 3) == 0.0
     with pytest.raises(ParameterError, match="cannot be smaller"):
-        CM.ader_lambda(0.8, 10, 5, 1, 1)
+        ader_lambda(0.8, 10, 5, 1, 1)
     with pytest.raises(ParameterError, match="n_exemplars"):
-        CM.ader_lambda(0.8, 10, 10, 0, 1)
+        ader_lambda(0.8, 10, 10, 0, 1)
     with pytest.raises(ParameterError, match="lambda_base"):
-        CM.ader_lambda(-1, 10, 10, 1, 1)
+        ader_lambda(-1, 10, 10, 1, 1)
 
 
 class _FixedLogits:
@@ -92,7 +100,7 @@ def test_teacher_targets_are_softmax_over_old_items_times_row_size():
     logits = np.array([[0.0, np.log(3.0), 5.0, 1.0], [2.0, 2.0, -1.0, 7.0]])
     rows = sp.csr_matrix(np.array([[1, 1, 0, 0], [1, 1, 1, 1]], dtype=np.float32))
     items = np.array([True, True, False, True])
-    out = CM.teacher_targets(_FixedLogits(logits), rows, items)
+    out = teacher_targets(_FixedLogits(logits), rows, items)
     z0 = 1 + 3 + math.e
     np.testing.assert_allclose(out[0], 2 * np.array([1 / z0, 3 / z0, 0, math.e / z0]), rtol=1e-6)
     np.testing.assert_allclose(out.sum(axis=1), [2, 4], rtol=1e-6)
@@ -100,13 +108,14 @@ def test_teacher_targets_are_softmax_over_old_items_times_row_size():
 
 
 # ---------------------------------------------------------------------------------------------------------
-# MVAE hooks: warm start, init_step, replay, soft rows
+# MVAE's warm start; ContinualMVAE's replay and soft rows
 # ---------------------------------------------------------------------------------------------------------
 def _max_param_diff(a, b) -> float:
     return max(float(np.abs(np.asarray(x) - np.asarray(y)).max())
                for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)))
 
 
+@pytest.mark.slow  # one of the slowest unit tests: in make test, not in make test-fast
 def test_warm_start_continues_from_the_given_parameters(small_matrix):
     source = MVAE(**{**TINY, "epochs": 5}, seed=0).fit(small_matrix)
     # Adam moves each weight by about the learning rate per step: with a tiny one the model stays where it started
@@ -132,6 +141,7 @@ def test_warm_start_refuses_another_architecture(small_matrix):
         MVAE(**TINY).fit(small_matrix, init_step=-1)
 
 
+@pytest.mark.slow  # one of the slowest unit tests: in make test, not in make test-fast
 def test_replay_distillation_pulls_the_exemplars_towards_their_targets(small_matrix):
     n_items = small_matrix.shape[1]
     exemplars = small_matrix[:6]
@@ -140,8 +150,8 @@ def test_replay_distillation_pulls_the_exemplars_towards_their_targets(small_mat
     targets = np.zeros((6, n_items), dtype=np.float32)
     targets[:, 7] = np.asarray(exemplars.sum(axis=1)).ravel()  # all the mass on old item 7
     config = {**TINY, "epochs": 60, "learning_rate": 0.01}
-    with_kd = MVAE(**config).fit(small_matrix[6:], replay=Replay(exemplars, targets, 5.0, items))
-    without = MVAE(**config).fit(small_matrix[6:])
+    with_kd = ContinualMVAE(**config).fit(small_matrix[6:], replay=Replay(exemplars, targets, 5.0, items))
+    without = ContinualMVAE(**config).fit(small_matrix[6:])
     rank_of_7 = lambda m: (m.predict(exemplars)[:, :10] > m.predict(exemplars)[:, [7]]).sum(axis=1)
     assert np.all(rank_of_7(with_kd) == 0)  # item 7 first among the old items for every exemplar
     assert rank_of_7(without).mean() > 0
@@ -150,7 +160,7 @@ def test_replay_distillation_pulls_the_exemplars_towards_their_targets(small_mat
 
 def test_replay_inputs_are_checked(small_matrix):
     n_items = small_matrix.shape[1]
-    model = MVAE(**TINY)
+    model = ContinualMVAE(**TINY)
     with pytest.raises(ParameterError, match="must match"):
         model.fit(small_matrix, replay=Replay(small_matrix[:3], np.zeros((2, n_items)), 1.0))
     items = np.zeros(n_items, dtype=bool)
@@ -169,10 +179,20 @@ def test_soft_rows_are_kept_only_when_asked(small_matrix):
     a = MVAE(**TINY).fit(soft)  # binarised: the same as the binary matrix
     b = MVAE(**TINY).fit(small_matrix)
     np.testing.assert_allclose(a.predict(small_matrix), b.predict(small_matrix), rtol=1e-5, atol=1e-5)
-    c = MVAE(**TINY).fit(soft, binarize=False)  # other weights per item: another loss, other parameters
+    c = ContinualMVAE(**TINY).fit(soft, binarize=False)  # other weights per item: another loss, other parameters
     assert _max_param_diff(c.params_, b.params_) > 1e-3
     with pytest.raises(DataError, match="no interactions"):
-        MVAE(**TINY).fit(sp.csr_matrix((3, 4), dtype=np.float32), binarize=False)
+        ContinualMVAE(**TINY).fit(sp.csr_matrix((3, 4), dtype=np.float32), binarize=False)
+
+
+def test_continual_mvae_without_memory_is_the_plain_model(small_matrix):
+    """The continual hooks live in the continual code: the plain MVAE has none, and without a replay or soft rows
+    the continual variant trains the very same parameters (its own compiled step, the same arithmetic)."""
+    plain = MVAE(**TINY, seed=3).fit(small_matrix)
+    continual = ContinualMVAE(**TINY, seed=3).fit(small_matrix)
+    assert _max_param_diff(plain.params_, continual.params_) == 0.0
+    with pytest.raises(TypeError, match="replay"):
+        MVAE(**TINY).fit(small_matrix, replay=Replay(small_matrix[:2], np.zeros((2, small_matrix.shape[1])), 1.0))
 
 
 def test_latent_means_shape_and_determinism(small_matrix):
@@ -210,6 +230,7 @@ def test_distill_budget_not_smaller_than_the_data_is_refused(split):
         CM.run_continual(split, ["ader"], budget=0, mvae=TINY, progress=False)
 
 
+@pytest.mark.slow  # one of the slowest unit tests: in make test, not in make test-fast
 def test_the_loop_visits_every_period_of_every_strategy(split, tmp_path):
     budget = 8
     dconfig = DistillConfig(gamma=8, steps=3, log_freq=3, support="topk")
@@ -235,8 +256,8 @@ def test_the_loop_visits_every_period_of_every_strategy(split, tmp_path):
     # ADER's λ_t as the formula gives it, and its exemplars are users of the period before
     for ex in result.exemplars:
         t = ex["period"]
-        assert by[("ader", t)]["lambda"] == pytest.approx(CM.ader_lambda(
-            CM.ADER_LAMBDA_BASE, ex["n_items_before"], ex["n_items_now"], budget,
+        assert by[("ader", t)]["lambda"] == pytest.approx(ader_lambda(
+            ADER_LAMBDA_BASE, ex["n_items_before"], ex["n_items_now"], budget,
             by[("ader", t)]["n_train_rows"]))
         assert len(set(ex["users"])) == budget
         assert set(ex["users"]) <= set(CM.active_rows(split.periods[t - 1]).tolist())
@@ -252,3 +273,11 @@ def test_the_loop_visits_every_period_of_every_strategy(split, tmp_path):
     # another setting of one strategy misses only that strategy's cache entry
     other = CM.run_continual(split, ["individual", "ader"], **{**kwargs, "lambda_base": 0.4})
     assert other.from_cache == {"individual": True, "ader": False}
+    # a damaged cache entry is set aside and that strategy trained again; the others still come from the cache
+    (damaged,) = [p for p in (tmp_path / "continual").glob("*-joint-*.json")]
+    damaged.write_text('{"rows": [')
+    with pytest.warns(DamagedCacheWarning, match=damaged.name):
+        healed = CM.run_continual(split, ["individual", "joint"], **kwargs)
+    assert healed.from_cache == {"individual": True, "joint": False}
+    untimed = lambda rows: [{k: v for k, v in r.items() if k != "fit_s"} for r in rows if r["strategy"] == "joint"]
+    assert untimed(healed.rows) == untimed(result.rows)  # retrained: the same rows, only the timings differ

@@ -1,7 +1,11 @@
-"""The pins the README promises: one package set for pip (make env) and conda (environment.yml)."""
+"""The pins the README promises (one package set for pip (make env) and conda (environment.yml)), and the test
+tiers CI runs."""
 
+import os
 import re
+import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,8 +51,39 @@ def test_environment_yml_describes_the_same_set():
     assert "requirements/neural-tangents.txt" in text  # the documented --no-deps step
 
 
-def test_ci_runs_the_readme_test_command():
+def _make_dry_run(target: str) -> list[str]:
+    """The pytest command lines ``make -n <target>`` would run (the venv set-up lines left out)."""
+    out = subprocess.run(["make", "-n", "-C", str(ROOT), target], capture_output=True, text=True, check=True,
+                         env={**os.environ, "MAKEFLAGS": ""}).stdout
+    return [line for line in out.splitlines() if " -m pytest " in line]
+
+
+def test_ci_runs_every_tier_and_the_x64_job():
+    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
+          if line.strip() and not line.lstrip().startswith("#")]
+    assert ci.index("make test") < ci.index("make test-x64")  # the README's command, then the float64 job
+    (full,) = _make_dry_run("test")
+    args = full.split(" -m pytest ")[1].split()
+    assert args[:2] == ["tests", "notebooks"] and "--nbval-lax" in args and "-m" not in args  # nothing deselected
+    (fast,) = _make_dry_run("test-fast")
+    assert '-m "not slow and not notebook"' in fast
+    (x64,) = _make_dry_run("test-x64")
+    assert x64.split(" -m pytest ")[1].split()[:2] == ["tests/test_ntk.py", "tests/test_infinite_ae.py"]
+    makefile = (ROOT / "Makefile").read_text()
+    assert "test-x64: export JAX_ENABLE_X64 = 1" in makefile
     readme = (ROOT / "README.md").read_text()
-    ci = (ROOT / ".ci" / "run").read_text()
-    assert "make test" in ci and "make test" in readme
-    assert "make reproduce" in readme
+    assert re.search(r"^\s*make test(\s|$)", readme, re.M), "the README's test command is `make test`"
+
+
+def test_pytest_markers_are_declared_and_used():
+    """``-m "not slow"`` silently keeps tests whose marker is misspelt: every marker used must be declared."""
+    declared = set()
+    with open(ROOT / "pyproject.toml", "rb") as fh:
+        for entry in tomllib.load(fh)["tool"]["pytest"]["ini_options"]["markers"]:
+            declared.add(entry.split(":")[0].strip())
+    used = set()
+    for path in (ROOT / "tests").glob("test_*.py"):
+        used |= set(re.findall(r"pytest\.mark\.([a-z_]+)", path.read_text()))
+    used -= {"parametrize", "skipif", "xfail", "filterwarnings", "usefixtures", "skip"}
+    assert used <= declared, f"undeclared markers: {used - declared}"
+    assert {"slow", "notebook"} <= used

@@ -66,7 +66,7 @@ def test_recommend_excludes_seen_items(small):
 def test_tuning_picks_best_validation_lambda_and_matches_plain_evaluation(small):
     rep = tune_and_evaluate_infinite_ae(small, lambdas=(0.0, 1.0, 20.0), progress=False)
     hr = {lam: m["HR@100"] for lam, m in rep.val_metrics.items()}
-    assert rep.best_lambda == max(hr, key=hr.get)
+    assert rep.best_value == max(hr, key=hr.get)
     # λ = 0 interpolates the train rows: unseen items all tie, so AUC is exactly 0.5
     assert rep.val_metrics[0.0]["AUC"] == pytest.approx(0.5)
     # the validation shortcut K α = X − λ'α gives the same metrics as scoring through predict()
@@ -74,7 +74,7 @@ def test_tuning_picks_best_validation_lambda_and_matches_plain_evaluation(small)
         direct = evaluate_model(InfiniteAE(lam).fit(small.train), small, "val", ks=(10, 100))
         for name, value in direct.metrics.items():
             assert rep.val_metrics[lam][name] == pytest.approx(value, rel=1e-4, abs=1e-4), (lam, name)
-    direct_test = evaluate_model(InfiniteAE(rep.best_lambda).fit(small.train), small, "test")
+    direct_test = evaluate_model(InfiniteAE(rep.best_value).fit(small.train), small, "test")
     for name, value in direct_test.metrics.items():
         assert rep.test_metrics[name] == pytest.approx(value, rel=1e-5, abs=1e-5)
     assert set(rep.timings_s) >= {"kernel", "test", "total"}
@@ -163,3 +163,27 @@ def test_tune_and_evaluate_can_fit_on_other_rows(small):
     assert rep.test.n_users == small.n_users
     with pytest.raises(ParameterError, match="items"):
         tune_and_evaluate(lambda lam: EASE(lam), (10.0,), small, train=sp.csr_matrix((3, 7), dtype=np.float32))
+
+
+@pytest.mark.parametrize("keep_cross_kernel", [True, False])
+def test_lambda_picked_for_a_soft_support_matches_fitting_each_lambda(small, monkeypatch, keep_cross_kernel):
+    """"Fit on a support, pick λ on validation" (DISTILL-CF's validation): one kernel, one solve per λ."""
+    import infae_kit.models.infinite_ae as infinite_ae
+
+    support = sp.csr_matrix(np.random.default_rng(0).random((40, small.n_items)).astype(np.float32) ** 8)
+    if not keep_cross_kernel:  # memory for the fit but not to keep the validation cross-kernel: recomputed per λ
+        available = estimate_fit_memory_bytes(40, small.n_items)
+        assert small.n_users * 40 * 4 > available // 4
+        monkeypatch.setattr(infinite_ae, "available_memory_bytes", lambda: available)
+    grid = (0.1, 1.0, 50.0)
+    rep = tune_and_evaluate_infinite_ae(small, grid, train=support, evaluate_test=False, progress=False)
+    assert rep.test is None and rep.test_metrics == {} and "test" in rep.timings_s
+    for lam in grid:
+        direct = evaluate_model(InfiniteAE(lam).fit(support), small, "val").metrics
+        assert rep.val_metrics[lam] == pytest.approx(direct, rel=1e-5, abs=1e-5), lam
+    hr = {lam: m["HR@100"] for lam, m in rep.val_metrics.items()}
+    assert rep.best_value == max(hr, key=hr.get) and rep.model.lam == rep.best_value
+    assert rep.best_val_metrics == rep.val_metrics[rep.best_value]
+    assert rep.model.train_rows_.shape == support.shape
+    with pytest.raises(ParameterError, match="items"):
+        tune_and_evaluate_infinite_ae(small, (1.0,), train=support[:, :-1], progress=False)

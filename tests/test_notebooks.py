@@ -129,10 +129,14 @@ def test_closed_form_fit_ml1m_reaches_table1(tmp_path):
     tol = {"AUC": 0.02, "HR@10": 0.02, "HR@100": 0.02, "NDCG@10": 0.02, "NDCG@100": 0.02, "PSP@10": 0.025}
     for name, rel in tol.items():
         assert ours[name] == pytest.approx(paper[name], rel=rel), (name, ours[name], paper[name])
-    # and it ranks above EASE and PopRec on every metric, as in the paper
-    for base in ("poprec",):
-        for name in tol:
-            assert ours[name] > res["metrics"][base]["test"][name], (base, name)
+    # ∞-AE ranks above PopRec on every metric, as in the paper. Against EASE it is ahead on AUC, HR@100, NDCG@100
+    # and PSP@10 but behind on HR@10 and NDCG@10 (the paper has it ahead everywhere; EASE here is 13 % above the
+    # paper's EASE cell on HR@10, figures/results.md): the comparison the notebook records, asserted as measured.
+    pop, ease = res["metrics"]["poprec"]["test"], res["metrics"]["ease"]["test"]
+    assert all(ours[name] > pop[name] for name in tol), {n: (ours[n], pop[n]) for n in tol}
+    ahead = {name for name in tol if ours[name] > ease[name]}
+    assert ahead == {"AUC", "HR@100", "NDCG@100", "PSP@10"}, {n: (ours[n], ease[n]) for n in tol}
+    assert res["infae_behind_or_tied_with"]["HR@10"] == ["ease"]
     assert res["timings_s"]["load"] > 0 and res["timings_s"]["infae_total"] > 0
     # Bias-only (closed form, ranks by popularity): the paper's cell within 5% on HR@10 and NDCG@10
     bias, paper_bias = res["metrics"]["bias"]["test"], PAPER_TABLE1["ml-1m"]["bias"]

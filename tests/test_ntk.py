@@ -97,3 +97,17 @@ def test_bad_arguments_are_rejected():
         ntk_matrix(x, dtype="int32")
     with pytest.raises(ParameterError, match="n_features"):
         ntk_from_gram(jnp.ones((2, 2)), jnp.ones(2), jnp.ones(2), n_features=0)
+
+
+def test_the_differentiable_kernel_follows_jax_default_precision():
+    """CI runs this file twice, with JAX_ENABLE_X64 off and on: the JAX kernel is float32 or float64 accordingly,
+    and matches the float64 reference to that precision."""
+    x = sp.random(12, 40, density=0.2, format="csr", random_state=3, data_rvs=np.ones)
+    k = ntk_matrix_jax(jnp.asarray(x.toarray()))
+    with enable_x64():
+        reference = ntk_matrix(x, dtype="float64")
+    error = float(np.max(np.abs(np.asarray(k, dtype=np.float64) - reference) / np.abs(reference)))
+    if jax.config.jax_enable_x64:
+        assert k.dtype == jnp.float64 and error < 1e-12, error
+    else:
+        assert k.dtype == jnp.float32 and 1e-12 < error < 1e-5, error

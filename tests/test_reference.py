@@ -13,6 +13,7 @@ def _random_binary(n, d, density, seed):
     return sp.random(n, d, density=density, format="csr", random_state=seed, data_rvs=np.ones).astype(np.float32)
 
 
+@pytest.mark.slow  # one of the slowest unit tests: in make test, not in make test-fast
 @pytest.mark.parametrize("depth", [1, 2])
 def test_empirical_ntk_error_shrinks_with_width(depth):
     x = _random_binary(12, 30, 0.2, seed=depth)
@@ -24,6 +25,7 @@ def test_empirical_ntk_error_shrinks_with_width(depth):
     assert errors[1].max() < 0.1
 
 
+@pytest.mark.slow  # one of the slowest unit tests: in make test, not in make test-fast
 def test_empirical_ntk_rectangular_float64_and_reproducible():
     x = _random_binary(6, 20, 0.3, seed=1)
     y = _random_binary(4, 20, 0.3, seed=2)
@@ -37,6 +39,7 @@ def test_empirical_ntk_rectangular_float64_and_reproducible():
     assert c.shape == (1, 2) and np.all(np.isfinite(c)) and np.all(c < 0.5)
 
 
+@pytest.mark.slow  # one of the slowest unit tests: in make test, not in make test-fast
 def test_empirical_ntk_several_outputs_average_over_units():
     x = _random_binary(8, 20, 0.3, seed=3)
     one = empirical_ntk_by_width(x, widths=(128,), n_seeds=4, seed=0, n_outputs=1)

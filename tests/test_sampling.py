@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 
 import numpy as np
 import pytest
@@ -227,15 +226,19 @@ def test_svp_cf_cache_hits_without_retraining(train, tmp_path, monkeypatch):
             svp_cf_forgetting(train, cache_dir=tmp_path, dataset_name="synthetic", **kwargs)
     with pytest.raises(AssertionError, match="retrained"):
         svp_cf_forgetting(train[:-1], FAST_PROXY, seed=3, cache_dir=tmp_path, dataset_name="synthetic")
-    assert len(list(tmp_path.iterdir())) == 1  # no temporary files left behind
+    # one entry and the folder's format marker: no temporary files left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".infae_cache-svp-cf.format", first.cache_path.name]
 
 
-def test_svp_cf_cache_recovers_from_a_corrupt_file(train, tmp_path, caplog):
+@pytest.mark.parametrize("damage", [b"not an npz", b"PK\x03\x04truncated"])
+def test_svp_cf_cache_recovers_from_a_corrupt_file(train, tmp_path, damage):
+    from infae_kit.caching import DamagedCacheWarning
+
     first = svp_cf_forgetting(train, FAST_PROXY, seed=0, cache_dir=tmp_path)
-    first.cache_path.write_bytes(b"not an npz")
-    with caplog.at_level(logging.WARNING, logger="infae_kit.experiments.sampling"):
+    first.cache_path.write_bytes(damage)
+    with pytest.warns(DamagedCacheWarning, match=first.cache_path.name):
         again = svp_cf_forgetting(train, FAST_PROXY, seed=0, cache_dir=tmp_path)
-    assert not again.from_cache and "unreadable" in caplog.text
+    assert not again.from_cache and len(list(tmp_path.glob("svp-cf-*.damaged-*"))) == 1
     np.testing.assert_array_equal(again.per_user, first.per_user)  # training is deterministic per seed
     assert svp_cf_forgetting(train, FAST_PROXY, seed=0, cache_dir=tmp_path).from_cache
 
@@ -284,7 +287,12 @@ def test_bad_names_options_and_data(train):
         BiasProxyConfig(loss="mse")
     with pytest.raises(ParameterError, match="epochs"):
         BiasProxyConfig(epochs=0)
-    with pytest.raises(ParameterError, match="lr > 0"):
+    with pytest.raises(ParameterError, match=r"BiasProxyConfig.lr must be a finite number > 0, got -1.0"):
         BiasProxyConfig(lr=-1.0)
+    with pytest.raises(ParameterError, match=r"BiasProxyConfig.beta2 must be a number in \[0, 1\), got 1"):
+        BiasProxyConfig(beta2=1)
+    with pytest.raises(ParameterError, match=r"unknown BiasProxyConfig fields \['lr_decay'\]"):
+        BiasProxyConfig.from_dict({"epochs": 3, "lr_decay": 0.5})
+    assert BiasProxyConfig.from_dict(BiasProxyConfig(epochs=3).to_dict()) == BiasProxyConfig(epochs=3)
     with pytest.raises(ParameterError, match="BiasProxyConfig"):
         svp_cf_forgetting(train, {"epochs": 3})

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from infae_kit.caching import DamagedCacheWarning
 from infae_kit.data import load_dataset
 from infae_kit.errors import ParameterError
 from infae_kit.experiments.sweeps import (
@@ -111,8 +112,10 @@ def test_cells_are_cached_and_keyed_by_what_they_depend_on(data, tmp_path):
     # a damaged cell file is recomputed, not trusted
     target = next(f for f in files if "noise0-" in f.name and json.loads(f.read_text())["key"]["seed"] == 3)
     target.write_text("{not json")
-    again = run_cell(data, "user-rns", 20, "infae", settings=FAST, cache_dir=tmp_path)
+    with pytest.warns(DamagedCacheWarning, match=target.name):
+        again = run_cell(data, "user-rns", 20, "infae", settings=FAST, cache_dir=tmp_path)
     assert not again["from_cache"] and again["test_HR@10"] == pytest.approx(first["test_HR@10"])
+    assert len(list((tmp_path / "sweep_cells").glob("*.damaged-*"))) == 1
 
 
 def test_an_extended_sweep_computes_only_the_new_cells(data, tmp_path):
@@ -131,6 +134,7 @@ def test_an_extended_sweep_computes_only_the_new_cells(data, tmp_path):
     assert set(metrics["ease_full"]) == {"val", "test"} and "HR@10" in metrics["ease_full"]["test"]
 
 
+@pytest.mark.slow  # one of the slowest unit tests: in make test, not in make test-fast
 def test_distill_cells_reuse_the_distilled_support(data, tmp_path):
     first = run_cell(data, "distill-cf", 10, "infae", settings=FAST, cache_dir=tmp_path)
     assert first["rows"] == 10 and "distill_best_lambda" in first
@@ -141,6 +145,7 @@ def test_distill_cells_reuse_the_distilled_support(data, tmp_path):
     assert ease["rows"] == 10 and len(list((tmp_path / "distill_cache").iterdir())) == 1
 
 
+@pytest.mark.slow  # one of the slowest unit tests: in make test, not in make test-fast
 def test_noise_sweep_drops_and_plots(data, tmp_path):
     result = run_sweep(data, sources=["user-rns", "head-user"], budgets=[20, 60], models=["infae", "ease"],
                        noise_levels=[0, 10], settings=FAST, cache_dir=tmp_path, progress=False)

@@ -8,14 +8,14 @@ Quick start::
     ds.summary()
 """
 
-from infae_kit.data.dataset import Interactions, RecDataset, build_rec_dataset
+from infae_kit.data.dataset import Interactions, RecDataset, build_rec_dataset, dataset_statistics
 from infae_kit.data.download import DownloadError, fetch_file, file_checksum
 from infae_kit.data.negatives import sample_auc_negatives
 from infae_kit.data.preprocessed import load_preprocessed, read_preprocessed_interactions
 from infae_kit.data.readers import read_delimited, read_movielens, read_netflix_training_set
 from infae_kit.data.registry import DatasetSpec, FileSource, dataset_info, list_datasets, load_dataset
 from infae_kit.data.split import split_counts_per_user, split_per_user
-from infae_kit.data.stats import dataset_statistics, statistics_table
+from infae_kit.data.stats import statistics_table
 from infae_kit.data.synthetic import make_synthetic
 
 __all__ = [

@@ -17,6 +17,20 @@ import scipy.sparse as sp
 
 from infae_kit.errors import DataError
 
+__all__ = [
+    "TRAIN",
+    "VAL",
+    "TEST",
+    "REMOVED",
+    "SPLIT_LABELS",
+    "VALID_LABELS",
+    "REPEATS",
+    "Interactions",
+    "RecDataset",
+    "dataset_statistics",
+    "build_rec_dataset",
+]
+
 logger = logging.getLogger(__name__)
 
 TRAIN, VAL, TEST, REMOVED = 0, 1, 2, -1
@@ -216,9 +230,7 @@ class RecDataset:
         return self._auc_negatives_cache[key]
 
     def summary(self) -> dict[str, Any]:
-        """Statistics of the dataset (see :func:`infae_kit.data.stats.dataset_statistics`)."""
-        from infae_kit.data.stats import dataset_statistics
-
+        """Statistics of the dataset (:func:`dataset_statistics`)."""
         return dataset_statistics(self)
 
     def __repr__(self) -> str:
@@ -227,6 +239,43 @@ class RecDataset:
             f"train={self.train.nnz}, val={self.val.nnz}, test={self.test.nnz}, seed={self.seed}, "
             f"n_removed_users={self.n_removed_users}, n_duplicate_pairs={self.n_duplicate_pairs})"
         )
+
+
+def dataset_statistics(ds: RecDataset) -> dict[str, Any]:
+    """Statistics of a dataset.
+
+    Returns:
+        dict with ``name``, ``users``, ``items``, ``interactions`` (distinct (user, item) pairs over
+        train ∪ val ∪ test), ``sparsity`` (1 − interactions / (users · items)), ``train``/``val``/``test``
+        (non-zeros of each binary matrix), ``rows`` (kept rating rows, repeats included, when the long table
+        is known), ``users_removed``, ``duplicates_collapsed`` (``n_duplicate_pairs``), ``pairs_in_several_splits``
+        and ``interactions_per_user_min/median/max`` (distinct pairs per user).
+    """
+    union = ds.all_positives()
+    per_user = np.diff(union.indptr)
+    n_pairs = int(union.nnz)
+    cells = ds.n_users * ds.n_items
+    rows = None
+    if ds.interactions is not None and ds.interactions.label is not None:
+        rows = int((ds.interactions.label >= 0).sum())
+    return {
+        "name": ds.name,
+        "users": ds.n_users,
+        "items": ds.n_items,
+        "interactions": n_pairs,
+        "sparsity": 1.0 - n_pairs / cells if cells else float("nan"),
+        "train": int(ds.train.nnz),
+        "val": int(ds.val.nnz),
+        "test": int(ds.test.nnz),
+        "rows": rows,
+        "users_removed": int(ds.n_removed_users),
+        "duplicates_collapsed": int(ds.n_duplicate_pairs),
+        "pairs_in_several_splits": int(ds.train.nnz + ds.val.nnz + ds.test.nnz - n_pairs),
+        "interactions_per_user_min": int(per_user.min()) if per_user.size else 0,
+        "interactions_per_user_median": float(np.median(per_user)) if per_user.size else 0.0,
+        "interactions_per_user_max": int(per_user.max()) if per_user.size else 0,
+        "seed": ds.seed,
+    }
 
 
 def build_rec_dataset(

@@ -13,6 +13,13 @@ from pathlib import Path
 
 from infae_kit.errors import ChecksumError, DatasetNotFoundError
 
+__all__ = [
+    "CHECKSUM_KINDS",
+    "DownloadError",
+    "file_checksum",
+    "fetch_file",
+]
+
 logger = logging.getLogger(__name__)
 
 CHECKSUM_KINDS = ("sha256", "git_blob_sha1")

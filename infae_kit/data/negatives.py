@@ -7,6 +7,10 @@ import scipy.sparse as sp
 
 from infae_kit.errors import DataError
 
+__all__ = [
+    "sample_auc_negatives",
+]
+
 
 def sample_auc_negatives(
     train: sp.spmatrix, test: sp.spmatrix, n_negatives: int = 50, seed: int = 42

@@ -10,6 +10,11 @@ import numpy as np
 from infae_kit.data.dataset import VALID_LABELS, Interactions, RecDataset, build_rec_dataset
 from infae_kit.errors import DataError, DataFormatError
 
+__all__ = [
+    "read_preprocessed_interactions",
+    "load_preprocessed",
+]
+
 
 def read_preprocessed_interactions(hdf5_path: str | os.PathLike, index_path: str | os.PathLike) -> Interactions:
     """The labelled long table stored in the paper's files.

@@ -20,6 +20,13 @@ import numpy as np
 from infae_kit.data.dataset import Interactions
 from infae_kit.errors import DataError, DataFormatError
 
+__all__ = [
+    "ROLES",
+    "read_delimited",
+    "read_movielens",
+    "read_netflix_training_set",
+]
+
 logger = logging.getLogger(__name__)
 
 ROLES = ("user", "item", "rating", "timestamp")

@@ -19,6 +19,16 @@ from infae_kit import paths
 from infae_kit.data.dataset import RecDataset, build_rec_dataset
 from infae_kit.errors import DatasetNotFoundError, ParameterError, UnknownDatasetError
 
+__all__ = [
+    "DOWNLOAD_ENV",
+    "NETFLIX_ENV",
+    "FileSource",
+    "DatasetSpec",
+    "list_datasets",
+    "dataset_info",
+    "load_dataset",
+]
+
 DOWNLOAD_ENV = "INFAE_DOWNLOAD"
 NETFLIX_ENV = "INFAE_NETFLIX_DIR"
 

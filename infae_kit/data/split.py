@@ -9,6 +9,13 @@ import numpy as np
 from infae_kit.data.dataset import REMOVED, TEST, TRAIN, VAL, Interactions
 from infae_kit.errors import DataError
 
+__all__ = [
+    "MIN_INTERACTIONS",
+    "split_labels_for_positions",
+    "split_counts_per_user",
+    "split_per_user",
+]
+
 logger = logging.getLogger(__name__)
 
 MIN_INTERACTIONS = 3

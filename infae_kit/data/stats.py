@@ -1,51 +1,18 @@
-"""Dataset statistics and the paper's Table 2 (data statistics)."""
+"""The paper's Table 2 (data statistics): counts abbreviated as the paper prints them, one row per dataset.
+
+The statistics of one dataset are :func:`infae_kit.data.dataset.dataset_statistics` (also
+``RecDataset.summary()``)."""
 
 from __future__ import annotations
 
 import math
 import os
-from typing import Any, Iterable
+from typing import Iterable
 
-import numpy as np
+from infae_kit.data.dataset import RecDataset, dataset_statistics
+from infae_kit.data.registry import load_dataset
 
-from infae_kit.data.dataset import RecDataset
-
-
-def dataset_statistics(ds: RecDataset) -> dict[str, Any]:
-    """Statistics of a dataset.
-
-    Returns:
-        dict with ``name``, ``users``, ``items``, ``interactions`` (distinct (user, item) pairs over
-        train ∪ val ∪ test), ``sparsity`` (1 − interactions / (users · items)), ``train``/``val``/``test``
-        (non-zeros of each binary matrix), ``rows`` (kept rating rows, repeats included, when the long table
-        is known), ``users_removed``, ``duplicates_collapsed`` (``n_duplicate_pairs``), ``pairs_in_several_splits``
-        and ``interactions_per_user_min/median/max`` (distinct pairs per user).
-    """
-    union = ds.all_positives()
-    per_user = np.diff(union.indptr)
-    n_pairs = int(union.nnz)
-    cells = ds.n_users * ds.n_items
-    rows = None
-    if ds.interactions is not None and ds.interactions.label is not None:
-        rows = int((ds.interactions.label >= 0).sum())
-    return {
-        "name": ds.name,
-        "users": ds.n_users,
-        "items": ds.n_items,
-        "interactions": n_pairs,
-        "sparsity": 1.0 - n_pairs / cells if cells else float("nan"),
-        "train": int(ds.train.nnz),
-        "val": int(ds.val.nnz),
-        "test": int(ds.test.nnz),
-        "rows": rows,
-        "users_removed": int(ds.n_removed_users),
-        "duplicates_collapsed": int(ds.n_duplicate_pairs),
-        "pairs_in_several_splits": int(ds.train.nnz + ds.val.nnz + ds.test.nnz - n_pairs),
-        "interactions_per_user_min": int(per_user.min()) if per_user.size else 0,
-        "interactions_per_user_median": float(np.median(per_user)) if per_user.size else 0.0,
-        "interactions_per_user_max": int(per_user.max()) if per_user.size else 0,
-        "seed": ds.seed,
-    }
+__all__ = ["abbreviate_count", "statistics_table"]
 
 
 def abbreviate_count(n: int) -> str:
@@ -85,8 +52,6 @@ def statistics_table(
         data_dir: data directory passed to :func:`~infae_kit.data.registry.load_dataset`.
         seed: split seed for raw datasets.
     """
-    from infae_kit.data.registry import load_dataset
-
     lines = ["| Dataset | # Users | # Items | # Interactions | Sparsity |", "| --- | ---: | ---: | ---: | ---: |"]
     for entry in names:
         ds = entry if isinstance(entry, RecDataset) else load_dataset(entry, data_dir=data_dir, seed=seed)

@@ -7,6 +7,10 @@ import numpy as np
 from infae_kit.data.dataset import Interactions
 from infae_kit.errors import ParameterError
 
+__all__ = [
+    "make_synthetic",
+]
+
 _BLOCK_CELLS = 1 << 22  # users × items cells scored per block
 
 

@@ -1,9 +1,10 @@
-"""A distilled support as an artifact (``support.npz`` + ``datacard.json``), the run's checkpoints, and the
-dataset identity a support is tied to."""
+"""A distilled support as an artifact (``support.npz`` + ``datacard.json``) and the run's checkpoints.
+
+The dataset identity a support is tied to (:func:`dataset_fingerprint`, :func:`dataset_identity`,
+:func:`item_ids_hash`) is the kit's one data fingerprint, :mod:`infae_kit.caching`; it is re-exported here."""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -17,28 +18,27 @@ import numpy as np
 import scipy.sparse as sp
 
 from infae_kit import __version__
+from infae_kit.caching import dataset_fingerprint, dataset_identity, item_ids_hash
 from infae_kit.distill.config import DistillConfig
 from infae_kit.errors import DataError
 from infae_kit.io_utils import atomic_write_bytes, atomic_write_json
 
+__all__ = [
+    "CHECKPOINT_MANIFEST",
+    "CARD_NAME",
+    "SUPPORT_NAME",
+    "DistillResult",
+    "load_distilled",
+    "save_checkpoint",
+    "load_checkpoint",
+    "dataset_fingerprint",
+    "dataset_identity",
+    "item_ids_hash",
+]
 
 CHECKPOINT_MANIFEST = "checkpoint.json"
 CARD_NAME = "datacard.json"
 SUPPORT_NAME = "support.npz"
-
-
-def dataset_identity(data, train: sp.spmatrix) -> dict[str, Any]:
-    """``name``, ``n_users``, ``n_items`` and ``item_ids_sha256`` (None without item ids) of a dataset."""
-    item_ids = getattr(data, "item_ids", None)
-    return {"name": getattr(data, "name", ""), "n_users": int(train.shape[0]), "n_items": int(train.shape[1]),
-            "item_ids_sha256": item_ids_hash(item_ids) if item_ids is not None else None}
-
-
-def item_ids_hash(item_ids) -> str:
-    """SHA-256 of the dataset's item ids in column order (ties a support's columns to the dataset's items)."""
-    h = hashlib.sha256()
-    h.update("\n".join(str(v) for v in np.asarray(item_ids).tolist()).encode("utf-8"))
-    return h.hexdigest()
 
 
 @dataclass
@@ -72,6 +72,7 @@ class DistillResult:
 
     @property
     def best_val_metrics(self) -> dict[str, float]:
+        """Validation metrics of the best support (at ``history["best_step"]``)."""
         for ev in self.history.get("evaluations", []):
             if ev["step"] == self.history.get("best_step"):
                 return dict(ev["metrics"])
@@ -134,7 +135,8 @@ def load_distilled(path: str | os.PathLike) -> DistillResult:
                          test_metrics=card.get("test_metrics", {}))
 
 
-def save_checkpoint(directory: Path, step: int, prior, opt_state, key, best_support, state: dict) -> None:
+def save_checkpoint(directory: Path, step: int, prior: jax.Array, opt_state: Any, key: jax.Array,
+                    best_support: np.ndarray | None, state: dict) -> None:
     """``ckpt_<step>.npz`` (arrays) then ``checkpoint.json`` (manifest naming it), both atomic; old npz removed."""
     directory.mkdir(parents=True, exist_ok=True)
     leaves = jax.tree_util.tree_leaves(opt_state)
@@ -154,7 +156,10 @@ def save_checkpoint(directory: Path, step: int, prior, opt_state, key, best_supp
             old.unlink(missing_ok=True)
 
 
-def load_checkpoint(directory: Path, opt_state_template):
+def load_checkpoint(directory: Path, opt_state_template: Any) -> tuple[dict, jax.Array, Any, jax.Array,
+                                                                        np.ndarray | None] | None:
+    """The checkpoint :func:`save_checkpoint` wrote in ``directory``: ``(manifest, prior (μ, items), optimiser
+    state shaped like ``opt_state_template``, PRNG key, best support or None)``; ``None`` when there is none."""
     manifest_path = directory / CHECKPOINT_MANIFEST
     if not manifest_path.exists():
         return None
@@ -165,14 +170,3 @@ def load_checkpoint(directory: Path, opt_state_template):
     leaves = [jnp.asarray(arrays[f"opt_{i}"]) for i in range(manifest["n_opt_leaves"])]
     opt_state = jax.tree_util.tree_unflatten(treedef, leaves)
     return manifest, jnp.asarray(arrays["prior"]), opt_state, jnp.asarray(arrays["key"]), arrays.get("best_support")
-
-
-def dataset_fingerprint(data) -> dict[str, Any]:
-    """Name, shape, item-id hash and a SHA-256 of the train matrix's pattern: what a cached support depends on."""
-    train = sp.csr_matrix(data.train)
-    h = hashlib.sha256()
-    for arr in (train.indptr.astype(np.int64), train.indices.astype(np.int64), train.data.astype(np.float32)):
-        h.update(arr.tobytes())
-    return dict(dataset_identity(data, train), train_sha256=h.hexdigest())
-
-

@@ -3,27 +3,30 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from infae_kit.distill.artifact import (CARD_NAME, SUPPORT_NAME, DistillResult, dataset_fingerprint,
-                                        load_distilled)
+from infae_kit.caching import data_name, dataset_fingerprint, entry_path
+from infae_kit.distill.artifact import CARD_NAME, SUPPORT_NAME, DistillResult, load_distilled
 from infae_kit.distill.config import DistillConfig
 from infae_kit.distill.loop import distill
 
+if TYPE_CHECKING:
+    from infae_kit.data.dataset import RecDataset
 
-def distill_cache_path(data, config: DistillConfig, cache_dir: str | os.PathLike) -> Path:
-    """``cache_dir/<dataset>-mu<μ>-<12 hex>``, the hex a hash of the config and the dataset fingerprint."""
-    blob = json.dumps({"config": config.to_dict(), "data": dataset_fingerprint(data)}, sort_keys=True)
-    digest = hashlib.sha256(blob.encode("utf-8")).hexdigest()[:12]
-    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(getattr(data, "name", "") or "data"))
-    return Path(cache_dir) / f"{name}-mu{config.budget}-{digest}"
+__all__ = ["distill_cache_path", "distill_cached"]
 
 
-def distill_cached(data, config: DistillConfig, cache_dir: str | os.PathLike, *, progress: bool = True,
+def distill_cache_path(data: RecDataset, config: DistillConfig, cache_dir: str | os.PathLike) -> Path:
+    """``cache_dir/<dataset>-mu<μ>-<12 hex>``, the hex a hash of the config and the dataset fingerprint
+    (:func:`infae_kit.caching.entry_path`)."""
+    key = {"config": config.to_dict(), "data": dataset_fingerprint(data)}
+    return entry_path(cache_dir, f"{data_name(data)}-mu{config.budget}", key)
+
+
+def distill_cached(data: RecDataset, config: DistillConfig, cache_dir: str | os.PathLike, *, progress: bool = True,
                    checkpoint_every: int = 20, reuse: bool = True) -> tuple[DistillResult, bool]:
     """:func:`distill`, or the support an earlier identical run saved: ``(result, loaded_from_cache)``.
 

@@ -3,12 +3,11 @@ configurations."""
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
 
-from infae_kit.checks import is_int, is_real
+from infae_kit.checks import DictConfig, is_int
 from infae_kit.distill.sampler import NOISE_GENERATORS
 from infae_kit.errors import ParameterError
 
@@ -20,10 +19,24 @@ PAPER_DISTILL_LAMBDA_GRID: tuple[float, ...] = (1e-5, 1e-3, 0.1, 1.0, 5.0, 50.0)
 EARLY_EVAL_STEPS: tuple[int, ...] = (25, 50, 75, 100, 125, 150, 175, 200)
 """Validation steps of the paper's code, in addition to every ``log_freq`` steps."""
 SELECT_BY = "HR@100"
+"""Validation metric that picks the inner λ and the best step."""
+
+__all__ = [
+    "LOSSES",
+    "SUPPORT_MODES",
+    "PAPER_DISTILL_LAMBDA_GRID",
+    "EARLY_EVAL_STEPS",
+    "SELECT_BY",
+    "DistillConfig",
+    "PRESETS",
+    "CI_CONFIG",
+    "RECORDED_CONFIGS",
+    "distill_config_for",
+]
 
 
 @dataclass(frozen=True)
-class DistillConfig:
+class DistillConfig(DictConfig):
     """Hyper-parameters of DISTILL-CF; defaults are the paper code's (``distill_cf/hyper_params.py``).
 
     Attributes:
@@ -69,30 +82,20 @@ class DistillConfig:
 
     def __post_init__(self) -> None:
         def bad(name, want):
-            raise ParameterError(f"DistillConfig.{name} must be {want}, got {getattr(self, name)!r}")
+            raise self.field_error(name, want)
 
-        for name in ("budget", "gamma", "steps", "log_freq", "depth"):
-            if not is_int(getattr(self, name)) or getattr(self, name) < 1:
-                bad(name, "an integer >= 1")
-        for name in ("patience", "checkpoint_every"):
-            if not is_int(getattr(self, name)) or getattr(self, name) < 0:
-                bad(name, "an integer >= 0")
+        self.check_int_fields(("budget", "gamma", "steps", "log_freq", "depth"), 1)
+        self.check_int_fields(("patience", "checkpoint_every"), 0)
         if not is_int(self.seed):
             bad("seed", "an integer")
         if not is_int(self.batch_size) or (self.batch_size < 1 and self.batch_size != -1):
             bad("batch_size", "a positive integer or -1 (all users)")
-        if not is_real(self.tau) or self.tau <= 0:
-            bad("tau", "a finite number > 0")
-        if not is_real(self.lr) or self.lr <= 0:
-            bad("lr", "a finite number > 0")
-        if not is_real(self.lambda2) or self.lambda2 < 0:
-            bad("lambda2", "a finite number >= 0")
-        if self.loss not in LOSSES:
-            bad("loss", f"one of {LOSSES}")
-        if self.support not in SUPPORT_MODES:
-            bad("support", f"one of {SUPPORT_MODES}")
-        if self.noise not in NOISE_GENERATORS:
-            bad("noise", f"one of {NOISE_GENERATORS}")
+        self.check_real_field("tau", 0, low_open=True)
+        self.check_real_field("lr", 0, low_open=True)
+        self.check_real_field("lambda2", 0)
+        self.check_choice_field("loss", LOSSES)
+        self.check_choice_field("support", SUPPORT_MODES)
+        self.check_choice_field("noise", NOISE_GENERATORS)
         try:
             lams = tuple(float(v) for v in self.val_lambdas)
         except (TypeError, ValueError):
@@ -112,23 +115,6 @@ class DistillConfig:
         """Whether the paper's schedule validates after ``step``."""
         return step in self.eval_steps or step % self.log_freq == 0
 
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["val_lambdas"] = list(self.val_lambdas)
-        d["eval_steps"] = list(self.eval_steps)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "DistillConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ParameterError(f"unknown DistillConfig fields {sorted(unknown)}; known: {sorted(known)}")
-        d = dict(d)
-        for name in ("val_lambdas", "eval_steps"):
-            if name in d:
-                d[name] = tuple(d[name])
-        return cls(**d)
 
 
 PRESETS = ("recorded", "ci", "paper-code")
@@ -144,7 +130,7 @@ RECORDED_CONFIGS: dict[str, dict[str, Any]] = {
 }
 
 
-def distill_config_for(dataset: str, preset: str = "recorded", **overrides) -> DistillConfig:
+def distill_config_for(dataset: str, preset: str = "recorded", **overrides: Any) -> DistillConfig:
     """The :class:`DistillConfig` of ``preset`` for ``dataset``, with ``overrides`` (None values ignored) on top.
 
     ``"recorded"``: the best configuration measured for the dataset (:data:`RECORDED_CONFIGS`; the paper code's

@@ -19,7 +19,7 @@ import itertools
 import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from infae_kit.distill import DistillConfig, distill_cached, distill_config_for
 from infae_kit.errors import ParameterError
@@ -27,6 +27,15 @@ from infae_kit.evaluation.protocol import evaluate_model
 from infae_kit.models.infinite_ae import InfiniteAE
 from infae_kit.io_utils import atomic_write_json
 from infae_kit.paths import runs_dir
+
+if TYPE_CHECKING:
+    from infae_kit.data.dataset import RecDataset
+
+__all__ = [
+    "parse_grid",
+    "search",
+    "main",
+]
 
 _NUMERIC_FIELDS = {"budget": int, "gamma": int, "steps": int, "batch_size": int, "seed": int,
                    "tau": float, "lambda2": float, "lr": float}
@@ -54,8 +63,8 @@ def parse_grid(items: Sequence[str]) -> dict[str, list[Any]]:
     return grid
 
 
-def search(data, grid: dict[str, list[Any]], *, preset: str = "recorded", select_by: str = "NDCG@10",
-           cache_dir: str | Path | None = None, progress: bool = True, **fixed) -> list[dict[str, Any]]:
+def search(data: RecDataset, grid: dict[str, list[Any]], *, preset: str = "recorded", select_by: str = "NDCG@10",
+           cache_dir: str | Path | None = None, progress: bool = True, **fixed: Any) -> list[dict[str, Any]]:
     """Distil every grid point and evaluate ∞-AE on its support; rows sorted by validation ``select_by``.
 
     Each row: ``config`` (the full :class:`DistillConfig` as a dict), ``overrides`` (the grid point),
@@ -82,7 +91,8 @@ def search(data, grid: dict[str, list[Any]], *, preset: str = "recorded", select
     return sorted(rows, key=lambda r: -r["val"][select_by])
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: ``python -m infae_kit.distill.search --dataset … --grid tau=5,10 …`` (see ``--help``)."""
     from infae_kit.data import load_dataset
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -6,3 +6,5 @@
 * :mod:`~infae_kit.evaluation.results` — the results JSON every notebook writes, and tables of them.
 * :mod:`~infae_kit.evaluation.plotting` — the kit's figure theme and reproducible figure files.
 """
+
+__all__: list[str] = []

@@ -1,9 +1,14 @@
-"""One figure style for the kit, and reproducible figure files.
+"""One figure style for the kit, reproducible figure files, and the evaluation's own figures.
 
 :func:`set_theme` sets a paper-like seaborn theme (white grid, colour-blind palette, readable fonts).
 :func:`save_figure` writes a figure under :func:`infae_kit.paths.figures_dir` (or a given folder), atomically
 and byte-for-byte reproducibly: no timestamps or software versions in the files' metadata, a fixed SVG hash
 salt. The figure is left open, so it still shows inline in a notebook.
+
+Figures of the evaluation protocol, one call each in the notebooks: :func:`plot_lambda_sweep` (validation
+metrics over a hyper-parameter grid) and :func:`plot_coldstart` (the paper's Figure 7). Each experiment's own
+figures live next to it (``models/ntk_figures``, ``distill/figures``, ``experiments/sweep_figures``,
+``experiments/privacy_figures``, ``experiments/continual_figures``).
 
 Example:
     >>> set_theme()
@@ -18,13 +23,19 @@ import io
 import os
 import re
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 from infae_kit.errors import ParameterError
+from infae_kit.evaluation.protocol import EvaluationResult, hit_rate_by_item_bucket, hit_rate_by_user_bucket
 from infae_kit.io_utils import atomic_write_bytes
 from infae_kit.paths import figures_dir as default_figures_dir
 
-__all__ = ["FIGURE_FORMATS", "set_theme", "save_figure"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from infae_kit.data.dataset import RecDataset
+
+__all__ = ["FIGURE_FORMATS", "set_theme", "save_figure", "plot_lambda_sweep", "plot_coldstart"]
 
 FIGURE_FORMATS = ("png", "pdf", "svg")
 """Formats :func:`save_figure` can write reproducibly."""
@@ -85,7 +96,7 @@ def _check_name(name) -> str:
 
 
 def save_figure(
-    fig,
+    fig: Figure,
     name: str,
     figures_dir: str | os.PathLike | None = None,
     formats: Iterable[str] = ("png",),
@@ -137,3 +148,74 @@ def save_figure(
 
         plt.close(fig)
     return paths
+
+
+def plot_lambda_sweep(val_metrics: Mapping[float, Mapping[str, float]], best_value: float,
+                      metrics: Sequence[str] = ("HR@100", "NDCG@10", "AUC"), title: str = "") -> Figure:
+    """Validation metrics over a λ grid (one panel per metric, λ on an even axis), the picked λ dashed.
+
+    Args:
+        val_metrics: ``{λ: {metric: value}}``, e.g. :attr:`~infae_kit.evaluation.selection.TuningReport.val_metrics`.
+        best_value: the λ picked.
+        metrics: the panels.
+        title: the figure's title.
+    """
+    import matplotlib.pyplot as plt
+
+    lams = sorted(val_metrics)
+    xs = list(range(len(lams)))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3.4), squeeze=False)
+    for ax, name in zip(axes[0], metrics):
+        ax.plot(xs, [val_metrics[lam][name] for lam in lams], marker="o")
+        ax.axvline(lams.index(best_value), ls="--", c="gray")
+        ax.set_xticks(xs, [f"{lam:g}" for lam in lams])
+        ax.set_xlabel("λ (× trace(K)/n)")
+        ax.set_title(f"validation {name}")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_coldstart(results: Mapping[str, EvaluationResult], data: RecDataset, n_buckets: int = 5, k: int = 100,
+                   title: str = "") -> tuple[Figure, dict[str, dict[str, list[float]]]]:
+    """The paper's Figure 7: test HR@k over user and item coldness buckets, one line per model.
+
+    Users are split into ``n_buckets`` equal-size buckets by train interactions and items by train popularity
+    (coldest first; :func:`~infae_kit.evaluation.protocol.hit_rate_by_user_bucket`,
+    :func:`~infae_kit.evaluation.protocol.hit_rate_by_item_bucket`).
+
+    Args:
+        results: ``{label: test EvaluationResult}``, each with per-user ``HR@k`` and its ``top_k`` lists.
+        data: the dataset evaluated (its train and test splits).
+        n_buckets: buckets per axis.
+        k: the cut-off.
+        title: the figure's title.
+
+    Returns:
+        ``(figure, {"users": {label: [HR per bucket]}, "items": {label: [HR per bucket]}})``.
+    """
+    import matplotlib.pyplot as plt
+
+    coldness: dict[str, dict[str, list[float]]] = {"users": {}, "items": {}}
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    u_x = i_x = None
+    for label, res in results.items():
+        u_x, u_hr = hit_rate_by_user_bucket(res.per_user[f"HR@{k}"], data.train, n_buckets)
+        i_x, i_hr = hit_rate_by_item_bucket(res.top_k, data.test, data.train, k=k, n_buckets=n_buckets)
+        coldness["users"][label] = u_hr.tolist()
+        coldness["items"][label] = i_hr.tolist()
+        axes[0].plot(range(n_buckets), u_hr, marker="o", label=label)
+        axes[1].plot(range(n_buckets), i_hr, marker="o", label=label)
+    if u_x is not None:
+        axes[0].set_xticks(range(n_buckets), [f"{x:.1f}" for x in u_x])
+        axes[1].set_xticks(range(n_buckets), [f"{x:.1f}" for x in i_x])
+    axes[0].set_xlabel("user bucket (mean train interactions)")
+    axes[1].set_xlabel("item bucket (mean train popularity)")
+    for ax in axes:
+        ax.set_ylabel(f"test HR@{k} (%)")
+    axes[0].legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig, coldness

@@ -11,13 +11,33 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
 
+from infae_kit.checks import MatrixLike
 from infae_kit.errors import NumericalError, ParameterError
 from infae_kit.evaluation import metrics as M
+
+if TYPE_CHECKING:
+    from infae_kit.data.dataset import RecDataset
+
+__all__ = [
+    "SPLITS",
+    "DEFAULT_KS",
+    "DEFAULT_BATCH_USERS",
+    "metric_names",
+    "split_protocol",
+    "EvaluationResult",
+    "MetricAccumulator",
+    "user_batches",
+    "evaluate_scorer",
+    "evaluate_model",
+    "equal_size_buckets",
+    "hit_rate_by_user_bucket",
+    "hit_rate_by_item_bucket",
+]
 
 SPLITS = ("val", "test")
 DEFAULT_KS = (10, 100)
@@ -30,7 +50,7 @@ def metric_names(ks: Sequence[int] = DEFAULT_KS) -> list[str]:
     return ["AUC"] + [f"HR@{k}" for k in ks] + [f"NDCG@{k}" for k in ks] + [f"PSP@{k}" for k in ks]
 
 
-def split_protocol(data, split: str) -> tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix]:
+def split_protocol(data: RecDataset, split: str) -> tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix]:
     """``(context, targets, excluded)`` rows for ``split`` (``"val"`` or ``"test"``) of a RecDataset."""
     if split == "val":
         return data.train, data.val, data.train
@@ -69,7 +89,8 @@ class MetricAccumulator:
       keep_top_k: keep the recommended lists (for cold-start analyses).
     """
 
-    def __init__(self, targets, excluded, weights, negatives=None, ks: Sequence[int] = DEFAULT_KS,
+    def __init__(self, targets: MatrixLike, excluded: MatrixLike | None, weights: np.ndarray,
+                 negatives: np.ndarray | None = None, ks: Sequence[int] = DEFAULT_KS,
                  keep_top_k: bool = False):
         if not ks or any(int(k) <= 0 for k in ks):
             raise ParameterError(f"ks must be positive integers, got {ks!r}")
@@ -137,8 +158,8 @@ def user_batches(n_users: int, batch_size: int = DEFAULT_BATCH_USERS) -> Iterabl
 
 
 def evaluate_scorer(
-    score_fn: Callable[[sp.csr_matrix], np.ndarray],
-    data,
+    score_fn: Callable[..., np.ndarray],
+    data: RecDataset,
     split: str = "test",
     *,
     ks: Sequence[int] = DEFAULT_KS,
@@ -175,7 +196,7 @@ def evaluate_scorer(
     return acc.result()
 
 
-def evaluate_model(model, data, split: str = "test", **kwargs) -> EvaluationResult:
+def evaluate_model(model: Any, data: RecDataset, split: str = "test", **kwargs: Any) -> EvaluationResult:
     """Evaluate a fitted model (anything with ``predict(csr) -> scores``); see :func:`evaluate_scorer`.
 
     A model with ``needs_user_index = True`` (MF, NeuMF, LightGCN) gets each batch's user indices too.
@@ -194,7 +215,8 @@ def equal_size_buckets(values: np.ndarray, n_buckets: int) -> np.ndarray:
     return bucket
 
 
-def hit_rate_by_user_bucket(per_user_hr: np.ndarray, train: sp.csr_matrix, n_buckets: int = 5):
+def hit_rate_by_user_bucket(per_user_hr: np.ndarray, train: sp.csr_matrix,
+                            n_buckets: int = 5) -> tuple[np.ndarray, np.ndarray]:
     """Mean per-user HR within equal-size buckets of user activity (train interactions), coldest first.
 
     Returns ``(bucket_mean_activity, bucket_hr_percent)`` arrays of length ``n_buckets`` (paper Fig. 7, users).
@@ -207,7 +229,7 @@ def hit_rate_by_user_bucket(per_user_hr: np.ndarray, train: sp.csr_matrix, n_buc
 
 
 def hit_rate_by_item_bucket(top_k: np.ndarray, targets: sp.csr_matrix, train: sp.csr_matrix, k: int = 100,
-                            n_buckets: int = 5):
+                            n_buckets: int = 5) -> tuple[np.ndarray, np.ndarray]:
     """HR@k restricted to the target items of each popularity bucket (paper Fig. 7, items).
 
     Items are split into ``n_buckets`` equal-size buckets by train popularity (coldest first). For bucket ``b``

@@ -48,6 +48,9 @@ __all__ = [
     "results_table",
     "table1_layout",
     "check_metric_name",
+    "format_metric",
+    "markdown_table",
+    "metrics_table",
 ]
 
 SPLITS = ("val", "test")
@@ -340,10 +343,53 @@ def _metric_sort_key(metric: str) -> tuple[int, int]:
     return ({"HR": 1, "NDCG": 2, "PSP": 3}[family], int(k))
 
 
-def _format_value(metric: str, value: float | None) -> str:
+def format_metric(metric: str, value: float | None) -> str:
+    """A metric value as the kit's tables print it: AUC with 4 decimals, HR/NDCG/PSP (percent) with 2, ``—``
+    when missing."""
     if value is None:
         return "—"
     return f"{value:.4f}" if metric == "AUC" else f"{value:.2f}"
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]], align: Sequence[str] | None = None) -> str:
+    """A Markdown table: one header line, the alignment line and a line per row (cells through ``str``).
+
+    Args:
+        header: the column titles.
+        rows: the rows, each with as many cells as ``header``.
+        align: per column ``"l"`` or ``"r"`` (default: the first column left, the others right).
+
+    Raises:
+        ParameterError: a row with another number of cells than the header.
+    """
+    header = [str(h) for h in header]
+    align = list(align) if align is not None else ["l"] + ["r"] * (len(header) - 1)
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|"]
+    for row in rows:
+        cells = [str(c) for c in row]
+        if len(cells) != len(header):
+            raise ParameterError(f"a table row has {len(cells)} cells but the header has {len(header)}: {cells}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def metrics_table(rows: Mapping[str, Mapping[str, float]], metrics: Sequence[str],
+                  reference: Mapping[str, Mapping[str, float]] | None = None, first: str = "model") -> str:
+    """A Markdown table of metric rows: ``rows`` maps a label to ``{metric: value}``; a label that ``reference``
+    also has gets a second row with its values (e.g. the paper's), labelled ``<label> (paper)``.
+
+    Args:
+        rows: ``{label: {metric: value}}``, in the order to print.
+        metrics: the columns.
+        reference: ``{label: {metric: value}}`` printed under the row of the same label.
+        first: the title of the label column.
+    """
+    lines = []
+    for label, values in rows.items():
+        lines.append([label] + [format_metric(m, values.get(m)) for m in metrics])
+        if reference and label in reference:
+            lines.append([f"{label} (paper)"] + [format_metric(m, reference[label].get(m)) for m in metrics])
+    return markdown_table([first, *metrics], lines)
 
 
 def results_table(
@@ -385,7 +431,7 @@ def results_table(
         key=lambda sm: (SPLITS.index(sm[0]), _metric_sort_key(sm[1])),
     )
     header = ["dataset", "model", "notebook"] + [f"{split} {metric}" for split, metric in columns]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * 3 + ["---:"] * len(columns)) + "|"]
+    table_rows = []
     rows = sorted(
         ((record["dataset"], model, record["notebook"], by_split) for record in records
          for model, by_split in record["metrics"].items()),
@@ -396,12 +442,12 @@ def results_table(
         cells = [dataset, PAPER_MODEL_NAMES.get(model, model), notebook]
         for split, metric in columns:
             ours = by_split.get(split, {}).get(metric)
-            cell = _format_value(metric, ours)
+            cell = format_metric(metric, ours)
             if split == "test" and metric in reference:
-                cell = f"{cell} ({_format_value(metric, reference[metric])})"
+                cell = f"{cell} ({format_metric(metric, reference[metric])})"
             cells.append(cell)
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        table_rows.append(cells)
+    return markdown_table(header, table_rows, align=["l"] * 3 + ["r"] * len(columns))
 
 
 TABLE1_MODEL_ORDER = ("poprec", "bias", "mf", "neumf", "lightgcn", "ease", "mvae", "infae", "infae_distilled")
@@ -439,14 +485,13 @@ def table1_layout(
         return ""
     reference = (paper_reference or {}).get(dataset, {})
     order = [m for m in TABLE1_MODEL_ORDER if m in ours] + sorted(m for m in ours if m not in TABLE1_MODEL_ORDER)
-    header = "| metric | " + " | ".join(PAPER_MODEL_NAMES.get(m, m) for m in order) + " |"
-    lines = [header, "|---|" + "---:|" * len(order)]
+    table_rows = []
     for metric in metrics:
         cells = []
         for model in order:
-            cell = _format_value(metric, ours[model].get(metric))
+            cell = format_metric(metric, ours[model].get(metric))
             if metric in reference.get(model, {}):
-                cell = f"{cell} ({_format_value(metric, reference[model][metric])})"
+                cell = f"{cell} ({format_metric(metric, reference[model][metric])})"
             cells.append(cell)
-        lines.append(f"| {metric} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        table_rows.append([metric] + cells)
+    return markdown_table(["metric"] + [PAPER_MODEL_NAMES.get(m, m) for m in order], table_rows)

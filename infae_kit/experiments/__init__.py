@@ -8,3 +8,5 @@
 * :mod:`~infae_kit.experiments.scoreboard`, :mod:`~infae_kit.experiments.privacy` — de-anonymization attacks.
 * :mod:`~infae_kit.experiments.continual`, :mod:`~infae_kit.experiments.continual_models` — continual learning.
 """
+
+__all__: list[str] = []

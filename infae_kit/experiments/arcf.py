@@ -57,11 +57,12 @@ epochs of batch 256: no gain after 60; another batch order moves these by about 
 picked on validation, 0.1 vs 0.5: HR@10 16.3 vs 16.7 at N = 500 but 14.4 vs 12.7 at N = 100).
 
 **Caching** (:func:`arcf_users_cached`): one training serves every N and both binarisations. The directory
-``cache_dir/arcf-<dataset>-<12 hex>`` (hex: SHA-256 of the dataset fingerprint of
-:func:`infae_kit.distill.dataset_fingerprint`, the config's training fields and the seed) holds ``generator.npz``
+``cache_dir/arcf-<dataset>-<12 hex>`` (hex: SHA-256 of the data fingerprint of
+:func:`infae_kit.caching.dataset_fingerprint`, the config's training fields and the seed) holds ``generator.npz``
 (G's parameters, the real users' conditions and counts), ``users-<binarize>-n<N>.npz`` per users generated, and
 ``card.json`` (written last, the completion marker: config, seed, dataset, timings, losses per epoch, the N
-stored per binarisation). Every file is written atomically.
+stored per binarisation). Every file is written atomically; a directory or users file that cannot be read is
+set aside (:func:`infae_kit.caching.set_aside`) and trained or generated again.
 
 Example:
     >>> from infae_kit.data import load_dataset
@@ -75,7 +76,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import io
 import json
 import math
@@ -83,7 +83,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
@@ -92,9 +92,14 @@ import optax
 import scipy.sparse as sp
 
 from infae_kit import __version__
-from infae_kit.checks import binary_interactions, is_int, is_real
+from infae_kit.caching import (UNREADABLE_ERRORS, check_cache_format, data_name, dataset_fingerprint, entry_path,
+                               set_aside)
+from infae_kit.checks import DictConfig, MatrixLike, binary_interactions, is_int
 from infae_kit.errors import DataError, MemoryBudgetError, NumericalError, ParameterError
 from infae_kit.io_utils import atomic_write_bytes, atomic_write_json, available_memory_bytes
+
+if TYPE_CHECKING:
+    from infae_kit.data.dataset import RecDataset
 
 __all__ = [
     "BINARIZE_MODES",
@@ -110,7 +115,7 @@ __all__ = [
 BINARIZE_MODES = ("topk", "bernoulli")
 """How :meth:`ARCFModel.generate` turns G's probability vectors into binary rows (see the module docstring)."""
 
-_FORMAT = 1  # bump when the cached artifact changes meaning
+_FORMAT = 2  # bump when the cached artifact changes meaning (2: the kit's one data fingerprint and cache paths)
 _CARD_NAME = "card.json"
 _MODEL_NAME = "generator.npz"
 _GENERATE_BATCH = 512
@@ -120,7 +125,7 @@ _GENERATE_BATCH = 512
 # Configuration
 # ---------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class ARCFConfig:
+class ARCFConfig(DictConfig):
     """Hyper-parameters of the AR-CF user generator (our choices within AR-CF/CFGAN's design; module docstring).
 
     Cost with the defaults (measured with ``timings["cpu_total"]``, the process's CPU seconds over all threads,
@@ -158,57 +163,30 @@ class ARCFConfig:
     binarize: str = "topk"
 
     def __post_init__(self) -> None:
-        def bad(name: str, want: str):
-            raise ParameterError(f"ARCFConfig.{name} must be {want}, got {getattr(self, name)!r}.")
-
-        for name in ("condition_dim", "noise_dim", "epochs", "batch_size"):
-            if not is_int(getattr(self, name)) or getattr(self, name) < 1:
-                bad(name, "an integer >= 1")
+        self.check_int_fields(("condition_dim", "noise_dim", "epochs", "batch_size"), 1)
         for name in ("generator_hidden", "discriminator_hidden"):
             value = getattr(self, name)
-            if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-                bad(name, "a sequence of integers >= 1 (layer widths, e.g. (256,))")
-            widths = tuple(value)
-            if any(not is_int(w) or w < 1 for w in widths):
-                bad(name, "a sequence of integers >= 1 (layer widths, e.g. (256,))")
+            sequence = not isinstance(value, (str, bytes)) and hasattr(value, "__iter__")
+            widths = tuple(value) if sequence else ()
+            if not sequence or any(not is_int(w) or w < 1 for w in widths):
+                raise self.field_error(name, "a sequence of integers >= 1 (layer widths, e.g. (256,))")
             object.__setattr__(self, name, tuple(int(w) for w in widths))
         for name in ("g_learning_rate", "d_learning_rate"):
-            if not is_real(getattr(self, name)) or getattr(self, name) <= 0:
-                bad(name, "a finite number > 0")
-        if not is_real(self.beta1) or not 0 <= self.beta1 < 1:
-            bad("beta1", "a number in [0, 1)")
-        if not is_real(self.zr_ratio) or not 0 <= self.zr_ratio <= 1:
-            bad("zr_ratio", "a number in [0, 1] (a share of the non-interacted items)")
-        if not is_real(self.zr_weight) or self.zr_weight < 0:
-            bad("zr_weight", "a finite number >= 0")
-        if self.binarize not in BINARIZE_MODES:
-            bad("binarize", f"one of {BINARIZE_MODES}")
+            self.check_real_field(name, 0, low_open=True)
+        self.check_real_field("beta1", 0, 1, high_open=True)
+        self.check_real_field("zr_ratio", 0, 1, note="a share of the non-interacted items")
+        self.check_real_field("zr_weight", 0)
+        self.check_choice_field("binarize", BINARIZE_MODES)
         for name in ("g_learning_rate", "d_learning_rate", "beta1", "zr_ratio", "zr_weight"):
             object.__setattr__(self, name, float(getattr(self, name)))
         for name in ("condition_dim", "noise_dim", "epochs", "batch_size"):
             object.__setattr__(self, name, int(getattr(self, name)))
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (tuples as lists)."""
-        d = dataclasses.asdict(self)
-        d["generator_hidden"] = list(self.generator_hidden)
-        d["discriminator_hidden"] = list(self.discriminator_hidden)
-        return d
 
     def training_dict(self) -> dict[str, Any]:
         """:meth:`to_dict` without ``binarize``: the fields the trained generator depends on (the cache key)."""
         d = self.to_dict()
         del d["binarize"]
         return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ARCFConfig":
-        """Inverse of :meth:`to_dict`; unknown keys are an error."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ParameterError(f"unknown ARCFConfig fields {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**d)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -521,7 +499,7 @@ def _check_seed(seed) -> int:
     return int(seed)
 
 
-def fit_arcf(train, config: ARCFConfig | None = None, *, seed: int = 0, progress: bool = True) -> ARCFModel:
+def fit_arcf(train: MatrixLike, config: ARCFConfig | None = None, *, seed: int = 0, progress: bool = True) -> ARCFModel:
     """Train AR-CF's user generator on the real users of ``train``.
 
     Args:
@@ -606,28 +584,35 @@ def fit_arcf(train, config: ARCFConfig | None = None, *, seed: int = 0, progress
 # Cache
 # ---------------------------------------------------------------------------------------------------------
 def _cache_key(data, config: ARCFConfig, seed: int) -> dict[str, Any]:
-    from infae_kit.distill import dataset_fingerprint
-
     return {"format": _FORMAT, "method": "arcf-user-generator", "data": dataset_fingerprint(data),
             "config": config.training_dict(), "seed": seed}
 
 
-def arcf_cache_path(data, config: ARCFConfig, cache_dir: str | os.PathLike, *, seed: int = 0) -> Path:
-    """``cache_dir/arcf-<dataset>-<12 hex>``, the hex a SHA-256 of the dataset fingerprint
-    (:func:`infae_kit.distill.dataset_fingerprint`), the training fields of ``config`` (all but ``binarize``,
-    which only changes the generation) and ``seed``."""
+def arcf_cache_path(data: RecDataset, config: ARCFConfig, cache_dir: str | os.PathLike, *, seed: int = 0) -> Path:
+    """``cache_dir/arcf-<dataset>-<12 hex>``, the hex a SHA-256 of the data fingerprint
+    (:func:`infae_kit.caching.dataset_fingerprint`), the training fields of ``config`` (all but ``binarize``,
+    which only changes the generation), ``seed`` and the cache's format (:func:`infae_kit.caching.entry_path`)."""
     seed = _check_seed(seed)
-    blob = json.dumps(_cache_key(data, config, seed), sort_keys=True)
-    digest = hashlib.sha256(blob.encode("utf-8")).hexdigest()[:12]
-    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(getattr(data, "name", "") or "data"))
-    return Path(cache_dir) / f"arcf-{name}-{digest}"
+    return entry_path(cache_dir, f"arcf-{data_name(data)}", _cache_key(data, config, seed))
 
 
 def _users_name(binarize: str, n_users: int) -> str:
     return f"users-{binarize}-n{n_users}.npz"
 
 
-def arcf_users_cached(data, n_users: int, config: ARCFConfig | None, cache_dir: str | os.PathLike, *,
+def _read_users(path: Path, shape: tuple[int, int]) -> sp.csr_matrix | None:
+    """Generated users stored at ``path``; ``None`` when missing, damaged (set aside) or of another shape."""
+    if not path.exists():
+        return None
+    try:
+        users = sp.csr_matrix(sp.load_npz(path), dtype=np.float32)
+    except UNREADABLE_ERRORS as exc:
+        set_aside(path, f"{type(exc).__name__}: {exc}")
+        return None
+    return users if users.shape == shape else None
+
+
+def arcf_users_cached(data: RecDataset, n_users: int, config: ARCFConfig | None, cache_dir: str | os.PathLike, *,
                       seed: int = 0, progress: bool = True) -> tuple[sp.csr_matrix, bool]:
     """``n_users`` AR-CF synthetic users of ``data``, trained and generated once, then read from the cache.
 
@@ -658,20 +643,23 @@ def arcf_users_cached(data, n_users: int, config: ARCFConfig | None, cache_dir: 
     config = ARCFConfig() if config is None else config
     if not isinstance(config, ARCFConfig):
         raise ParameterError(f"config must be an ARCFConfig, got {type(config).__name__}.")
+    check_cache_format(cache_dir, "arcf", _FORMAT, "arcf-*")
     path = arcf_cache_path(data, config, cache_dir, seed=seed)
     users_path = path / _users_name(config.binarize, n_users)
     loaded = (path / _CARD_NAME).exists() and (path / _MODEL_NAME).exists()
     if loaded:
-        if users_path.exists():
-            users = sp.csr_matrix(sp.load_npz(users_path), dtype=np.float32)
-            if users.shape == (n_users, data.train.shape[1]):
-                return users, True
-        model = load_arcf_model(path)
-        model.config = dataclasses.replace(model.config, binarize=config.binarize)
-        card = json.loads((path / _CARD_NAME).read_text(encoding="utf-8"))
-    else:
-        from infae_kit.distill import dataset_fingerprint
-
+        users = _read_users(users_path, (n_users, data.train.shape[1]))
+        if users is not None:
+            return users, True
+        try:
+            model = load_arcf_model(path)
+            card = json.loads((path / _CARD_NAME).read_text(encoding="utf-8"))
+        except UNREADABLE_ERRORS as exc:  # truncated card or archive (DataError: another format): train again
+            set_aside(path, f"{type(exc).__name__}: {exc}")
+            loaded = False
+        else:
+            model.config = dataclasses.replace(model.config, binarize=config.binarize)
+    if not loaded:
         model = fit_arcf(data.train, config, seed=seed, progress=progress)
         model.dataset = dataset_fingerprint(data)
         card = model.card()

@@ -36,6 +36,21 @@ import scipy.sparse as sp
 from infae_kit.data.dataset import REMOVED, Interactions, RecDataset
 from infae_kit.errors import DataError, ParameterError
 
+__all__ = [
+    "PAPER_N_PERIODS",
+    "SPLIT_BY",
+    "STRATEGIES",
+    "EVALUATIONS",
+    "PeriodSplit",
+    "split_into_periods",
+    "training_data",
+    "next_period_targets",
+    "split_rows",
+    "fold_in_targets",
+    "ContinualStep",
+    "continual_steps",
+]
+
 PAPER_N_PERIODS = 17
 """Periods the paper cut ML-1M into (§5, Figure 5)."""
 

@@ -3,7 +3,7 @@
 The protocol (:mod:`infae_kit.experiments.continual`): a timestamped log cut into K periods; at period t a model is trained,
 then asked to predict period t+1 (by default: the users seen in periods 0..t, their history as input, their
 period-(t+1) items as targets, seen items excluded). Every strategy trains an MVAE (Liang et al., 2018;
-:class:`infae_kit.models.competitors.MVAE`) period after period and is evaluated on exactly the same users, inputs and
+:class:`infae_kit.experiments.continual_mvae.ContinualMVAE`) period after period and is evaluated on exactly the same users, inputs and
 targets; they differ only in what the model trains on at period t ≥ 1:
 
 * ``"individual"`` — the rows of period t only: :math:`D_t`.
@@ -16,7 +16,8 @@ targets; they differ only in what the model trains on at period t ≥ 1:
       λ_t = λ_base · sqrt( |I_{t−1}| / |I_t| · |E| / |D_t| )
 
   with :math:`I_t` the items seen in periods 0..t and both softmaxes restricted to the old items
-  :math:`I_{t−1}` (:func:`ader_lambda`, :func:`herding_selection`, :func:`teacher_targets`).
+  :math:`I_{t−1}` (:mod:`infae_kit.experiments.continual_mvae`: :func:`~infae_kit.experiments.continual_mvae.ader_lambda`,
+  :func:`~infae_kit.experiments.continual_mvae.herding_selection`, :func:`~infae_kit.experiments.continual_mvae.teacher_targets`).
 * ``"distill-cf"`` — :math:`D_t` plus a DISTILL-CF summary of period t−1 of the same budget: N *synthetic*
   users distilled from period t−1's rows (:func:`period_summary`), injected as ordinary training rows.
 
@@ -58,35 +59,38 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
 
+from infae_kit.caching import check_cache_format, dataset_fingerprint, entry_path, read_json_entry
 from infae_kit.data.dataset import RecDataset
 from infae_kit.distill import DistillConfig, distill, distill_cached
 from infae_kit.errors import ParameterError
 from infae_kit.evaluation.metrics import propensity_weights
 from infae_kit.evaluation.protocol import MetricAccumulator
-from infae_kit.experiments.continual import EVALUATIONS, PeriodSplit, split_rows, continual_steps
+from infae_kit.experiments.continual import EVALUATIONS, PeriodSplit, continual_steps, split_rows
+from infae_kit.experiments.continual_mvae import (
+    ADER_LAMBDA_BASE,
+    ContinualMVAE,
+    Replay,
+    ader_exemplars,
+    ader_lambda,
+    teacher_targets,
+)
 from infae_kit.io_utils import atomic_write_json
-from infae_kit.models.competitors import MVAE
-from infae_kit.models.mvae import Replay
+from infae_kit.models.mvae import MVAE
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "STRATEGIES",
-    "ADER_LAMBDA_BASE",
     "ContinualResult",
-    "herding_selection",
-    "ader_lambda",
-    "ader_exemplars",
-    "teacher_targets",
     "active_rows",
     "period_dataset",
     "period_summary",
@@ -96,110 +100,8 @@ __all__ = [
 STRATEGIES = ("individual", "joint", "ader", "distill-cf")
 """The strategies of Figure 5, in the paper's order of presentation."""
 
-ADER_LAMBDA_BASE = 0.8
-"""λ_base of ADER's released code (``--lambda_`` default)."""
-
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # bump when cached rows change meaning (2: the kit's one data fingerprint)
 _MEMORY_STRATEGIES = ("ader", "distill-cf")
-
-
-# ---------------------------------------------------------------------------------------------------------
-# ADER: herding, λ, teacher targets
-# ---------------------------------------------------------------------------------------------------------
-def herding_selection(features, n: int, *, normalize: bool = True) -> np.ndarray:
-    """Indices of ``n`` rows chosen by herding, in the order chosen (Welling 2009; iCaRL; ADER).
-
-    Step k picks the row ``f`` not yet chosen that brings the mean of the chosen rows closest to the mean μ of
-    all rows: ``argmin_f ‖μ − (f + Σ_{j<k} f_j) / k‖``. The first pick is therefore the row closest to μ; later
-    picks compensate the drift of the running mean, so the order is not the order of distance to μ.
-
-    Args:
-        features: ``(m, d)`` one representation per candidate.
-        n: how many to choose; ``n ≥ m`` returns every row, in herding order.
-        normalize: L2-normalise each row first (as ADER and iCaRL do; zero rows stay zero).
-
-    Returns:
-        ``(min(n, m),)`` int64 row indices. Ties go to the lower index.
-    """
-    F = np.asarray(features, dtype=np.float64)
-    if F.ndim != 2 or F.shape[0] == 0:
-        raise ParameterError(f"features must be a non-empty 2-D (candidates × dims) array, got shape {F.shape}.")
-    if not np.all(np.isfinite(F)):
-        raise ParameterError("features contain NaN or infinite values.")
-    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ParameterError(f"n must be a positive integer, got {n!r}.")
-    if normalize:
-        norms = np.linalg.norm(F, axis=1, keepdims=True)
-        F = np.divide(F, norms, out=np.zeros_like(F), where=norms > 0)
-    mu = F.mean(axis=0)
-    half_sq = 0.5 * np.einsum("ij,ij->i", F, F)
-    running = np.zeros(F.shape[1])
-    free = np.ones(F.shape[0], dtype=bool)
-    chosen = []
-    for k in range(1, min(int(n), F.shape[0]) + 1):
-        # ‖kμ − running − f‖² = const − 2 (⟨kμ − running, f⟩ − ‖f‖²/2)
-        score = F @ (k * mu - running) - half_sq
-        score[~free] = -np.inf
-        j = int(np.argmax(score))
-        chosen.append(j)
-        running += F[j]
-        free[j] = False
-    return np.asarray(chosen, dtype=np.int64)
-
-
-def ader_lambda(lambda_base: float, n_items_before: int, n_items_now: int, n_exemplars: int, n_new: int) -> float:
-    """ADER's adaptive distillation weight ``λ_t = λ_base · sqrt(|I_{t−1}| / |I_t| · |E| / |D_t|)``.
-
-    The more of the catalogue is new (``|I_t| ≫ |I_{t−1}|``) or the less memory there is relative to the new
-    data, the less the model is held to its previous predictions.
-
-    Args:
-        lambda_base: λ_base ≥ 0 (ADER: 0.8).
-        n_items_before: items seen before the current period (``|I_{t−1}|``, ≥ 1).
-        n_items_now: items seen up to and including the current period (``|I_t|`` ≥ ``|I_{t−1}|``).
-        n_exemplars: exemplars replayed (``|E|`` ≥ 1).
-        n_new: training rows of the current period (``|D_t|`` ≥ 1).
-    """
-    try:
-        base = float(lambda_base)
-    except (TypeError, ValueError):
-        raise ParameterError(f"lambda_base must be a number ≥ 0, got {lambda_base!r}.") from None
-    if not math.isfinite(base) or base < 0:
-        raise ParameterError(f"lambda_base must be a finite number ≥ 0, got {lambda_base!r}.")
-    for name, v in (("n_items_before", n_items_before), ("n_items_now", n_items_now),
-                    ("n_exemplars", n_exemplars), ("n_new", n_new)):
-        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ParameterError(f"{name} must be a positive integer, got {v!r}.")
-    if n_items_now < n_items_before:
-        raise ParameterError(f"n_items_now ({n_items_now}) counts the items seen so far, so it cannot be smaller than "
-                             f"n_items_before ({n_items_before}).")
-    return base * math.sqrt((n_items_before / n_items_now) * (n_exemplars / n_new))
-
-
-def ader_exemplars(model: MVAE, rows: sp.csr_matrix, budget: int) -> np.ndarray:
-    """Herding on ``model``'s encoder means of ``rows``: indices of the ``min(budget, len(rows))`` exemplars."""
-    return herding_selection(model.latent_means(rows), budget)
-
-
-def teacher_targets(model: MVAE, rows: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
-    """ADER's soft targets for exemplar rows: ``|x_e| · softmax_{items}(model logits of x_e)``.
-
-    Args:
-        model: the previous period's model (the teacher).
-        rows: ``(n, n_items)`` exemplar rows.
-        items: ``(n_items,)`` bool, the items the teacher knows (the softmax runs over them; 0 elsewhere).
-
-    Returns:
-        ``(n, n_items)`` float32, each row summing to the row's number of items.
-    """
-    items = np.asarray(items, dtype=bool)
-    logits = np.asarray(model.predict(rows), dtype=np.float64)
-    logits[:, ~items] = -np.inf
-    logits -= logits.max(axis=1, keepdims=True)
-    p = np.exp(logits)
-    p /= p.sum(axis=1, keepdims=True)
-    mass = np.asarray((sp.csr_matrix(rows) > 0).sum(axis=1), dtype=np.float64)
-    return (p * mass).astype(np.float32)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -297,11 +199,12 @@ class ContinualResult:
     config: dict[str, Any] = field(default_factory=dict)
 
     def metric_names(self) -> list[str]:
+        """The metrics of the rows (``HR@k``, ``NDCG@k``, ``PSP@k``), in their order."""
         fixed = {"strategy", "period", "target_period", "n_users", "n_train_rows", "n_memory_rows", "lambda",
                  "fit_s", "epochs"}
         return [k for k in self.rows[0] if k not in fixed] if self.rows else []
 
-    def table(self):
+    def table(self) -> pd.DataFrame:
         """The rows as a pandas DataFrame (one row per strategy × period)."""
         import pandas as pd
 
@@ -334,13 +237,11 @@ def _check_strategies(strategies) -> list[str]:
     return list(dict.fromkeys(strategies))
 
 
-def _split_fingerprint(split: PeriodSplit) -> str:
-    h = hashlib.sha256()
-    h.update(f"{split.name}|{split.n_periods}|{split.by}|{split.n_users}|{split.n_items}".encode())
-    for m in split.periods:
-        h.update(m.indptr.astype(np.int64).tobytes())
-        h.update(m.indices.astype(np.int64).tobytes())
-    return h.hexdigest()
+def _split_fingerprint(split: PeriodSplit) -> dict[str, Any]:
+    """The periods' data fingerprint: every period's rows stacked (periods × users, items) and how they were cut."""
+    stacked = sp.vstack([sp.csr_matrix(m) for m in split.periods], format="csr")
+    return {"periods": dataset_fingerprint(stacked, name=split.name or "", item_ids=split.item_ids),
+            "n_periods": split.n_periods, "by": split.by}
 
 
 def _evaluate(model: MVAE, step, weights: np.ndarray, ks: Sequence[int]) -> dict[str, float]:
@@ -385,7 +286,7 @@ def run_continual(
         strategies: any of :data:`STRATEGIES` (list or comma-separated string).
         budget: N, the number of users of period t−1 kept in memory: ADER's exemplars (all users of a period
             with fewer) and DISTILL-CF's synthetic users (must be smaller than every summarised period's users).
-        mvae: keyword arguments of :class:`~infae_kit.models.competitors.MVAE` (its defaults otherwise). ``seed`` is
+        mvae: keyword arguments of :class:`~infae_kit.models.mvae.MVAE` (its defaults otherwise). ``seed`` is
             replaced by ``seed + t`` at period t (the same for every strategy).
         distill_config: DISTILL-CF's configuration; its ``budget`` is replaced by ``budget`` (default:
             ``DistillConfig(gamma=50, steps=100, support="topk")``).
@@ -448,7 +349,8 @@ def run_continual(
               "evaluation": evaluation, "eval_holdout": float(eval_holdout), "ks": [int(k) for k in ks],
               "seed": int(seed), "distill": dconfig.to_dict(), "distill_holdout": float(distill_holdout)}
     config["mvae"].pop("seed", None)
-    cache = Path(cache_dir) / "continual" if cache_dir is not None else None
+    cache = (check_cache_format(Path(cache_dir) / "continual", "continual", _CACHE_VERSION, "*.json")
+             if cache_dir is not None else None)
     distill_dir = Path(cache_dir) / "distill_cache" if cache_dir is not None else None
 
     def cache_path(strategy: str) -> Path | None:
@@ -461,16 +363,15 @@ def run_continual(
             keys.append("lambda_base")
         if strategy == "distill-cf":
             keys += ["distill", "distill_holdout"]
-        blob = json.dumps({"strategy": strategy, **{k: config[k] for k in keys}}, sort_keys=True)
-        name = "".join(c if c.isalnum() or c in "-_." else "_" for c in (split.name or "data"))
-        return cache / f"{name}-{strategy}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}.json"
+        return entry_path(cache, f"{split.name or 'data'}-{strategy}",
+                          {"strategy": strategy, **{k: config[k] for k in keys}}, ".json")
 
     result = ContinualResult(rows=[], strategies=strategies, config=config)
     todo = []
     for s in strategies:
         path = cache_path(s)
-        if reuse and path is not None and path.exists():
-            saved = json.loads(path.read_text(encoding="utf-8"))
+        saved = read_json_entry(path) if reuse and path is not None else None
+        if isinstance(saved, dict) and "rows" in saved:
             result.rows += saved["rows"]
             result.exemplars += saved.get("exemplars", [])
             result.summaries += saved.get("summaries", [])
@@ -484,7 +385,7 @@ def run_continual(
 
     def train(t: int, X, prev: MVAE | None, **kw) -> tuple[MVAE, float]:
         t0 = time.perf_counter()
-        model = MVAE(**mvae, seed=int(seed) + t)
+        model = ContinualMVAE(**mvae, seed=int(seed) + t)
         if warm_start and prev is not None:
             kw.update(init_params=prev.params_, init_step=prev.steps_run_)
         model.fit(X, **kw)

@@ -16,13 +16,15 @@ Example:
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from infae_kit.checks import MatrixLike, binary_interactions
 from infae_kit.errors import ParameterError
 
-__all__ = ["add_noise", "flips_per_user"]
+__all__ = ["add_noise", "check_percent", "flips_per_user"]
 
 _BLOCK_CELLS = 1 << 22  # users × items random keys drawn at once (16 MiB of float32)
 
@@ -33,7 +35,8 @@ def flips_per_user(n_items: int, percent: float) -> int:
     return int(math.floor(percent * n_items / 100.0 + 0.5))
 
 
-def check_percent(percent) -> float:
+def check_percent(percent: Any) -> float:
+    """``percent`` as a ``float`` in [0, 100] (a share of the catalogue, in percent); else a :class:`ParameterError`."""
     if isinstance(percent, (bool, np.bool_)) or not isinstance(percent, (int, float, np.integer, np.floating)):
         raise ParameterError(f"percent must be a number of percent in [0, 100], got {percent!r}.")
     value = float(percent)
@@ -45,7 +48,7 @@ def check_percent(percent) -> float:
     return value
 
 
-def add_noise(train, percent: float, *, seed: int = 0) -> sp.csr_matrix:
+def add_noise(train: MatrixLike, percent: float, *, seed: int = 0) -> sp.csr_matrix:
     """Flip, in every user's row, ``k = flips_per_user(n_items, percent)`` distinct items drawn uniformly from
     the whole catalogue: an interaction there is removed, a missing one is added (0 ↔ 1).
 
@@ -67,8 +70,6 @@ def add_noise(train, percent: float, *, seed: int = 0) -> sp.csr_matrix:
         ParameterError: ``percent`` outside [0, 100] or not a number, a bad seed.
         DataError: ``train`` is not a valid interaction matrix (see ``check_interactions``).
     """
-    from infae_kit.experiments.sampling import binary_interactions  # shared binarisation and input check
-
     percent = check_percent(percent)
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ParameterError(f"seed must be a non-negative integer, got {seed!r}.")

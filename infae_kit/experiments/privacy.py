@@ -40,12 +40,12 @@ References:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
 
-from infae_kit.checks import as_rng, binary_interactions, check_fraction
+from infae_kit.checks import MatrixLike, as_rng, binary_interactions, check_fraction
 from infae_kit.errors import DataError, ParameterError
 from infae_kit.experiments.noise import add_noise
 from infae_kit.experiments.scoreboard import (
@@ -58,6 +58,24 @@ from infae_kit.experiments.scoreboard import (
     sample_positions,
     scoreboard_match,
 )
+
+if TYPE_CHECKING:
+    from infae_kit.experiments.sampling import SampledData
+
+__all__ = [
+    "DistillationAttack",
+    "exact_missing_set_recovered",
+    "distillation_attack",
+    "prediction_attack",
+    "reveal_items",
+    "AttackScenario",
+    "make_attack_scenario",
+    "draw_targets",
+    "SampleRelease",
+    "ModelRelease",
+    "attack_point",
+    "attack_sweep",
+]
 
 
 @dataclass
@@ -81,7 +99,7 @@ class DistillationAttack:
     recovered: np.ndarray | None = None
 
 
-def exact_missing_set_recovered(scores, aux, true_rows) -> DistillationAttack:
+def exact_missing_set_recovered(scores: np.ndarray, aux: MatrixLike, true_rows: MatrixLike) -> DistillationAttack:
     """Did the top-m unrevealed items equal the true missing set, for each target?
 
     missing(u) = supp(true_rows[u]) \\ supp(aux[u]), m = |missing(u)|. The prediction is the m best-scored items
@@ -126,13 +144,13 @@ def exact_missing_set_recovered(scores, aux, true_rows) -> DistillationAttack:
 
 
 def distillation_attack(
-    summary,
-    aux,
-    true_rows,
+    summary: MatrixLike,
+    aux: MatrixLike,
+    true_rows: MatrixLike,
     *,
     lam: float,
     batch_size: int = DEFAULT_BATCH_TARGETS,
-    **model_options,
+    **model_options: Any,
 ) -> DistillationAttack:
     """The attacker of B.6 when only a DISTILL-CF summary D̃ is public.
 
@@ -173,7 +191,8 @@ def distillation_attack(
     return prediction_attack(model, A, T, batch_size=batch_size)
 
 
-def prediction_attack(model, aux, true_rows, *, batch_size: int = DEFAULT_BATCH_TARGETS) -> DistillationAttack:
+def prediction_attack(model: Any, aux: MatrixLike, true_rows: MatrixLike, *,
+                      batch_size: int = DEFAULT_BATCH_TARGETS) -> DistillationAttack:
     """The prediction attack with an already fitted model: top-m unrevealed items against the true missing set.
 
     The model is fitted once and reused for every curve point (:func:`attack_point`); :func:`distillation_attack`
@@ -211,7 +230,7 @@ def prediction_attack(model, aux, true_rows, *, batch_size: int = DEFAULT_BATCH_
 # -- building the scenario ---------------------------------------------------------------------------------
 
 
-def reveal_items(X, fraction: float, seed=0) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+def reveal_items(X: MatrixLike, fraction: float, seed: int | np.random.Generator = 0) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """Split each user's items into a revealed part and a hidden part, at random (seeded).
 
     A user with n items reveals k = ⌊fraction · n⌋ of them, at least one (so with fraction < 1 every user with
@@ -267,11 +286,11 @@ class AttackScenario:
 
 
 def make_attack_scenario(
-    X,
+    X: MatrixLike,
     fraction_revealed: float,
     noise: float | Callable[[sp.csr_matrix], sp.csr_matrix] = 0.0,
     *,
-    target_users=None,
+    target_users: Sequence[int] | np.ndarray | None = None,
     seed: int = 0,
 ) -> AttackScenario:
     """D′ for the attack: each target reveals a fraction of its items, then noise is flipped in.
@@ -319,7 +338,8 @@ def make_attack_scenario(
 # -- curves: one point per (release, fraction revealed, noise) ---------------------------------------------
 
 
-def draw_targets(X, n_targets: int, *, among=None, min_items: int = 2, seed=0) -> np.ndarray:
+def draw_targets(X: MatrixLike, n_targets: int, *, among: Sequence[int] | np.ndarray | None = None,
+                 min_items: int = 2, seed: int | np.random.Generator = 0) -> np.ndarray:
     """The users to attack: up to ``n_targets`` rows of D drawn at random among eligible users (seeded).
 
     A user is eligible when it is in ``among`` (default: every row of D) and holds at least ``min_items`` items
@@ -373,7 +393,7 @@ class SampleRelease:
     targets: np.ndarray
 
     @classmethod
-    def from_sample(cls, name: str, sampled, targets) -> "SampleRelease":
+    def from_sample(cls, name: str, sampled: SampledData, targets: Sequence[int] | np.ndarray) -> "SampleRelease":
         """From a :class:`~infae_kit.experiments.sampling.SampledData` (its ``rows()`` and ``users``)."""
         return cls(name, sp.csr_matrix(sampled.rows()), np.asarray(sampled.users, dtype=np.int64),
                    np.asarray(targets, dtype=np.int64))
@@ -395,7 +415,7 @@ class ModelRelease:
 
 
 def attack_point(
-    X,
+    X: MatrixLike,
     release: SampleRelease | ModelRelease,
     fraction_revealed: float,
     noise: float = 0.0,
@@ -448,9 +468,9 @@ def attack_point(
 
 
 def attack_sweep(
-    X,
-    releases,
-    settings,
+    X: MatrixLike,
+    releases: Iterable[SampleRelease | ModelRelease],
+    settings: Iterable[tuple[float, float]],
     *,
     phi: float = PAPER_ECCENTRICITY_THRESHOLD,
     seed: int = 0,

@@ -48,27 +48,23 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import io
 import json
-import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, Callable
 
 import numpy as np
 import scipy.sparse as sp
 
-from infae_kit.checks import binary_interactions, is_int
+from infae_kit.caching import UNREADABLE_ERRORS, check_cache_format, dataset_fingerprint, entry_path, set_aside
+from infae_kit.checks import DictConfig, MatrixLike, binary_interactions, is_int
 from infae_kit.errors import DataError, ParameterError
 from infae_kit.io_utils import atomic_write_bytes
-
-logger = logging.getLogger(__name__)
 
 __all__ = [
     "SampledData",
@@ -83,14 +79,13 @@ __all__ = [
     "sample",
     "SAMPLERS",
     "USER_BUDGET_MODES",
-    "binary_interactions",
 ]
 
 USER_BUDGET_MODES = ("distinct-users", "matched-interactions")
 """How :func:`interaction_rns` reads ``n_users`` (see there)."""
 
 PROXY_LOSSES = ("bpr", "logistic")
-_CACHE_FORMAT = 1  # bump when the cached forgetting counts change meaning
+_CACHE_FORMAT = 2  # bump when the cached forgetting counts change meaning (2: the kit's cache paths)
 _NEGATIVE_ROUNDS = 20  # rejection rounds when drawing a negative that is not one of the user's positives
 
 
@@ -218,7 +213,7 @@ def _prepare(train, n_users, percent, seed, method: str):
 # ---------------------------------------------------------------------------------------------------------
 # Heuristic samplers
 # ---------------------------------------------------------------------------------------------------------
-def interaction_rns(train, *, n_users: int | None = None, percent: float | None = None, seed: int = 0,
+def interaction_rns(train: MatrixLike, *, n_users: int | None = None, percent: float | None = None, seed: int = 0,
                     user_budget: str = "distinct-users") -> SampledData:
     """Interaction random sampling (B.2 "Interaction-RNS"): keep interactions drawn uniformly at random.
 
@@ -268,7 +263,7 @@ def interaction_rns(train, *, n_users: int | None = None, percent: float | None 
     return SampledData(matrix, users, method, budget, info)
 
 
-def user_rns(train, *, n_users: int | None = None, percent: float | None = None, seed: int = 0) -> SampledData:
+def user_rns(train: MatrixLike, *, n_users: int | None = None, percent: float | None = None, seed: int = 0) -> SampledData:
     """User random sampling (B.2 "User-RNS"): users drawn uniformly at random (without replacement), each with
     all of its interactions, until the budget is met.
 
@@ -285,7 +280,7 @@ def user_rns(train, *, n_users: int | None = None, percent: float | None = None,
     return SampledData(_keep_users(X, users), users, method, budget)
 
 
-def head_user(train, *, n_users: int | None = None, percent: float | None = None, seed: int = 0) -> SampledData:
+def head_user(train: MatrixLike, *, n_users: int | None = None, percent: float | None = None, seed: int = 0) -> SampledData:
     """Head-user sampling (B.2 "Head user"): the users with the most interactions first, each with all of its
     interactions, until the budget is met. Users with equal counts come in a seeded random order (the seed only
     matters for those ties).
@@ -308,7 +303,7 @@ def head_user(train, *, n_users: int | None = None, percent: float | None = None
 # SVP-CF: bias-only proxy, forgetting counts, cache
 # ---------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class BiasProxyConfig:
+class BiasProxyConfig(DictConfig):
     """Training of SVP-CF's bias-only proxy; defaults are SVP-CF's code (``noveens/sampling_cf``,
     ``svp_handler.py``): 50 epochs, Adam (lr 0.006, betas (0.9, 0.98), weight decay 1e-6), batches of 1,024
     interactions, one sampled negative per interaction, BPR loss.
@@ -332,24 +327,12 @@ class BiasProxyConfig:
     loss: str = "bpr"
 
     def __post_init__(self) -> None:
-        if not is_int(self.epochs) or self.epochs < 1:
-            raise ParameterError(f"BiasProxyConfig.epochs must be an integer ≥ 1, got {self.epochs!r}.")
-        if not is_int(self.batch_size) or self.batch_size < 1:
-            raise ParameterError(f"BiasProxyConfig.batch_size must be an integer ≥ 1, got {self.batch_size!r}.")
-        for name in ("lr", "weight_decay", "beta1", "beta2"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ParameterError(f"BiasProxyConfig.{name} must be a finite number, got {value!r}.")
-        if self.lr <= 0 or self.weight_decay < 0 or not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
-            raise ParameterError(
-                "BiasProxyConfig needs lr > 0, weight_decay ≥ 0 and 0 ≤ beta1, beta2 < 1; got "
-                f"lr={self.lr}, weight_decay={self.weight_decay}, beta1={self.beta1}, beta2={self.beta2}."
-            )
-        if self.loss not in PROXY_LOSSES:
-            raise ParameterError(f"BiasProxyConfig.loss must be one of {PROXY_LOSSES}, got {self.loss!r}.")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        self.check_int_fields(("epochs", "batch_size"), 1)
+        self.check_real_field("lr", 0, low_open=True)
+        self.check_real_field("weight_decay", 0)
+        self.check_real_field("beta1", 0, 1, high_open=True)
+        self.check_real_field("beta2", 0, 1, high_open=True)
+        self.check_choice_field("loss", PROXY_LOSSES)
 
 
 @dataclass
@@ -476,23 +459,19 @@ def _train_bias_proxy(X: sp.csr_matrix, config: BiasProxyConfig, seed: int) -> n
 
 
 def _forgetting_cache_key(X: sp.csr_matrix, config: BiasProxyConfig, seed: int, dataset_name: str) -> dict[str, Any]:
-    from infae_kit.distill import dataset_fingerprint  # lazy: distill imports JAX
-
     return {
         "format": _CACHE_FORMAT,
         "method": "svp-cf-bias-proxy-forgetting",
-        "data": dataset_fingerprint(SimpleNamespace(train=X, name=dataset_name)),
+        "data": dataset_fingerprint(X, name=dataset_name),
         "config": config.to_dict(),
         "seed": seed,
     }
 
 
 def forgetting_cache_path(key: dict[str, Any], cache_dir: str | os.PathLike) -> Path:
-    """``cache_dir/svp-cf-<name>-<16 hex>.npz``, the hex a SHA-256 of the key (data fingerprint, config, seed)."""
-    blob = json.dumps(key, sort_keys=True)
-    digest = hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
-    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(key["data"].get("name") or "data"))
-    return Path(cache_dir) / f"svp-cf-{name}-{digest}.npz"
+    """``cache_dir/svp-cf-<name>-<12 hex>.npz``, the hex a SHA-256 of the key (data fingerprint, config, seed,
+    format; :func:`infae_kit.caching.entry_path`)."""
+    return entry_path(cache_dir, f"svp-cf-{key['data'].get('name') or 'data'}", key, ".npz")
 
 
 def _read_cached(path: Path, key: dict[str, Any]) -> tuple[np.ndarray, float] | None:
@@ -500,16 +479,16 @@ def _read_cached(path: Path, key: dict[str, Any]) -> tuple[np.ndarray, float] | 
         with np.load(path, allow_pickle=False) as npz:
             stored_key = json.loads(str(npz["key"]))
             per_user, seconds = np.array(npz["per_user"], dtype=np.float64), float(npz["seconds"])
-    except (OSError, ValueError, KeyError) as exc:
-        logger.warning("Ignoring unreadable SVP-CF cache file %s (%s); recomputing.", path, exc)
+    except UNREADABLE_ERRORS as exc:
+        set_aside(path, f"{type(exc).__name__}: {exc}")
         return None
     if stored_key != json.loads(json.dumps(key)) or per_user.shape != (key["data"]["n_users"],):
-        logger.warning("SVP-CF cache file %s holds another key; recomputing.", path)
+        set_aside(path, "it holds another key (a digest collision or an edited file)")
         return None
     return per_user, seconds
 
 
-def svp_cf_forgetting(train, config: BiasProxyConfig | None = None, *, seed: int = 0,
+def svp_cf_forgetting(train: MatrixLike, config: BiasProxyConfig | None = None, *, seed: int = 0,
                       cache_dir: str | os.PathLike | None = None, dataset_name: str = "") -> ForgettingCounts:
     """SVP-CF's per-user forgetting counts (B.2; Sachdeva et al. 2022, "On sampling collaborative filtering
     datasets"), from a bias-only proxy trained on ``train``.
@@ -522,9 +501,10 @@ def svp_cf_forgetting(train, config: BiasProxyConfig | None = None, *, seed: int
     consume items the proxy ranks low, i.e. unpopular ones, are the most "forgotten".)
 
     With ``cache_dir``, the counts are stored in ``cache_dir`` (atomic write), keyed by the data fingerprint
-    (:func:`infae_kit.distill.dataset_fingerprint` of the binarised matrix and ``dataset_name``), ``config`` and
-    ``seed``; a later call with the same key reads them instead of training (``from_cache=True``). The budget
-    is not part of the key: one training serves every budget of a sweep.
+    (:func:`infae_kit.caching.dataset_fingerprint` of the binarised matrix and ``dataset_name``), ``config`` and
+    ``seed``; a later call with the same key reads them instead of training (``from_cache=True``); a file that
+    cannot be read is set aside and the counts trained again. The budget is not part of the key: one training
+    serves every budget of a sweep.
 
     Args:
         train: (n_users, n_items) binary interactions.
@@ -545,6 +525,7 @@ def svp_cf_forgetting(train, config: BiasProxyConfig | None = None, *, seed: int
         raise DataError("svp_cf_forgetting: the train matrix has no interactions; there is nothing to train on.")
     path = None
     if cache_dir is not None:
+        check_cache_format(cache_dir, "svp-cf", _CACHE_FORMAT, "svp-cf-*.npz")
         key = _forgetting_cache_key(X, config, seed, dataset_name)
         path = forgetting_cache_path(key, cache_dir)
         if path.exists():
@@ -561,7 +542,7 @@ def svp_cf_forgetting(train, config: BiasProxyConfig | None = None, *, seed: int
     return ForgettingCounts(per_user, config, seed, seconds, from_cache=False, cache_path=path)
 
 
-def svp_cf_user(train, *, n_users: int | None = None, percent: float | None = None, seed: int = 0,
+def svp_cf_user(train: MatrixLike, *, n_users: int | None = None, percent: float | None = None, seed: int = 0,
                 proxy: BiasProxyConfig | None = None, cache_dir: str | os.PathLike | None = None,
                 dataset_name: str = "") -> SampledData:
     """SVP-CF-user sampling (B.2): users in decreasing order of forgetting count, each with all of its
@@ -602,8 +583,8 @@ SAMPLERS: dict[str, Callable[..., SampledData]] = {
 """The heuristic samplers by name (DISTILL-CF is in :mod:`infae_kit.distill`; see the module docstring)."""
 
 
-def sample(name: str, train, /, *, n_users: int | None = None, percent: float | None = None, seed: int = 0,
-           **options) -> SampledData:
+def sample(name: str, train: MatrixLike, /, *, n_users: int | None = None, percent: float | None = None, seed: int = 0,
+           **options: Any) -> SampledData:
     """Run the sampler ``name`` of :data:`SAMPLERS` on ``train`` with one budget.
 
     ``options`` go to that sampler (``user_budget`` for interaction-RNS; ``proxy``, ``cache_dir`` and

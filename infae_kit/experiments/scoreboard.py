@@ -5,12 +5,28 @@ eccentricity test."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Sequence
 
 import numpy as np
 import scipy.sparse as sp
 
-from infae_kit.checks import binary_interactions
+from infae_kit.checks import MatrixLike, binary_interactions, non_negative_float
 from infae_kit.errors import DataError, ParameterError
+
+__all__ = [
+    "PAPER_ECCENTRICITY_THRESHOLD",
+    "DEFAULT_BATCH_TARGETS",
+    "check_phi",
+    "check_batch",
+    "item_rarity_weights",
+    "scoreboard_scores",
+    "check_same_items",
+    "ScoreboardMatch",
+    "scoreboard_match",
+    "sample_positions",
+    "match_outcomes",
+    "percent_deanonymized",
+]
 
 PAPER_ECCENTRICITY_THRESHOLD = 1.5
 """φ of Narayanan & Shmatikov (2008): a best match is accepted when it stands 1.5 σ above the runner-up."""
@@ -22,20 +38,14 @@ DEFAULT_BATCH_TARGETS = 1024
 # ------------------------------------------------------------------------------------------
 
 
-def check_phi(phi) -> float:
-    try:
-        phi = float(phi)
-    except (TypeError, ValueError):
-        raise ParameterError(f"phi must be a number >= 0, got {phi!r}.") from None
-    if not np.isfinite(phi) or phi < 0:
-        raise ParameterError(
-            f"phi (the eccentricity threshold) must be a finite number >= 0, got {phi!r}; "
-            f"Narayanan & Shmatikov use {PAPER_ECCENTRICITY_THRESHOLD}."
-        )
-    return phi
+def check_phi(phi: Any) -> float:
+    """The eccentricity threshold φ as a finite ``float`` ≥ 0; else a :class:`ParameterError`."""
+    return non_negative_float("phi (the eccentricity threshold)", phi,
+                              hint=f"Narayanan & Shmatikov use {PAPER_ECCENTRICITY_THRESHOLD}.")
 
 
-def check_batch(batch_size) -> int:
+def check_batch(batch_size: Any) -> int:
+    """``batch_size`` as an ``int`` ≥ 1 (targets scored at once); else a :class:`ParameterError`."""
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ParameterError(f"batch_size must be a positive integer, got {batch_size!r}.")
     return int(batch_size)
@@ -44,7 +54,7 @@ def check_batch(batch_size) -> int:
 # -- sampling case: the Scoreboard-RH ----------------------------------------------------------------------
 
 
-def item_rarity_weights(records) -> np.ndarray:
+def item_rarity_weights(records: MatrixLike) -> np.ndarray:
     """N–S rarity weight of every item, computed on the public rows.
 
     wt(i) = 1 / log(1 + |supp(i)|), where |supp(i)| is the number of public rows holding item i. N–S write
@@ -66,7 +76,7 @@ def item_rarity_weights(records) -> np.ndarray:
     return weights
 
 
-def scoreboard_scores(aux, records, weights: np.ndarray | None = None) -> np.ndarray:
+def scoreboard_scores(aux: MatrixLike, records: MatrixLike, weights: np.ndarray | None = None) -> np.ndarray:
     """Scoreboard-RH scores of every target against every public row (dense; use on a batch of targets).
 
     score(aux, r) = Σ_{i ∈ supp(aux) ∩ supp(r)} wt(i), computed as ``(aux · diag(wt)) · recordsᵀ``.
@@ -86,7 +96,8 @@ def scoreboard_scores(aux, records, weights: np.ndarray | None = None) -> np.nda
     return _scores(A, R, w)
 
 
-def check_same_items(A: sp.csr_matrix, R: sp.csr_matrix, names=("aux", "records")) -> None:
+def check_same_items(A: sp.csr_matrix, R: sp.csr_matrix, names: tuple[str, str] = ("aux", "records")) -> None:
+    """Both matrices have the same number of item columns; else a :class:`ParameterError` naming them."""
     if A.shape[1] != R.shape[1]:
         raise ParameterError(
             f"{names[0]} has {A.shape[1]} items (columns) but {names[1]} has {R.shape[1]}; both must use the "
@@ -127,8 +138,8 @@ class ScoreboardMatch:
 
 
 def scoreboard_match(
-    aux,
-    records,
+    aux: MatrixLike,
+    records: MatrixLike,
     *,
     phi: float = PAPER_ECCENTRICITY_THRESHOLD,
     weights: np.ndarray | None = None,
@@ -189,7 +200,7 @@ def scoreboard_match(
     return ScoreboardMatch(matched=matched, best=best, eccentricity=ecc, best_score=top1, second_score=top2, phi=phi)
 
 
-def sample_positions(target_users, sampled_users) -> np.ndarray:
+def sample_positions(target_users: Sequence[int] | np.ndarray, sampled_users: Sequence[int] | np.ndarray) -> np.ndarray:
     """Ground truth for the sampling case: where each target sits among the public (sampled) rows.
 
     Args:
@@ -211,7 +222,7 @@ def sample_positions(target_users, sampled_users) -> np.ndarray:
     return position[targets]
 
 
-def match_outcomes(matched, truth) -> dict[str, int]:
+def match_outcomes(matched: np.ndarray, truth: np.ndarray) -> dict[str, int]:
     """Counts of what the attacker did with each target.
 
     Args:
@@ -232,7 +243,7 @@ def match_outcomes(matched, truth) -> dict[str, int]:
     }
 
 
-def percent_deanonymized(matched, truth) -> float:
+def percent_deanonymized(matched: np.ndarray, truth: np.ndarray) -> float:
     """% of targets correctly de-anonymized: matched to their own public row (over all targets given).
 
     Args:

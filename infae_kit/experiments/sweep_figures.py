@@ -4,7 +4,7 @@ and the relative drop under noise. Each takes a :class:`~infae_kit.experiments.s
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -18,6 +18,9 @@ from infae_kit.experiments.sweeps import (
     canonical_source,
     relative_drop,
 )
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["plot_budget_curves", "plot_noise_drop", "plot_noise_budget_curves"]
 
@@ -52,7 +55,7 @@ def _finish(fig, axes, title: str, max_ncol: int = 6):
 
 def plot_budget_curves(result: SweepResult, *, models: Sequence[str], metrics: Sequence[str],
                        sources: Sequence[str] | None = None, noise_levels: Sequence[float] = (0.0,),
-                       title: str = "", split: str = "test"):
+                       title: str = "", split: str = "test") -> Figure:
     """Metric against the number of users (log x), one line per source, the whole-data value dashed.
 
     One panel per (metric, model, noise level): with one model and one noise level the metrics are laid out in
@@ -98,7 +101,7 @@ def plot_budget_curves(result: SweepResult, *, models: Sequence[str], metrics: S
 
 
 def plot_noise_drop(result: SweepResult, *, metrics: Sequence[str], budgets: Sequence[int], model: str = "ease",
-                    sources: Sequence[str] | None = None, title: str = ""):
+                    sources: Sequence[str] | None = None, title: str = "") -> Figure:
     """Figures 3/13: % drop of ``model``'s metric relative to the clean full data, against the noise level.
 
     One panel per (metric, budget): rows are metrics, columns budgets; one line per source, plus the whole noisy
@@ -132,7 +135,7 @@ def plot_noise_drop(result: SweepResult, *, metrics: Sequence[str], budgets: Seq
 
 def plot_noise_budget_curves(result: SweepResult, *, metrics: Sequence[str], noise_levels: Sequence[float],
                              sources: Sequence[str] = ("distill-cf", "user-rns"), models: Sequence[str] = MODELS,
-                             title: str = "", split: str = "test"):
+                             title: str = "", split: str = "test") -> Figure:
     """Figures 4/14: metric against the number of users, one column per noise level, one row per metric.
 
     Colours tell the sources apart and line styles the models (∞-AE solid, EASE dashed); the grey horizontal

@@ -38,23 +38,30 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
 
+from infae_kit.caching import check_cache_format, dataset_fingerprint, entry_path, read_json_entry
 from infae_kit.errors import ParameterError
 from infae_kit.evaluation.selection import tune_and_evaluate
 from infae_kit.io_utils import atomic_write_json
 from infae_kit.models.baselines import EASE, EASE_LAMBDA_GRID
 from infae_kit.models.infinite_ae import InfiniteAE
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from infae_kit.data.dataset import RecDataset
+    from infae_kit.distill import DistillConfig
+    from infae_kit.experiments.arcf import ARCFConfig
 
 __all__ = [
     "SOURCES",
@@ -87,7 +94,7 @@ FULL = "full"
 INFAE_LAMBDAS: tuple[float, ...] = (1e-5, 1e-3, 0.1, 1.0, 5.0, 20.0, 50.0, 100.0)
 """∞-AE's λ grid in sweeps: the union of the paper's grid (without 0, singular on duplicate rows) and DISTILL-CF's
 inner grid, so every source gets the same choice."""
-_CELL_FORMAT = 1  # bump when a cached cell changes meaning
+_CELL_FORMAT = 2  # bump when a cached cell changes meaning (2: the kit's one data fingerprint)
 
 SOURCE_LABELS = {
     "interaction-rns": "Interaction-RNS",
@@ -194,14 +201,14 @@ class SweepSettings:
             if {"budget", "seed"} & set(value):
                 raise ParameterError(f"SweepSettings.{name} must not set budget or seed: each cell sets them.")
 
-    def distill_config(self, dataset: str, n_users: int):
+    def distill_config(self, dataset: str, n_users: int) -> DistillConfig:
         """The :class:`~infae_kit.distill.DistillConfig` of a DISTILL-CF cell with N synthesised users."""
         from infae_kit.distill import distill_config_for
 
         return distill_config_for(dataset, self.distill_preset, budget=int(n_users), seed=int(self.seed),
                                   **self.distill_overrides)
 
-    def arcf_config(self):
+    def arcf_config(self) -> ARCFConfig:
         """The :class:`~infae_kit.experiments.arcf.ARCFConfig` of the AR-CF cells."""
         from infae_kit.experiments.arcf import ARCFConfig
 
@@ -267,7 +274,7 @@ def notebook_settings(preset: str, *, dataset: str = "", seed: int = 42,
                              dataset, DEFAULT_SWEEP_DISTILL_STEPS))})
 
 
-def noisy_dataset(data, percent: float, seed: int = 0):
+def noisy_dataset(data: RecDataset, percent: float, seed: int = 0) -> RecDataset:
     """A copy of ``data`` whose train matrix has ``percent`` % of the catalogue flipped per user (0 ↔ 1).
 
     Validation and test are left clean (the paper: "evaluate … on the original, noise-free test-set"); the noise
@@ -282,7 +289,7 @@ def noisy_dataset(data, percent: float, seed: int = 0):
     return dataclasses.replace(data, train=noisy, _auc_negatives_cache={})
 
 
-def training_rows(data, source: str, n_users: int | None, settings: SweepSettings | None = None, *,
+def training_rows(data: RecDataset, source: str, n_users: int | None, settings: SweepSettings | None = None, *,
                   cache_dir: str | os.PathLike, progress: bool = False) -> tuple[sp.csr_matrix, dict[str, Any]]:
     """The rows a model of cell ``(source, n_users)`` trains on, and what is known about how they came about.
 
@@ -354,22 +361,11 @@ def _check_budget(n_users, data, source: str) -> int:
 # ---------------------------------------------------------------------------------------------------------
 # One cell
 # ---------------------------------------------------------------------------------------------------------
-def _train_fingerprint(data) -> str:
-    X = sp.csr_matrix(data.train)
-    h = hashlib.sha256()
-    for arr in (np.asarray(X.shape, np.int64), X.indptr.astype(np.int64), X.indices.astype(np.int64),
-                X.data.astype(np.float32)):
-        h.update(arr.tobytes())
-    return h.hexdigest()
-
-
 def _cell_key(data, source: str, n_users: int | None, noise: float, model: str, settings: SweepSettings,
-              train_sha: str) -> dict[str, Any]:
+              fingerprint: dict[str, Any]) -> dict[str, Any]:
     grid = settings.infae_lambdas if model == "infae" else settings.ease_lambdas
     key: dict[str, Any] = {
-        "format": _CELL_FORMAT, "dataset": str(data.name), "train_sha256": train_sha,
-        "items_sha256": hashlib.sha256(np.asarray(data.item_ids).astype(str).tobytes()).hexdigest()[:16],
-        "source": source, "n_users": None if source == FULL else int(n_users), "noise": float(noise),
+        "format": _CELL_FORMAT, "dataset": str(data.name), "data": fingerprint, "source": source, "n_users": None if source == FULL else int(n_users), "noise": float(noise),
         "seed": int(settings.seed), "model": model, "grid": list(grid), "select_by": settings.select_by,
     }
     if source == "interaction-rns":
@@ -382,34 +378,35 @@ def _cell_key(data, source: str, n_users: int | None, noise: float, model: str, 
 
 
 def _cell_path(cache_dir: Path, key: dict[str, Any]) -> Path:
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
     n = "all" if key["n_users"] is None else key["n_users"]
-    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in key["dataset"])
-    return cache_dir / "sweep_cells" / f"{name}-{key['source']}-n{n}-noise{key['noise']:g}-{key['model']}-{digest}.json"
+    folder = check_cache_format(cache_dir / "sweep_cells", "sweep-cells", _CELL_FORMAT, "*.json")
+    return entry_path(folder, f"{key['dataset']}-{key['source']}-n{n}-noise{key['noise']:g}-{key['model']}", key,
+                      ".json")
 
 
-def run_cell(data, source: str, n_users: int | None, model: str, *, noise: float = 0.0,
+def run_cell(data: RecDataset, source: str, n_users: int | None, model: str, *, noise: float = 0.0,
              settings: SweepSettings | None = None, cache_dir: str | os.PathLike, progress: bool = False,
-             _train_sha: str | None = None) -> dict[str, Any]:
+             fingerprint: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train ``model`` on the rows of ``(source, n_users)`` and evaluate it (λ picked on validation), cached.
 
     ``data`` must already carry the noise the cell is about (:func:`noisy_dataset`); ``noise`` is recorded and is
-    part of the cache key. Returns a flat row: ``source, n_users, noise, model, lambda, rows, interactions,
-    mass, val_<metric>…, test_<metric>…, seconds, from_cache``.
+    part of the cache key, with ``data``'s :func:`~infae_kit.caching.dataset_fingerprint` (pass it as
+    ``fingerprint`` when it is known already: it hashes the whole train matrix). A cell file that cannot be
+    read is set aside and the cell recomputed (:func:`infae_kit.caching.read_json_entry`).
+
+    Returns:
+        A flat row: ``source, n_users, noise, model, lambda, rows, interactions, mass, val_<metric>…,
+        test_<metric>…, seconds, from_cache``.
     """
     settings = SweepSettings() if settings is None else settings
     source, model = canonical_source(source), canonical_model(model)
     cache_dir = Path(cache_dir)
-    sha = _train_fingerprint(data) if _train_sha is None else _train_sha
-    key = _cell_key(data, source, n_users, noise, model, settings, sha)
+    key = _cell_key(data, source, n_users, noise, model, settings,
+                    dataset_fingerprint(data) if fingerprint is None else fingerprint)
     path = _cell_path(cache_dir, key)
-    if path.exists():
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            record = None
-        if record is not None and record.get("key") == json.loads(json.dumps(key, default=str)):
-            return dict(record["row"], from_cache=True)
+    record = read_json_entry(path)
+    if isinstance(record, dict) and record.get("key") == json.loads(json.dumps(key, default=str)):
+        return dict(record["row"], from_cache=True)
     t0 = time.perf_counter()
     rows, info = training_rows(data, source, n_users, settings, cache_dir=cache_dir, progress=progress)
     if model == "infae":
@@ -446,13 +443,14 @@ class SweepResult:
     n_computed: int
     n_cached: int
 
-    def table(self):
+    def table(self) -> pd.DataFrame:
         """The rows as a pandas DataFrame."""
         import pandas as pd
 
         return pd.DataFrame(self.rows)
 
-    def curve(self, source: str, model: str, metric: str, noise: float = 0.0, split: str = "test"):
+    def curve(self, source: str, model: str, metric: str, noise: float = 0.0,
+              split: str = "test") -> tuple[np.ndarray, np.ndarray]:
         """``(budgets, values)`` of one line (sorted by N), e.g. ``curve("user-rns", "infae", "HR@10")``."""
         source, model = canonical_source(source), canonical_model(model)
         pts = sorted((r["n_users"], r[f"{split}_{metric}"]) for r in self.rows
@@ -475,7 +473,7 @@ class SweepResult:
                          for split in ("val", "test")}
         return out
 
-    def pivot(self, model: str, metric: str, noise: float = 0.0, split: str = "test"):
+    def pivot(self, model: str, metric: str, noise: float = 0.0, split: str = "test") -> pd.DataFrame:
         """A sources × budgets DataFrame of one metric (the whole-data value in column ``"all"``)."""
         import pandas as pd
 
@@ -501,7 +499,7 @@ class SweepResult:
         raise KeyError(f"no cell ({source}, {model}, N={n_users}, noise={noise}) in this sweep")
 
 
-def run_sweep(data, *, sources: Sequence[str], budgets: Sequence[int], models: Sequence[str] = MODELS,
+def run_sweep(data: RecDataset, *, sources: Sequence[str], budgets: Sequence[int], models: Sequence[str] = MODELS,
               noise_levels: Sequence[float] = (0.0,), settings: SweepSettings | None = None,
               cache_dir: str | os.PathLike, source_budgets: dict[str, Sequence[int]] | None = None,
               include_full: bool = True, progress: bool = True) -> SweepResult:
@@ -559,10 +557,10 @@ def run_sweep(data, *, sources: Sequence[str], budgets: Sequence[int], models: S
     for noise, source, n, model in bar:
         if current[0] != noise:
             noisy = noisy_dataset(data, noise, seed=settings.seed)
-            current = (noise, noisy, _train_fingerprint(noisy))
+            current = (noise, noisy, dataset_fingerprint(noisy))
         bar.set_postfix_str(f"noise {noise:g}% · {source} · N={n if n else 'all'} · {model}")
         row = run_cell(current[1], source, n, model, noise=noise, settings=settings, cache_dir=cache_dir,
-                       progress=progress, _train_sha=current[2])
+                       progress=progress, fingerprint=current[2])
         n_cached += bool(row["from_cache"])
         rows.append(row)
     return SweepResult(rows, time.perf_counter() - t0, len(rows) - n_cached, n_cached)
@@ -571,7 +569,8 @@ def run_sweep(data, *, sources: Sequence[str], budgets: Sequence[int], models: S
 # ---------------------------------------------------------------------------------------------------------
 # Derived tables and plots
 # ---------------------------------------------------------------------------------------------------------
-def relative_drop(rows: Sequence[dict[str, Any]], metric: str, model: str = "ease", split: str = "test"):
+def relative_drop(rows: Sequence[dict[str, Any]], metric: str, model: str = "ease",
+                  split: str = "test") -> pd.DataFrame:
     """Figure 3's quantity: % drop of ``metric`` of each cell relative to ``model`` on the full, clean data.
 
     Returns a pandas DataFrame with columns ``source, n_users, noise, value, drop_percent`` (positive = worse

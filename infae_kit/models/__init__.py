@@ -13,3 +13,5 @@
 Import the modules themselves; this package imports nothing so that ``import infae_kit.models.baselines`` does
 not load JAX.
 """
+
+__all__: list[str] = []

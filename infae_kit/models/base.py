@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from infae_kit.checks import check_interactions
+from infae_kit.checks import MatrixLike, check_interactions
 from infae_kit.errors import ParameterError
 from infae_kit.evaluation.metrics import top_k_items
 
@@ -25,7 +25,8 @@ class Recommender:
 
     n_items_: int | None = None
 
-    def fit(self, X) -> "Recommender":  # pragma: no cover - interface
+    def fit(self, X: MatrixLike) -> "Recommender":  # pragma: no cover - interface
+        """Fit on ``X``, a ``(users, items)`` interaction matrix; returns ``self``."""
         raise NotImplementedError
 
     def _scores(self, X_context: sp.csr_matrix) -> np.ndarray:  # pragma: no cover - interface
@@ -35,7 +36,7 @@ class Recommender:
         if self.n_items_ is None:
             raise ParameterError(f"{type(self).__name__} is not fitted yet; call .fit(train) first.")
 
-    def predict(self, X_context) -> np.ndarray:
+    def predict(self, X_context: MatrixLike) -> np.ndarray:
         """Scores of every item for the users whose known items are ``X_context``.
 
         Args:
@@ -48,7 +49,7 @@ class Recommender:
         X_context = check_interactions(X_context, "X_context", n_items=self.n_items_)
         return np.ascontiguousarray(self._scores(X_context), dtype=np.float32)
 
-    def recommend(self, X_context, k: int = 10, exclude_seen: bool = True) -> np.ndarray:
+    def recommend(self, X_context: MatrixLike, k: int = 10, exclude_seen: bool = True) -> np.ndarray:
         """Top-``k`` items of every context user, best first.
 
         Args:

@@ -17,10 +17,11 @@ Example:
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import scipy.linalg
 import scipy.sparse as sp
 
-from infae_kit.checks import check_interactions
+from infae_kit.checks import MatrixLike, check_interactions, non_negative_float
 from infae_kit.errors import DataError, MemoryBudgetError, NumericalError, ParameterError
 from infae_kit.io_utils import available_memory_bytes
 from infae_kit.models.base import Recommender
@@ -51,7 +52,7 @@ class PopRec(Recommender):
         self.item_counts_: np.ndarray | None = None
         self.n_items_ = None
 
-    def fit(self, X) -> "PopRec":
+    def fit(self, X: MatrixLike) -> "PopRec":
         """Count item popularity in ``X`` (users × items)."""
         X = check_interactions(X, "X")
         if X.nnz == 0:
@@ -81,10 +82,10 @@ def _gram_dense(X: sp.csr_matrix, dtype, block_items: int = 2048) -> np.ndarray:
 
 
 def ease_item_weights(
-    X,
+    X: MatrixLike,
     lam: float,
     *,
-    dtype=np.float32,
+    dtype: npt.DTypeLike = np.float32,
     memory_budget_bytes: int | None = None,
 ) -> np.ndarray:
     """EASE's item–item weights ``B`` (Steck, 2019): ``argmin ||X − XB||² + λ||B||²`` s.t. ``diag(B) = 0``.
@@ -167,13 +168,7 @@ def _symmetrize_from_upper(matrix: np.ndarray, block: int = 1024) -> None:
 
 
 def _check_lambda(lam) -> float:
-    try:
-        lam = float(lam)
-    except (TypeError, ValueError):
-        raise ParameterError(f"lam must be a number, got {lam!r}.") from None
-    if not np.isfinite(lam) or lam < 0:
-        raise ParameterError(f"lam must be finite and ≥ 0, got {lam}; the paper's grid is {EASE_LAMBDA_GRID}.")
-    return lam
+    return non_negative_float("lam", lam, hint=f"The paper's grid is {EASE_LAMBDA_GRID}.")
 
 
 class EASE(Recommender):
@@ -188,7 +183,8 @@ class EASE(Recommender):
         item_weights_: ``(n_items, n_items)`` ``B``, after ``fit``.
     """
 
-    def __init__(self, lam: float = 100.0, *, dtype=np.float32, memory_budget_bytes: int | None = None) -> None:
+    def __init__(self, lam: float = 100.0, *, dtype: npt.DTypeLike = np.float32,
+                 memory_budget_bytes: int | None = None) -> None:
         self.lam = _check_lambda(lam)
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
@@ -197,7 +193,7 @@ class EASE(Recommender):
         self.item_weights_: np.ndarray | None = None
         self.n_items_ = None
 
-    def fit(self, X) -> "EASE":
+    def fit(self, X: MatrixLike) -> "EASE":
         """Fit ``B`` on ``X`` (users × items)."""
         self.item_weights_ = ease_item_weights(
             X, self.lam, dtype=self.dtype, memory_budget_bytes=self.memory_budget_bytes

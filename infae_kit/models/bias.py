@@ -5,14 +5,19 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from infae_kit.checks import binary_interactions, check_interactions, non_negative_float
+from infae_kit.checks import MatrixLike, binary_interactions, check_interactions, non_negative_float
 from infae_kit.models.base import Recommender
+
+__all__ = [
+    "bias_only_least_squares",
+    "BiasOnly",
+]
 
 
 # ----------------------------------------------------------------------------------------------------------
 # Bias-only
 # ----------------------------------------------------------------------------------------------------------
-def bias_only_least_squares(X, ridge: float = 0.0) -> tuple[float, np.ndarray, np.ndarray]:
+def bias_only_least_squares(X: MatrixLike, ridge: float = 0.0) -> tuple[float, np.ndarray, np.ndarray]:
     """Closed-form ``argmin Σ_ui (X_ui − α − β_u − β_i)² + ridge (‖β_users‖² + ‖β_items‖²)`` over the full matrix.
 
     Setting the gradients to zero gives ``Σ_u β_u = Σ_i β_i = 0`` (for ``ridge > 0``; for ``ridge = 0`` this is
@@ -49,7 +54,7 @@ class BiasOnly(Recommender):
         self.ridge = non_negative_float("ridge", ridge)
         self.n_items_ = None
 
-    def fit(self, X, validation=None) -> "BiasOnly":
+    def fit(self, X: MatrixLike, validation: MatrixLike | None = None) -> "BiasOnly":
         """Solve the least squares on ``X`` (users × items); ``validation`` is accepted and unused."""
         X = binary_interactions(X, "X", require_interactions=True)
         self.global_bias_, self.user_bias_, self.item_bias_ = bias_only_least_squares(X, self.ridge)

@@ -45,7 +45,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -59,6 +59,9 @@ from infae_kit.models.mf import MF
 from infae_kit.models.mvae import MVAE
 from infae_kit.models.neumf import NeuMF
 from infae_kit.models.training import SELECT_BY
+
+if TYPE_CHECKING:
+    from infae_kit.data.dataset import RecDataset
 
 __all__ = [
     "COMPETITOR_NAMES",
@@ -113,7 +116,7 @@ CONFIGS_PATH = Path(__file__).resolve().parent / "competitor_configs.json"
 _CLASSES: dict[str, type] = {"bias": BiasOnly, "mf": MF, "neumf": NeuMF, "lightgcn": LightGCN, "mvae": MVAE}
 
 
-def make_competitor(name: str, **params) -> Recommender:
+def make_competitor(name: str, **params: Any) -> Recommender:
     """An unfitted competitor by model key (``bias``, ``mf``, ``neumf``, ``lightgcn``, ``mvae``).
 
     Raises:
@@ -200,7 +203,7 @@ class CompetitorReport:
     trials: list[dict] = field(default_factory=list)
 
 
-def fit_and_evaluate_competitor(name: str, data, config: dict | None = None, *, progress: bool = False,
+def fit_and_evaluate_competitor(name: str, data: RecDataset, config: dict | None = None, *, progress: bool = False,
                                 keep_top_k: bool = True, test: bool = True) -> CompetitorReport:
     """Train ``name`` with ``config`` on ``data.train`` (early stopping on ``data.val``), evaluate val and test.
 
@@ -233,7 +236,7 @@ def _sample_configs(name: str, n_trials: int, seed: int, grid: dict | None = Non
     return [every[i] for i in rng.choice(len(every), size=n_trials, replace=False)]
 
 
-def search_competitor(name: str, data, n_trials: int = 8, *, seed: int = 0, grid: dict | None = None,
+def search_competitor(name: str, data: RecDataset, n_trials: int = 8, *, seed: int = 0, grid: dict | None = None,
                       fixed: dict | None = None, progress: bool = False) -> CompetitorReport:
     """Budgeted random search over Table 3's grid (+ L2) on validation HR@100, then test with the best configuration.
 
@@ -251,19 +254,22 @@ def search_competitor(name: str, data, n_trials: int = 8, *, seed: int = 0, grid
         The best trial's :class:`CompetitorReport`, with ``trials`` listing every configuration's validation
         metrics and training time.
     """
-    from tqdm.auto import tqdm
+    from infae_kit.evaluation.protocol import evaluate_model
+    from infae_kit.evaluation.selection import select_on_validation
 
     n_trials = positive_int("n_trials", n_trials)
     configs = [{}] if name == "bias" else _sample_configs(name, n_trials, seed, grid)
-    trials, best = [], None
-    for config in tqdm(configs, desc=f"{name} search", disable=not progress, leave=False):
-        full = {**(fixed or {}), **config}
+    trials = []
+
+    def validate(i: int):
+        full = {**(fixed or {}), **configs[i]}
         report = fit_and_evaluate_competitor(name, data, full, test=False)
         trials.append({"config": full, "val": report.val_metrics, "fit_s": report.timings_s["fit"],
                        "best_epoch": report.best_epoch})
-        if best is None or report.val_metrics[SELECT_BY] > best.val_metrics[SELECT_BY]:
-            best = report
-    from infae_kit.evaluation.protocol import evaluate_model
+        return report.val_metrics, report
+
+    best = select_on_validation(range(len(configs)), validate, select_by=SELECT_BY, progress=progress,
+                                desc=f"{name} search").best_state
 
     test = evaluate_model(best.model, data, "test", keep_top_k=True)
     best.test, best.test_metrics, best.trials = test, test.metrics, trials

@@ -26,13 +26,14 @@ import math
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
+import numpy.typing as npt
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-from infae_kit.checks import check_interactions
+from infae_kit.checks import MatrixLike, check_interactions, non_negative_float
 from infae_kit.errors import MemoryBudgetError, NumericalError, ParameterError
 from infae_kit.evaluation import metrics as M
 from infae_kit.evaluation.protocol import (
@@ -44,9 +45,24 @@ from infae_kit.evaluation.protocol import (
     split_protocol,
     user_batches,
 )
+from infae_kit.evaluation.selection import TuningReport, select_on_validation
 from infae_kit.io_utils import available_memory_bytes
 from infae_kit.models.base import Recommender
 from infae_kit.models.ntk import B_STD, W_STD, gram_matrix, ntk_matrix
+
+if TYPE_CHECKING:
+    from infae_kit.data.dataset import RecDataset
+
+__all__ = [
+    "PAPER_LAMBDA_GRID",
+    "InfiniteAE",
+    "InfiniteAEReport",
+    "RidgeSolver",
+    "check_memory",
+    "estimate_fit_memory_bytes",
+    "fit_infinite_ae",
+    "tune_and_evaluate_infinite_ae",
+]
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +72,7 @@ PAPER_LAMBDA_GRID: tuple[float, ...] = (0.0, 1.0, 5.0, 20.0, 50.0, 100.0)
 _JITTERS = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
 
 
-def estimate_fit_memory_bytes(n_train_users: int, n_items: int, dtype="float32",
+def estimate_fit_memory_bytes(n_train_users: int, n_items: int, dtype: npt.DTypeLike = "float32",
                               n_context_users: int | None = None) -> int:
     """Bytes the ∞-AE fit and one scoring pass hold at their peak.
 
@@ -77,7 +93,7 @@ def _max_users_that_fit(budget_bytes: int, n_items: int, dtype) -> int:
     return max(int((-bq + math.sqrt(bq * bq - 4 * a * c)) / (2 * a)), 0)
 
 
-def check_memory(n_train_users: int, n_items: int, dtype="float32", *, limit_bytes: int | None = None,
+def check_memory(n_train_users: int, n_items: int, dtype: npt.DTypeLike = "float32", *, limit_bytes: int | None = None,
                  n_context_users: int | None = None) -> int:
     """Raise :class:`MemoryBudgetError` before allocating an ∞-AE that cannot fit; return the estimate."""
     need = estimate_fit_memory_bytes(n_train_users, n_items, dtype, n_context_users)
@@ -174,11 +190,10 @@ class InfiniteAE(Recommender):
       (2, 3)
     """
 
-    def __init__(self, lam: float = 5.0, *, depth: int = 1, dtype="float32", scale_lambda: bool = True,
+    def __init__(self, lam: float = 5.0, *, depth: int = 1, dtype: npt.DTypeLike = "float32", scale_lambda: bool = True,
                  user_budget: int | None = None, seed: int = 42, w_std: float = W_STD, b_std: float = B_STD,
                  memory_limit_bytes: int | None = None):
-        if not np.isfinite(lam) or lam < 0:
-            raise ParameterError(f"lam must be a finite number >= 0, got {lam!r}")
+        lam = non_negative_float("lam", lam)
         if np.dtype(dtype) not in (np.float32, np.float64):
             raise ParameterError(f"dtype must be float32 or float64, got {dtype!r}")
         if user_budget is not None and (not isinstance(user_budget, (int, np.integer)) or user_budget < 1):
@@ -222,7 +237,7 @@ class InfiniteAE(Recommender):
         K = self._kernel(rows, gram=self._train_gram)
         return K, dense
 
-    def fit(self, X) -> "InfiniteAE":
+    def fit(self, X: MatrixLike) -> "InfiniteAE":
         """Fit on ``X``: ``(n_users, n_items)`` binary csr (or dense) rows. Returns ``self``."""
         K, dense = self._prepare(X)
         del self._train_gram  # only the tuning routine reuses it
@@ -236,68 +251,61 @@ class InfiniteAE(Recommender):
         if not hasattr(self, "alpha_"):
             raise ParameterError("this InfiniteAE is not fitted yet: call fit(X) first")
 
+    def _context_kernel(self, batch: sp.csr_matrix) -> np.ndarray:
+        """``(b, n_train)`` NTK of context rows with the training rows."""
+        # The batch's scores are dense (b × items) anyway, so its rows are densified for a BLAS Gram.
+        gram = gram_matrix(batch.toarray().astype(self.dtype, copy=False), self._train_dense, dtype=self.dtype)
+        return self._kernel(batch, self.train_rows_, gram=gram)
+
     def _scores(self, Xc: sp.csr_matrix, batch_size: int = DEFAULT_BATCH_USERS) -> np.ndarray:
         out = np.empty((Xc.shape[0], self.n_items_), dtype=self.dtype)
         for rows in user_batches(Xc.shape[0], batch_size):
-            # The batch's scores are dense (b × items) anyway, so its rows are densified for a BLAS Gram.
-            batch = Xc[rows]
-            gram = gram_matrix(batch.toarray().astype(self.dtype, copy=False), self._train_dense, dtype=self.dtype)
-            out[rows] = self._kernel(batch, self.train_rows_, gram=gram) @ self.alpha_
+            out[rows] = self._context_kernel(Xc[rows]) @ self.alpha_
         if not np.all(np.isfinite(out)):
             raise NumericalError("∞-AE produced non-finite scores; refit with dtype='float64' or a larger λ")
         return out
 
-    def predict(self, X_context, batch_size: int = DEFAULT_BATCH_USERS) -> np.ndarray:
+    def predict(self, X_context: MatrixLike, batch_size: int = DEFAULT_BATCH_USERS) -> np.ndarray:
         """Scores ``(b, n_items)`` in the model's dtype for the context rows ``X_context`` (any users: they are
         just rows), computed ``batch_size`` rows at a time."""
         self._check_fitted()
         Xc = check_interactions(X_context, "X_context", n_items=self.n_items_)
         return self._scores(Xc, batch_size)
 
-    def recommend(self, X_context, k: int = 10, exclude_seen: bool = True) -> np.ndarray:
+    def recommend(self, X_context: MatrixLike, k: int = 10, exclude_seen: bool = True) -> np.ndarray:
         """Top-``k`` item indices ``(b, k)`` per context row, excluding the row's own items by default."""
         self._check_fitted()
         Xc = check_interactions(X_context, "X_context", n_items=self.n_items_)
         return M.top_k_items(self._scores(Xc), k, exclude=Xc if exclude_seen else None, inplace=True)
 
 
-def fit_infinite_ae(X, lam: float = 5.0, **kwargs) -> InfiniteAE:
+def fit_infinite_ae(X: MatrixLike, lam: float = 5.0, **kwargs: Any) -> InfiniteAE:
     """Fit an :class:`InfiniteAE` on ``X`` with ridge ``lam`` (see the class for the other arguments)."""
     return InfiniteAE(lam, **kwargs).fit(X)
 
 
 @dataclass
-class InfiniteAEReport:
-    """Outcome of :func:`tune_and_evaluate_infinite_ae`.
+class InfiniteAEReport(TuningReport):
+    """Outcome of :func:`tune_and_evaluate_infinite_ae`: a :class:`~infae_kit.evaluation.selection.TuningReport`
+    (``best_value`` is the λ picked, ``model`` the fitted :class:`InfiniteAE` at that λ) with the solves' details.
 
     Attributes:
-      best_lambda: λ picked on validation.
-      val_metrics: ``{λ: {metric: value}}`` validation metrics for every λ of the grid.
-      test_metrics: ``{metric: value}`` test metrics at ``best_lambda`` (train + validation as context).
-      test: the full :class:`EvaluationResult` of the test pass (per-user values, top-k lists).
-      effective_lambdas: ``{λ: diagonal added}``.
+      effective_lambdas: ``{λ: diagonal added}`` (λ·trace(K)/n plus any jitter).
       jitters: ``{λ: jitter fraction used}`` (0 = none needed).
-      timings_s: stage timings (``kernel``, ``solve_lambda=…``, ``val_eval_lambda=…``, ``test``, ``total``).
-      model: the fitted :class:`InfiniteAE` at ``best_lambda``.
+      timings_s: ``kernel``, ``eval_setup``, ``solve_lambda=…``, ``val_eval_lambda=…``, ``test``, ``total``.
     """
 
-    best_lambda: float
-    val_metrics: dict[float, dict[str, float]]
-    test_metrics: dict[str, float]
-    test: EvaluationResult = field(repr=False)
-    effective_lambdas: dict[float, float]
-    jitters: dict[float, float]
-    timings_s: dict[str, float]
-    model: InfiniteAE = field(repr=False)
-    select_by: str = "HR@100"
+    effective_lambdas: dict[float, float] = field(default_factory=dict)
+    jitters: dict[float, float] = field(default_factory=dict)
 
 
 def tune_and_evaluate_infinite_ae(
-    data,
+    data: RecDataset,
     lambdas: Sequence[float] = PAPER_LAMBDA_GRID,
     *,
+    train: MatrixLike | None = None,
     depth: int = 1,
-    dtype="float32",
+    dtype: npt.DTypeLike = "float32",
     select_by: str = "HR@100",
     user_budget: int | None = None,
     seed: int = 42,
@@ -305,36 +313,50 @@ def tune_and_evaluate_infinite_ae(
     n_negatives: int = 50,
     negatives_seed: int = 42,
     batch_size: int = DEFAULT_BATCH_USERS,
+    evaluate_test: bool = True,
     progress: bool = True,
     memory_limit_bytes: int | None = None,
 ) -> InfiniteAEReport:
     """The paper's ∞-AE protocol: pick λ on validation by ``select_by``, then test with train+val as context.
 
-    The kernel is computed once; each λ costs one Cholesky factorisation and solve. Validation scores of
-    training users use the exact identity ``K α = X − λ' α``.
+    λ is picked by the kit's one selection loop (:func:`~infae_kit.evaluation.selection.select_on_validation`)
+    with ∞-AE's exact shortcuts: the kernel is computed once and each λ costs one Cholesky factorisation and
+    solve; when the model is trained on every user of ``data.train``, validation scores use ``K α = X − λ' α``,
+    otherwise (a ``user_budget`` sample, or other ``train`` rows such as a distilled support: "fit on a support,
+    pick λ on validation") the cross-kernel of the validation context with the training rows is computed once
+    and kept across λ when it takes at most a quarter of the available memory.
 
     Args:
-      data: a :class:`infae_kit.data.RecDataset`.
+      data: a :class:`infae_kit.data.RecDataset` (its users are evaluated).
       lambdas: λ grid (default: the paper's {0, 1, 5, 20, 50, 100}).
+      train: ``(n_rows, n_items)`` rows to fit on instead of ``data.train`` (binary or soft, e.g. a DISTILL-CF
+        support); validation and test still use ``data``'s users.
       depth, dtype, user_budget, seed, memory_limit_bytes: as in :class:`InfiniteAE`.
       select_by: validation metric that picks λ (the paper's code: HR@100).
       ks, n_negatives, negatives_seed, batch_size: evaluation settings.
+      evaluate_test: run the test pass (``False``: validation only, ``test_metrics`` empty and ``test`` None).
       progress: show a progress bar over λ.
-    """
-    from tqdm.auto import tqdm
 
+    Returns:
+      :class:`InfiniteAEReport`.
+
+    Raises:
+      ParameterError: an empty grid, a λ that is negative or not finite, ``train`` with another number of items.
+    """
     if not lambdas:
         raise ParameterError("lambdas is empty: give at least one λ")
     lambdas = [float(l) for l in lambdas]
     if any(not np.isfinite(l) or l < 0 for l in lambdas):
         raise ParameterError(f"every λ must be finite and >= 0, got {lambdas}")
+    if train is not None and train.shape[1] != data.n_items:
+        raise ParameterError(f"train has {train.shape[1]} items but the dataset has {data.n_items}")
     t_total = time.perf_counter()
     timings: dict[str, float] = {}
 
     t = time.perf_counter()
     model = InfiniteAE(lambdas[0], depth=depth, dtype=dtype, user_budget=user_budget, seed=seed,
                        memory_limit_bytes=memory_limit_bytes)
-    K, dense = model._prepare(data.train)
+    K, dense = model._prepare(data.train if train is None else train)
     solver = RidgeSolver(K, dense)
     timings["kernel"] = time.perf_counter() - t
 
@@ -342,16 +364,21 @@ def tune_and_evaluate_infinite_ae(
     weights = M.propensity_weights(data.train)
     negatives = data.auc_negatives(n_negatives, negatives_seed) if n_negatives else None
     context, targets, excluded = split_protocol(data, "val")
+    batches = list(user_batches(data.n_users, batch_size))
+    all_users_trained = train is None and len(model.train_user_index_) == data.n_users
+    if all_users_trained:
+        # One score buffer is reused across λ: a fresh 90 MB array per λ costs its page faults every time.
+        score_buffer = np.empty((min(batch_size, data.n_users), data.n_items), dtype=dense.dtype)
+        context_kernels = None
+    else:
+        n_rows = model.train_rows_.shape[0]
+        keep = data.n_users * n_rows * model.dtype.itemsize <= available_memory_bytes() // 4
+        context_kernels = [model._context_kernel(context[rows]) for rows in batches] if keep else None
     timings["eval_setup"] = time.perf_counter() - t
-
-    all_users_trained = len(model.train_user_index_) == data.n_users
-    val_metrics: dict[float, dict[str, float]] = {}
     effective: dict[float, float] = {}
     jitters: dict[float, float] = {}
-    best = None
-    best_alpha = None
-    score_buffer = np.empty((min(batch_size, data.n_users), data.n_items), dtype=dense.dtype) if all_users_trained else None
-    for lam in tqdm(lambdas, desc="∞-AE λ grid", disable=not progress, leave=False):
+
+    def validate(lam: float):
         t = time.perf_counter()
         if lam == 0.0 and all_users_trained:
             alpha, diag, jit = None, 0.0, 0.0
@@ -362,10 +389,9 @@ def tune_and_evaluate_infinite_ae(
 
         t = time.perf_counter()
         acc = MetricAccumulator(targets, excluded, weights, negatives, ks)
-        for rows in user_batches(data.n_users, batch_size):
+        for i, rows in enumerate(batches):
             if all_users_trained:
-                # K α = X − λ'α exactly (the validation context is the training rows themselves). One score
-                # buffer is reused across λ: a fresh 90 MB array per λ costs its page faults every time.
+                # K α = X − λ'α exactly (the validation context is the training rows themselves).
                 buf = score_buffer[: rows.stop - rows.start]
                 if alpha is None:
                     np.copyto(buf, dense[rows])
@@ -374,28 +400,26 @@ def tune_and_evaluate_infinite_ae(
                     buf += dense[rows]
                 acc.add(rows, buf, scores_writable=True)
             else:
-                model.alpha_ = alpha
-                acc.add(rows, model.predict(context[rows]), scores_writable=True)
-        val_metrics[lam] = acc.result().metrics
+                k_ctx = context_kernels[i] if context_kernels is not None else model._context_kernel(context[rows])
+                acc.add(rows, k_ctx @ alpha, scores_writable=True)
+        metrics = acc.result().metrics
         timings[f"val_eval_lambda={lam:g}"] = time.perf_counter() - t
-        if select_by not in val_metrics[lam]:
-            raise ParameterError(f"select_by={select_by!r} is not a computed metric: {sorted(val_metrics[lam])}")
-        score = val_metrics[lam][select_by]
-        if best is None or score > val_metrics[best][select_by]:
-            best = lam
-            best_alpha = (alpha, diag, jit)
-        log.info("∞-AE λ=%g: validation %s", lam, val_metrics[lam])
+        log.info("∞-AE λ=%g: validation %s", lam, metrics)
+        return metrics, (alpha, diag, jit)
 
-    alpha, diag, jit = best_alpha
+    chosen = select_on_validation(lambdas, validate, select_by=select_by, progress=progress, desc="∞-AE λ grid")
+    del context_kernels
+    alpha, diag, jit = chosen.best_state
     if alpha is None:  # λ = 0 won (only possible on degenerate data): solve it explicitly
         alpha, diag, jit = solver.solve(0.0)
-    model.lam = best
+    model.lam = chosen.best_value
     model.alpha_, model.effective_lambda_, model.jitter_ = alpha, diag, jit
     del solver, K
 
     t = time.perf_counter()
     gram_train = model.__dict__.pop("_train_gram")
-    if all_users_trained:
+    test = None
+    if evaluate_test and all_users_trained:
         # Test context = train ∪ val rows. Their Gram with the train rows is Gram(train) + Δ·trainᵀ, where
         # Δ = (train ∪ val) − train holds the validation-only items: exact, and a sparse product instead of a
         # second dense n × n × items one.
@@ -407,14 +431,15 @@ def tune_and_evaluate_infinite_ae(
         k_pred = model._kernel(context, model.train_rows_, gram=gram)
         del gram
         acc = MetricAccumulator(targets, excluded, weights, negatives, ks, keep_top_k=True)
-        for rows in user_batches(data.n_users, batch_size):
+        for rows in batches:
             acc.add(rows, k_pred[rows] @ alpha, scores_writable=True)
         del k_pred
         test = acc.result()
-    else:
+    elif evaluate_test:
         del gram_train
         test = evaluate_model(model, data, "test", ks=ks, batch_size=batch_size, n_negatives=n_negatives,
                               negatives_seed=negatives_seed, keep_top_k=True)
     timings["test"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t_total
-    return InfiniteAEReport(best, val_metrics, test.metrics, test, effective, jitters, timings, model, select_by)
+    return InfiniteAEReport(chosen.best_value, chosen.val_metrics, test.metrics if test is not None else {}, test,
+                            model, timings, select_by, effective, jitters)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,6 +11,10 @@ import scipy.sparse as sp
 
 from infae_kit.checks import positive_int
 from infae_kit.models.training import BPRRecommender, apply_dropout, bpr_loss, normal_init
+
+__all__ = [
+    "LightGCN",
+]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -84,7 +90,7 @@ class LightGCN(BPRRecommender):
     _extra_config = ("n_layers",)
 
     def __init__(self, latent_size: int = 64, n_layers: int = 3, learning_rate: float = 0.001, dropout: float = 0.0,
-                 l2: float = 1e-4, **training) -> None:
+                 l2: float = 1e-4, **training: Any) -> None:
         training.setdefault("batch_size", 16384)
         super().__init__(latent_size=latent_size, learning_rate=learning_rate, dropout=dropout, l2=l2, **training)
         self.n_layers = positive_int("n_layers", n_layers)

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 
 from infae_kit.models.training import BPRRecommender, apply_dropout, normal_init
+
+__all__ = [
+    "MF",
+]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -28,7 +34,7 @@ class MF(BPRRecommender):
     name = "mf"
 
     def __init__(self, latent_size: int = 64, learning_rate: float = 0.001, dropout: float = 0.0, l2: float = 1e-4,
-                 **training) -> None:
+                 **training: Any) -> None:
         super().__init__(latent_size=latent_size, learning_rate=learning_rate, dropout=dropout, l2=l2, **training)
 
     def _init_params(self, key):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable
 
 import jax
@@ -11,40 +10,17 @@ import numpy as np
 import optax
 import scipy.sparse as sp
 
-from infae_kit.checks import binary_interactions, check_interactions, non_negative_float, positive_int
-from infae_kit.errors import DataError, MemoryBudgetError, ParameterError
+from infae_kit.checks import MatrixLike, check_interactions, non_negative_float, positive_int
+from infae_kit.errors import MemoryBudgetError
 from infae_kit.io_utils import available_memory_bytes
 from infae_kit.models.training import TrainedRecommender, apply_dropout, batched, glorot_init
+
+__all__ = ["MVAE"]
 
 
 # ----------------------------------------------------------------------------------------------------------
 # MVAE
 # ----------------------------------------------------------------------------------------------------------
-@dataclass
-class Replay:
-    """Rows replayed from earlier data with soft targets, for :meth:`MVAE.fit` (ADER's exemplars).
-
-    Each replayed row enters training through the encoder like a data row, but its loss is not the ELBO on the
-    row itself: it is a distillation cross-entropy against ``targets`` (the previous model's predictions), over
-    the ``items`` only, weighted by ``weight`` (ADER's λ_t)::
-
-        L = mean_{new rows} [ −Σ_i x_i log softmax(z)_i + β KL ]
-            + weight · mean_{replayed rows} [ −Σ_{i ∈ items} targets_i log softmax_{items}(z)_i ]
-
-    Attributes:
-        inputs: ``(n_replay, n_items)`` the replayed rows (encoder inputs; binarised unless ``fit(binarize=False)``).
-        targets: ``(n_replay, n_items)`` non-negative soft targets (zero outside ``items``).
-        weight: λ ≥ 0 of the distillation term.
-        items: ``(n_items,)`` bool, the items the distillation softmax runs over (ADER: the items known to the
-            previous model); ``None`` = every item.
-    """
-
-    inputs: Any
-    targets: Any
-    weight: float
-    items: Any = None
-
-
 class MVAE(TrainedRecommender):
     """Multinomial variational autoencoder (Liang et al., 2018).
 
@@ -54,9 +30,9 @@ class MVAE(TrainedRecommender):
     with ``β = min(anneal_cap, step / anneal_steps)`` (KL annealing). Scores: the logits at ``z = μ``.
     Any context row can be scored.
 
-    For continual learning (:mod:`infae_kit.experiments.continual_models`) :meth:`fit` also takes ``init_params`` /
-    ``init_step`` (warm start from an earlier model, the annealing schedule continuing), a :class:`Replay`
-    (ADER's exemplars with a distillation term) and ``binarize=False`` (soft rows, e.g. a DISTILL-CF support).
+    Like every trained competitor, :meth:`fit` can warm start from an earlier model's parameters (``init_params``,
+    ``init_step``: the KL-annealing schedule continues). The continual-learning variant with ADER's replayed
+    exemplars and soft rows is :class:`infae_kit.experiments.continual_models.ContinualMVAE`.
 
     Training runs one jit-compiled step per mini-batch of exactly ``batch_size`` rows (the last batch padded and
     masked), and the compiled step is shared by every MVAE with the same architecture and optimisation
@@ -78,7 +54,7 @@ class MVAE(TrainedRecommender):
 
     def __init__(self, latent_size: int = 200, n_layers: int = 2, hidden_size: int = 600, learning_rate: float = 0.001,
                  dropout: float = 0.5, anneal_cap: float = 0.2, anneal_steps: int = 20000, l2: float = 0.0,
-                 **training) -> None:
+                 **training: Any) -> None:
         training.setdefault("batch_size", 500)
         training.setdefault("eval_every", 2)
         super().__init__(latent_size=latent_size, learning_rate=learning_rate, dropout=dropout, l2=l2, **training)
@@ -86,73 +62,7 @@ class MVAE(TrainedRecommender):
         self.hidden_size = positive_int("hidden_size", hidden_size)
         self.anneal_cap = non_negative_float("anneal_cap", anneal_cap)
         self.anneal_steps = positive_int("anneal_steps", anneal_steps)
-        self._replay = None
-        self._binarize = True
         self._dense = None
-
-    # --- continual-learning entry point -------------------------------------------------------------------
-    def fit(self, X, validation=None, *, init_params=None, init_step: int = 0, replay: Replay | None = None,
-            binarize: bool = True) -> "MVAE":
-        """Train on ``X``; see :meth:`TrainedRecommender.fit` for ``validation``, ``init_params``, ``init_step``.
-
-        Args:
-            replay: a :class:`Replay`: rows appended to ``X`` whose loss is a weighted distillation term instead
-                of the ELBO (ADER). Each batch mixes new and replayed rows in the proportion of the whole (as
-                ADER's sampler spreads its exemplars over the batches). With ``validation``, the replayed rows
-                are scored as users without held-out items (the early-stopping choice is unchanged).
-            binarize: ``False`` keeps ``X``'s values (finite, ≥ 0) as soft counts in the multinomial
-                likelihood, e.g. for a DISTILL-CF support of values in [0, 1]; the default binarises.
-        """
-        self._binarize = bool(binarize)
-        try:
-            if replay is not None:
-                X, validation = self._with_replay(X, validation, replay)
-            return super().fit(X, validation, init_params=init_params, init_step=init_step)
-        finally:
-            self._replay, self._binarize, self._dense = None, True, None
-
-    def _with_replay(self, X, validation, replay: Replay):
-        if not isinstance(replay, Replay):
-            raise ParameterError(f"replay must be an infae_kit.models.competitors.Replay, got {type(replay).__name__}.")
-        X = check_interactions(X, "X")
-        n_items = X.shape[1]
-        inputs = check_interactions(replay.inputs, "replay.inputs", n_items=n_items)
-        targets = np.asarray(replay.targets.toarray() if sp.issparse(replay.targets) else replay.targets,
-                             dtype=np.float32)
-        if targets.shape != inputs.shape:
-            raise ParameterError(f"replay.targets has shape {targets.shape}, replay.inputs {inputs.shape}; they "
-                                 "must match (one soft target row per replayed row).")
-        if not np.all(np.isfinite(targets)) or np.any(targets < 0):
-            raise ParameterError("replay.targets must be finite and ≥ 0 (soft counts).")
-        weight = non_negative_float("replay.weight", replay.weight)
-        items = np.ones(n_items, dtype=bool) if replay.items is None else np.asarray(replay.items, dtype=bool)
-        if items.shape != (n_items,) or not items.any():
-            raise ParameterError(f"replay.items must be a boolean mask of the {n_items} items with at least one True.")
-        if np.any(targets[:, ~items] > 0):
-            raise ParameterError("replay.targets put mass on items outside replay.items.")
-        n_new = X.shape[0]
-        stacked = sp.vstack([sp.csr_matrix(X, dtype=np.float32), sp.csr_matrix(inputs, dtype=np.float32)],
-                            format="csr")
-        if validation is not None:
-            validation = check_interactions(validation, "validation", n_items=n_items)
-            if validation.shape[0] != n_new:
-                raise DataError(f"validation has {validation.shape[0]} users but X has {n_new}; pass the held-out "
-                                "positives of X's users, in the same order.")
-            validation = sp.vstack([validation, sp.csr_matrix(inputs.shape, dtype=np.float32)], format="csr")
-        self._replay = {"n_new": n_new, "targets": targets, "weight": weight, "items": items}
-        return stacked, validation
-
-    def _train_matrix(self, X):
-        if self._binarize:
-            return binary_interactions(X, "X", require_interactions=True)
-        X = check_interactions(X, "X")
-        if X.nnz == 0 or not np.any(X.data > 0):
-            raise DataError(f"X has no interactions (shape {X.shape}); the model needs at least one.")
-        X = sp.csr_matrix(X, dtype=np.float32, copy=True)
-        X.sum_duplicates()
-        X.eliminate_zeros()
-        X.sort_indices()
-        return X
 
     # --- the training hooks -------------------------------------------------------------------------------
     def _setup(self, X):
@@ -178,28 +88,23 @@ class MVAE(TrainedRecommender):
                                     for k, a, b in zip(ks, sizes[:-1], sizes[1:])]
         return {"encoder": layers(enc, keys[: len(enc) - 1]), "decoder": layers(dec, keys[len(enc):])}
 
-    def _epoch_inputs(self, rng, X):
-        """``[rows (n_batches, batch_size), mask]``: a permutation of the rows in full batches (the last padded).
+    def _row_order(self, rng, n_rows: int) -> np.ndarray:
+        """The order an epoch visits the ``n_rows`` training rows in: a seeded permutation."""
+        return rng.permutation(n_rows)
 
-        With a replay, the new and the replayed rows are each permuted and then interleaved at even spacing,
-        so that every batch holds them in the proportion of the whole.
-        """
-        n_rows = X.shape[0]
-        if self._replay is None:
-            order = rng.permutation(n_rows)
-        else:
-            n_new = self._replay["n_new"]
-            new, old = rng.permutation(n_new), n_new + rng.permutation(n_rows - n_new)
-            position = np.concatenate([(np.arange(n_new) + 0.5) / n_new,
-                                       (np.arange(n_rows - n_new) + 0.5) / max(n_rows - n_new, 1)])
-            order = np.concatenate([new, old])[np.argsort(position, kind="stable")]
-        arrays, mask = batched([order.astype(np.int32)], self.batch_size)
+    def _epoch_inputs(self, rng, X):
+        """``[rows (n_batches, batch_size), mask]``: the rows in :meth:`_row_order`, in full batches (the last
+        padded)."""
+        arrays, mask = batched([self._row_order(rng, X.shape[0]).astype(np.int32)], self.batch_size)
         return arrays + [mask]
+
+    def _batch_extra(self, rows: np.ndarray, mask: np.ndarray) -> dict[str, Any] | None:
+        """Inputs of a batch's loss besides its dense rows (none here; a subclass's extra loss terms)."""
+        return None
 
     def _epoch_program(self, optimizer):
         """One epoch = a Python loop over the batches, each a call of the shared jit-compiled step."""
         step_fn = _mvae_step(self, optimizer)
-        replay = self._replay
 
         def epoch(params, opt_state, key, step_index, inputs, aux):
             rows, mask = (np.asarray(a) for a in inputs)
@@ -207,14 +112,7 @@ class MVAE(TrainedRecommender):
             for b in range(rows.shape[0]):
                 key, sub = jax.random.split(key)
                 r = rows[b]
-                extra = None
-                if replay is not None:
-                    n_new = replay["n_new"]
-                    is_old = (r >= n_new) & (mask[b] > 0)
-                    targets = np.zeros((len(r), self.n_items_), np.float32)
-                    targets[is_old] = replay["targets"][r[is_old] - n_new]
-                    extra = {"targets": targets, "is_new": ((mask[b] > 0) & ~is_old).astype(np.float32),
-                             "items": replay["items"], "weight": np.float32(replay["weight"])}
+                extra = self._batch_extra(r, mask[b])
                 params, opt_state, loss = step_fn(params, opt_state, sub, step_index, self._dense[r], mask[b], extra)
                 step_index = step_index + 1
                 losses.append(loss)
@@ -247,8 +145,8 @@ class MVAE(TrainedRecommender):
                 h = jnp.tanh(h)
         return h
 
-    def _batch_loss(self, params, x, mask, key, step, replay):
-        """Loss of one batch of dense rows ``x`` (``mask``: 1 for real rows); ``replay``: see :class:`Replay`."""
+    def _row_losses(self, params, x, key, step):
+        """``(ELBO loss per row (b,), decoder logits (b, n_items))`` of a batch of dense rows ``x``."""
         k_drop, k_eps = jax.random.split(key)
         mu, logvar = self._encode(params, x, k_drop, True)
         z = mu + jnp.exp(0.5 * logvar) * jax.random.normal(k_eps, mu.shape)
@@ -257,20 +155,17 @@ class MVAE(TrainedRecommender):
         nll = -jnp.sum(log_probs * x, axis=-1)
         kl = 0.5 * jnp.sum(-logvar + jnp.exp(logvar) + mu**2 - 1.0, axis=-1)
         beta = jnp.minimum(self.anneal_cap, step.astype(jnp.float32) / self.anneal_steps)
-        if replay is None:
-            loss = jnp.sum(mask * (nll + beta * kl)) / jnp.maximum(jnp.sum(mask), 1.0)
-        else:
-            new = replay["is_new"]
-            old = mask - new
-            loss = jnp.sum(new * (nll + beta * kl)) / jnp.maximum(jnp.sum(new), 1.0)
-            # distillation over the replay items only; masked logits stay finite so that 0 · log q is 0
-            log_q = jax.nn.log_softmax(jnp.where(replay["items"], logits, -1e9), axis=-1)
-            kd = -jnp.sum(replay["targets"] * log_q, axis=-1)
-            loss = loss + replay["weight"] * jnp.sum(old * kd) / jnp.maximum(jnp.sum(old), 1.0)
-        if self.l2:
-            loss = loss + self.l2 * sum(jnp.sum(layer["w"] ** 2) for part in ("encoder", "decoder")
-                                        for layer in params[part])
-        return loss
+        return nll + beta * kl, logits
+
+    def _l2_penalty(self, params):
+        if not self.l2:
+            return 0.0
+        return self.l2 * sum(jnp.sum(layer["w"] ** 2) for part in ("encoder", "decoder") for layer in params[part])
+
+    def _batch_loss(self, params, x, mask, key, step, extra):
+        """Loss of one batch of dense rows ``x`` (``mask``: 1 for real rows; ``extra``: :meth:`_batch_extra`)."""
+        elbo, _ = self._row_losses(params, x, key, step)
+        return jnp.sum(mask * elbo) / jnp.maximum(jnp.sum(mask), 1.0) + self._l2_penalty(params)
 
     def _loss(self, params, batch, mask, key, step, aux):  # the base interface (unused by MVAE's own epoch)
         (users,) = batch
@@ -288,7 +183,7 @@ class MVAE(TrainedRecommender):
             self._scores_fn = fn
         return fn
 
-    def latent_means(self, X_context) -> np.ndarray:
+    def latent_means(self, X_context: MatrixLike) -> np.ndarray:
         """``(b, latent_size)`` float32: the encoder's mean μ(x) of each context row (binarised), no dropout.
 
         The representation of a user that ADER's herding selects exemplars in.
@@ -310,23 +205,24 @@ _MVAE_STEPS: dict[tuple, Callable] = {}
 
 
 def _mvae_step(model: MVAE, optimizer) -> Callable:
-    """The jit-compiled training step of MVAEs with ``model``'s static configuration (built once, then shared).
+    """The jit-compiled training step of MVAEs of ``model``'s class with its static configuration (built once,
+    then shared).
 
     The step closes over a private copy of the configuration, so later changes to ``model`` cannot leak into
     other models' steps. ``optimizer`` must be ``optax.adam(model.learning_rate)`` (part of the key).
     """
-    key = model._static_config()
+    key = (type(model), *model._static_config())
     fn = _MVAE_STEPS.get(key)
     if fn is None:
-        proto = MVAE(latent_size=model.latent_size, n_layers=model.n_layers, hidden_size=model.hidden_size,
+        proto = type(model)(latent_size=model.latent_size, n_layers=model.n_layers, hidden_size=model.hidden_size,
                      learning_rate=model.learning_rate, dropout=model.dropout, anneal_cap=model.anneal_cap,
                      anneal_steps=model.anneal_steps, l2=model.l2, batch_size=model.batch_size)
         proto.n_items_ = model.n_items_
         loss_and_grad = jax.value_and_grad(proto._batch_loss)
 
         @jax.jit
-        def fn(params, opt_state, key, step_index, x, mask, replay):
-            loss, grads = loss_and_grad(params, x, mask, key, step_index, replay)
+        def fn(params, opt_state, key, step_index, x, mask, extra):
+            loss, grads = loss_and_grad(params, x, mask, key, step_index, extra)
             updates, opt_state = optimizer.update(grads, opt_state, params)
             return optax.apply_updates(params, updates), opt_state, loss
 

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from infae_kit.checks import positive_int
 from infae_kit.models.training import BPRRecommender, apply_dropout, glorot_init, normal_init
+
+__all__ = [
+    "NeuMF",
+]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -29,7 +35,7 @@ class NeuMF(BPRRecommender):
     _extra_config = ("n_layers",)
 
     def __init__(self, latent_size: int = 64, n_layers: int = 1, learning_rate: float = 0.001, dropout: float = 0.0,
-                 l2: float = 1e-4, **training) -> None:
+                 l2: float = 1e-4, **training: Any) -> None:
         super().__init__(latent_size=latent_size, learning_rate=learning_rate, dropout=dropout, l2=l2, **training)
         self.n_layers = positive_int("n_layers", n_layers)
 

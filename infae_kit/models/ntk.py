@@ -28,10 +28,22 @@ from typing import Literal
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 from infae_kit.jax_compat import enable_x64
 
+from infae_kit.checks import MatrixLike
 from infae_kit.errors import ParameterError
+
+__all__ = [
+    "W_STD",
+    "B_STD",
+    "ntk_from_gram",
+    "gram_matrix",
+    "squared_row_norms",
+    "ntk_matrix",
+    "ntk_matrix_jax",
+]
 
 W_STD = math.sqrt(2.0)
 """Weight standard deviation of every Dense layer (the paper's code)."""
@@ -89,7 +101,7 @@ def ntk_from_gram(
     w_std: float = W_STD,
     b_std: float = B_STD,
     return_nngp: bool = False,
-):
+) -> jax.Array | tuple[jax.Array, jax.Array]:
     """NTK of ``[Dense → ReLU] × depth → Dense`` from inner products.
 
     Args:
@@ -145,7 +157,8 @@ def _as_float_dtype(dtype) -> np.dtype:
     return dt
 
 
-def gram_matrix(x, y=None, *, block_rows: int = 4096, dtype=np.float32) -> np.ndarray:
+def gram_matrix(x: MatrixLike, y: MatrixLike | None = None, *, block_rows: int = 4096,
+                dtype: npt.DTypeLike = np.float32) -> np.ndarray:
     """Dense Gram matrix ``x yᵀ`` of two row sets, never densifying a whole sparse input.
 
     Args:
@@ -178,8 +191,8 @@ def gram_matrix(x, y=None, *, block_rows: int = 4096, dtype=np.float32) -> np.nd
     return out
 
 
-def squared_row_norms(x, dtype=np.float32) -> np.ndarray:
-    """``(n,)`` squared Euclidean norms of the rows of a sparse or dense matrix."""
+def squared_row_norms(x: MatrixLike, dtype: npt.DTypeLike = np.float32) -> np.ndarray:
+    """``(n,)`` squared Euclidean norms of the rows of an ``(n, d)`` sparse or dense matrix."""
     if sp.issparse(x):
         xc = sp.csr_matrix(x)
         return np.asarray(xc.multiply(xc).sum(axis=1), dtype=dtype).ravel()
@@ -191,8 +204,8 @@ _ntk_from_gram_jit = jax.jit(ntk_from_gram, static_argnames=("n_features", "dept
 
 
 def ntk_matrix(
-    x,
-    y=None,
+    x: MatrixLike,
+    y: MatrixLike | None = None,
     *,
     depth: int = 1,
     dtype: Literal["float32", "float64"] | np.dtype = "float32",

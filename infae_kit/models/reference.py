@@ -14,6 +14,15 @@ import importlib.util
 import math
 import sys
 import types
+from typing import Callable, Sequence
+
+from infae_kit.checks import MatrixLike
+
+__all__ = [
+    "import_neural_tangents",
+    "reference_autoencoder_kernel_fn",
+    "empirical_ntk_by_width",
+]
 
 _EXPERIMENTAL = "neural_tangents.experimental"
 
@@ -28,7 +37,7 @@ class _ExperimentalUnavailable(types.ModuleType):
         )
 
 
-def import_neural_tangents():
+def import_neural_tangents() -> types.ModuleType:
     """Import and return the ``neural_tangents`` module, without requiring tensorflow.
 
     Raises:
@@ -47,7 +56,7 @@ def import_neural_tangents():
     return importlib.import_module("neural_tangents")
 
 
-def reference_autoencoder_kernel_fn(n_items: int, depth: int = 1, width: int = 1024):
+def reference_autoencoder_kernel_fn(n_items: int, depth: int = 1, width: int = 1024) -> tuple[Callable, Callable, Callable]:
     """neural-tangents ``kernel_fn`` of the paper's autoencoder: [Dense(width) → Relu] × depth → Dense(n_items).
 
     ``W_std = √2``, ``b_std = 0.1``, NTK parameterisation, as in the paper's code. Returns
@@ -63,16 +72,16 @@ def reference_autoencoder_kernel_fn(n_items: int, depth: int = 1, width: int = 1
 
 
 def empirical_ntk_by_width(
-    x,
-    y=None,
-    widths=(64, 256, 1024, 4096),
+    x: MatrixLike,
+    y: MatrixLike | None = None,
+    widths: Sequence[int] = (64, 256, 1024, 4096),
     n_seeds: int = 3,
     depth: int = 1,
     seed: int = 42,
     *,
     n_outputs: int = 1,
     max_dense_entries: int = 10_000_000,
-):
+) -> np.ndarray:
     """Relative error of finite networks' empirical NTK to the analytic (infinite-width) NTK, per width and seed.
 
     For every width ``w`` and seed, a finite network ``[Dense(w) → Relu] × depth → Dense(n_outputs)``

@@ -14,6 +14,7 @@ import optax
 import scipy.sparse as sp
 
 from infae_kit.checks import (
+    MatrixLike,
     binary_interactions,
     check_interactions,
     fraction,
@@ -24,6 +25,19 @@ from infae_kit.checks import (
 from infae_kit.errors import DataError, NumericalError, ParameterError
 from infae_kit.evaluation.metrics import propensity_weights
 from infae_kit.models.base import Recommender
+
+__all__ = [
+    "SELECT_BY",
+    "sample_bpr_triplets",
+    "batched",
+    "TrainedRecommender",
+    "warm_start_params",
+    "bpr_loss",
+    "apply_dropout",
+    "BPRRecommender",
+    "normal_init",
+    "glorot_init",
+]
 
 SELECT_BY = "HR@100"
 """Validation metric that early stopping and the hyper-parameter search maximise (as for ∞-AE and EASE)."""
@@ -177,7 +191,8 @@ class TrainedRecommender(Recommender):
 
         return epoch
 
-    def fit(self, X, validation=None, *, init_params=None, init_step: int = 0) -> "TrainedRecommender":
+    def fit(self, X: MatrixLike, validation: MatrixLike | None = None, *, init_params: Any = None,
+            init_step: int = 0) -> "TrainedRecommender":
         """Train on ``X`` (users × items, binarised); early-stop on ``validation`` HR@100 if given.
 
         Args:
@@ -295,7 +310,7 @@ class TrainedRecommender(Recommender):
                                  f"{users.min()}..{users.max()}.")
         return users
 
-    def predict(self, X_context, users=None) -> np.ndarray:
+    def predict(self, X_context: MatrixLike, users: np.ndarray | Sequence[int] | None = None) -> np.ndarray:
         """Scores of every item for the context rows (``users``: their fitted-user indices, where needed)."""
         self._check_fitted()
         X_context = check_interactions(X_context, "X_context", n_items=self.n_items_)
@@ -306,7 +321,8 @@ class TrainedRecommender(Recommender):
             out[start:stop] = np.asarray(self._score_users(self.params_, users[start:stop], X_context[start:stop]))
         return out
 
-    def recommend(self, X_context, k: int = 10, exclude_seen: bool = True, users=None) -> np.ndarray:
+    def recommend(self, X_context: MatrixLike, k: int = 10, exclude_seen: bool = True,
+                  users: np.ndarray | Sequence[int] | None = None) -> np.ndarray:
         """Top-``k`` items of every context row, best first (see :meth:`Recommender.recommend`)."""
         from infae_kit.evaluation.metrics import top_k_items
 
@@ -321,8 +337,9 @@ class TrainedRecommender(Recommender):
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.config().items())})"
 
 
-def warm_start_params(fresh, given, model_name: str):
-    """``given`` as jax float32 arrays, after checking it has the structure and shapes of ``fresh``."""
+def warm_start_params(fresh: Any, given: Any, model_name: str) -> Any:
+    """``given`` (a parameter tree) as jax arrays of ``fresh``'s dtypes, after checking it has the structure and
+    shapes of ``fresh``."""
     try:
         given_leaves, given_tree = jax.tree_util.tree_flatten(given)
     except Exception as exc:  # pragma: no cover - jax accepts any pytree
@@ -343,11 +360,13 @@ def warm_start_params(fresh, given, model_name: str):
                                                                                                given_leaves)])
 
 
-def bpr_loss(pos, neg, mask):
+def bpr_loss(pos: jax.Array, neg: jax.Array, mask: jax.Array) -> jax.Array:
+    """BPR loss of a batch: mean over the real (``mask`` 1) ``(b,)`` pairs of ``−log σ(pos − neg)``."""
     return -jnp.sum(mask * jax.nn.log_sigmoid(pos - neg)) / jnp.maximum(jnp.sum(mask), 1.0)
 
 
-def apply_dropout(key, x, rate):
+def apply_dropout(key: jax.Array, x: jax.Array, rate: float) -> jax.Array:
+    """Inverted dropout: each entry of ``x`` zeroed with probability ``rate``, the others scaled by 1/(1 − rate)."""
     if rate == 0.0:
         return x
     keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
@@ -385,10 +404,12 @@ class BPRRecommender(TrainedRecommender):
         return loss
 
 
-def normal_init(key, shape, std):
+def normal_init(key: jax.Array, shape: tuple[int, ...], std: float) -> jax.Array:
+    """float32 ``N(0, std²)`` array of ``shape``."""
     return std * jax.random.normal(key, shape, dtype=jnp.float32)
 
 
-def glorot_init(key, fan_in, fan_out):
+def glorot_init(key: jax.Array, fan_in: int, fan_out: int) -> jax.Array:
+    """``(fan_in, fan_out)`` float32 Glorot-uniform weights: U(−a, a), a = sqrt(6 / (fan_in + fan_out))."""
     limit = math.sqrt(6.0 / (fan_in + fan_out))
     return jax.random.uniform(key, (fan_in, fan_out), jnp.float32, -limit, limit)

@@ -1,0 +1,131 @@
+"""Figures and tables of notebook 07 (continual learning, paper §5 Figure 5, Appendix B.6 Figure 11): the
+strategies' average next-period performance, their per-period curves, the periods and the two memories."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+import numpy as np
+
+from infae_kit.evaluation.results import markdown_table
+from infae_kit.experiments.continual import PeriodSplit
+from infae_kit.experiments.continual_models import STRATEGIES, ContinualResult, active_rows
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["STRATEGY_NAMES", "plot_continual_averages", "plot_continual_per_period", "periods_table",
+           "averages_table", "memories_table"]
+
+STRATEGY_NAMES = {"individual": "Individual", "joint": "Joint", "ader": "ADER", "distill-cf": "DISTILL-CF"}
+"""Display names of :data:`~infae_kit.experiments.continual_models.STRATEGIES`."""
+
+
+def _colors() -> dict[str, str]:
+    import matplotlib.pyplot as plt
+
+    return dict(zip(STRATEGIES, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+
+
+def plot_continual_averages(result: ContinualResult, periods: Sequence[int], metrics: Sequence[str],
+                            title: str = "") -> Figure:
+    """Figure 5: each strategy's metric averaged over ``periods`` (bars, the value written in), with the standard
+    error over those periods, a panel per metric.
+
+    Args:
+        result: :func:`~infae_kit.experiments.continual_models.run_continual`'s result.
+        periods: the steps averaged over (the strategies differ from t = 1 on).
+        metrics: the panels (``HR@10``, …).
+        title: the figure's title.
+    """
+    import matplotlib.pyplot as plt
+
+    colors = _colors()
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3.6), squeeze=False)
+    for ax, m in zip(axes[0], metrics):
+        per_period = result.per_period(m)
+        values = [np.asarray(per_period[s])[list(periods)] for s in result.strategies]
+        means = [v.mean() for v in values]
+        sems = [v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else 0.0 for v in values]
+        ax.bar([STRATEGY_NAMES[s] for s in result.strategies], means, yerr=sems, capsize=3,
+               color=[colors[s] for s in result.strategies])
+        for i, v in enumerate(means):
+            ax.text(i, v / 2, f"{v:.2f}", ha="center", va="center", fontsize=8, color="white")
+        ax.set_title(f"{m} (%)")
+        ax.tick_params(axis="x", labelrotation=20)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_continual_per_period(result: ContinualResult, metrics: Sequence[str], title: str = "") -> Figure:
+    """Figure 11: each strategy's metric period by period (the model of period t on period t + 1).
+
+    Args:
+        result: :func:`~infae_kit.experiments.continual_models.run_continual`'s result.
+        metrics: the panels.
+        title: the figure's title.
+    """
+    import matplotlib.pyplot as plt
+
+    colors = _colors()
+    n_steps = 1 + max(r["period"] for r in result.rows)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(14 * len(metrics) / 3, 3.8), sharex=True, squeeze=False)
+    for ax, m in zip(axes[0], metrics):
+        per_period = result.per_period(m)
+        for s in result.strategies:
+            ax.plot(np.arange(n_steps) + 1, per_period[s], marker="o", ms=3, label=STRATEGY_NAMES[s], color=colors[s])
+        ax.set_xlabel("period predicted (t + 1)")
+        ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+        ax.set_title(f"{m} (%)")
+    axes[0, 0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def periods_table(split: PeriodSplit) -> tuple[str, dict[str, list[int]]]:
+    """Markdown table of the periods: interactions, active users, users new in the period, first and last day.
+
+    Returns:
+        ``(table, {"active_users": [...], "new_users": [...]})``, one entry per period.
+    """
+    active = [int(active_rows(m).size) for m in split.periods]
+    new_users = [active[0]] + [
+        int(np.sum((np.diff(split.periods[t].indptr) > 0) & (np.diff(split.history(t - 1).indptr) == 0)))
+        for t in range(1, split.n_periods)]
+    day = lambda t: np.datetime64(int(split.boundaries[t]), "s").astype("datetime64[D]")  # noqa: E731
+    rows = [[t, f"{int(split.sizes[t]):,}", active[t], new_users[t], day(t), day(t + 1)]
+            for t in range(split.n_periods)]
+    table = markdown_table(["period", "interactions", "active users", "new users", "first day", "last day"], rows,
+                           align=["l"] * 6)
+    return table, {"active_users": active, "new_users": new_users}
+
+
+def averages_table(averages: Mapping[str, Mapping[str, float]], metrics: Sequence[str]) -> str:
+    """Markdown table of ``{strategy: {metric: average}}``, a row per strategy."""
+    return markdown_table(["strategy", *metrics],
+                          [[STRATEGY_NAMES.get(s, s)] + [f"{v[m]:.2f}" for m in metrics] for s, v in averages.items()],
+                          align=["l"] * (1 + len(metrics)))
+
+
+def memories_table(result: ContinualResult) -> str:
+    """Markdown table of the two memories per period: ADER's λ_t and items seen before → now, and the DISTILL-CF
+    summary of the period before (its users, and the validation HR@100 of its initial random users → the summary).
+    """
+    summaries: dict[int, dict[str, Any]] = {s["period"]: s for s in result.summaries}
+
+    def summary_cells(s: dict[str, Any] | None) -> list[str]:
+        if s is None:
+            return ["—", "—"]
+        return [str(s["n_users"]), f"{s['val_HR@100_step0']:.1f} → {s['val_HR@100']:.1f} (step {s['best_step']})"]
+
+    if result.exemplars:
+        rows = [[ex["period"], f"{ex['lambda']:.3f}", f"{ex['n_items_before']} → {ex['n_items_now']}",
+                 *summary_cells(summaries.get(ex["period"] - 1))] for ex in result.exemplars]
+    else:
+        rows = [[t + 1, "—", "—", *summary_cells(s)] for t, s in sorted(summaries.items())]
+    return markdown_table(["period t", "ADER λ_t", "items seen before → now", "users of t−1",
+                           "DISTILL-CF val HR@100: random users → summary"], rows, align=["l"] * 5)
