@@ -352,7 +352,7 @@ if "infae_distilled" in paper:
     print(f"paper (Table 1): {100 * paper['infae_distilled']['NDCG@10'] / paper['infae']['NDCG@10']:.1f} %")
 
 # %% [markdown]
-# **Reading the table** (measured with the recorded configurations; README, "DISTILL-CF + ∞-AE").
+# **Reading the table** (measured with the recorded configurations; docs/results.md, "DISTILL-CF + ∞-AE").
 #
 # * **Magazine** (τ = 5, γ = 200): 500 distilled users give 102.8 % of full-data ∞-AE's test NDCG@10 (22.54
 #   against 21.93; the paper reports 103 %). The 500 random real users they started from give 44 % (9.65), and

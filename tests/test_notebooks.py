@@ -125,7 +125,7 @@ def test_closed_form_fit_ml1m_reaches_table1(tmp_path):
     assert res["infae_best_lambda"] == 5.0  # the paper's code also picks λ = 5
     ours, paper = res["metrics"]["infae"]["test"], PAPER_TABLE1["ml-1m"]["infae"]
     # Table 1 within 2% relative; PSP@10 within 2.5%: ours 3.29 equals the paper's own code rerun here (3.29),
-    # both 2.2% above the printed 3.22 (see README, "Results").
+    # both 2.2% above the printed 3.22 (see docs/results.md).
     tol = {"AUC": 0.02, "HR@10": 0.02, "HR@100": 0.02, "NDCG@10": 0.02, "NDCG@100": 0.02, "PSP@10": 0.025}
     for name, rel in tol.items():
         assert ours[name] == pytest.approx(paper[name], rel=rel), (name, ours[name], paper[name])
