@@ -13,9 +13,11 @@ In a template:
   ``bench(name)``: a benchmark record by stem (``bench("infinite_ae-ml-1m")``).
 * ``paper`` and ``paper_code``: :data:`~infae_kit.evaluation.results.PAPER_TABLE1` and
   :data:`~infae_kit.evaluation.results.PAPER_CODE_RERUN`; ``table1(dataset)``: the Table 1 layout of the
-  recorded results; ``pivot(cells, model, metric)``: a sweep table (sources × budgets).
+  recorded results; ``pivot(cells, model, metric)``: a sweep table (sources × budgets); ``relative(a, b)``: the
+  relative difference in % as a number.
 * Filters: ``x|f(2)`` (fixed decimals), ``x|metric("AUC")`` (4 decimals for AUC, else 2), ``x|rel(ref)``
-  (signed relative difference in %), ``x|signed(2)``, ``x|gib`` (bytes → GiB), ``x|thousands``.
+  (signed relative difference in %), ``x|signed(2)``, ``x|gib`` (bytes → GiB), ``x|thousands``,
+  ``key|extract(mapping)`` (``mapping[key]``, for ``map``).
 
 A missing record or key is an error that names it (templates are rendered with ``StrictUndefined``).
 """
@@ -23,7 +25,6 @@ A missing record or key is an error that names it (templates are rendered with `
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -72,14 +73,15 @@ def _signed(value: Any, digits: int = 2) -> str:
 
 
 def _relative(value: Any, reference: Any, digits: int = 1) -> str:
-    value, reference = _number(value, "rel"), _number(reference, "rel")
-    if reference == 0:
-        raise ParameterError("rel: the reference value is 0; a relative difference is undefined.")
-    return _signed(100.0 * (value - reference) / abs(reference), digits) + " %"
+    return _signed(_relative_percent(value, reference), digits) + " %"
 
 
 def _gib(value: Any, digits: int = 2) -> str:
     return f"{_number(value, 'gib') / 2**30:.{digits}f}"
+
+
+def _extract(key: Any, container: Mapping) -> Any:
+    return container[key]
 
 
 def _thousands(value: Any) -> str:
@@ -93,15 +95,23 @@ def _load_json(path: Path) -> Any:
         raise DataFormatError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg}).") from exc
 
 
-def _pivot(cells: Iterable[Mapping], model: str, metric: str, split: str = "test",
+def _pivot(cells: Iterable[Mapping], model: str, metric: str = "HR@10", split: str = "test",
            noise: float = 0.0) -> dict[str, dict[int, float]]:
-    """``{source: {n_users: value}}`` of a sweep's cells (``n_users`` None is the full data, key 0)."""
+    """``{source: {n_users: value}}`` of a sweep's cells (flat ``{split}_{metric}`` keys, as the sweeps write
+    them); the full data's cell has ``n_users`` None and key 0."""
     table: dict[str, dict[int, float]] = {}
     for cell in cells:
         if cell["model"] != model or float(cell.get("noise", 0.0)) != float(noise):
             continue
-        table.setdefault(cell["source"], {})[int(cell["n_users"] or 0)] = cell[split][metric]
+        table.setdefault(cell["source"], {})[int(cell["n_users"] or 0)] = cell[f"{split}_{metric}"]
     return table
+
+
+def _relative_percent(value: Any, reference: Any) -> float:
+    value, reference = _number(value, "relative"), _number(reference, "relative")
+    if reference == 0:
+        raise ParameterError("relative: the reference value is 0; a relative difference is undefined.")
+    return 100.0 * (value - reference) / abs(reference)
 
 
 def document_context(record_dir: str | os.PathLike, benchmarks_dir: str | os.PathLike) -> dict[str, Any]:
@@ -163,7 +173,8 @@ def document_context(record_dir: str | os.PathLike, benchmarks_dir: str | os.Pat
     return {
         "rec": rec, "test": split_of("test"), "val": split_of("val"), "data": data, "bench": bench,
         "paper": PAPER_TABLE1, "paper_code": PAPER_CODE_RERUN, "names": PAPER_MODEL_NAMES,
-        "table1": table1, "pivot": _pivot, "max": max, "min": min, "sorted": sorted, "math": math,
+        "table1": table1, "pivot": _pivot, "relative": _relative_percent, "max": max, "min": min, "abs": abs,
+        "sorted": sorted, "sum": sum, "round": round,
     }
 
 
@@ -184,7 +195,8 @@ def render_document(template: str | os.PathLike, context: Mapping[str, Any]) -> 
         lstrip_blocks=True,
         autoescape=False,
     )
-    env.filters.update(f=_fixed, metric=_metric, signed=_signed, rel=_relative, gib=_gib, thousands=_thousands)
+    env.filters.update(f=_fixed, metric=_metric, signed=_signed, rel=_relative, gib=_gib, thousands=_thousands,
+                       extract=_extract)
     try:
         return env.get_template(template.name).render(**context)
     except jinja2.UndefinedError as exc:
