@@ -1,6 +1,8 @@
 # infae_kit — one-step environment, tests and the main reproduction job.
-#   make reproduce   set up .venv (if needed) and run notebooks 01–02 on ml-1m and magazine -> figures/
+#   make reproduce   set up .venv (if needed) and run notebooks 01–02 on ml-1m and magazine; each run is merged
+#                    into the recorded results in figures/ and the generated documents are rendered again
 #   make test        set up .venv (if needed) and run the unit tests + every notebook under nbval
+#   make docs        render figures/results.md, docs/results.md and benchmarks/README.md from the record
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -8,7 +10,7 @@ STAMP  := $(VENV)/.infae_kit-installed
 NOTEBOOKS ?= 01 02
 DATASETS  ?= ml-1m magazine
 
-.PHONY: env test test-fast reproduce table1 distill sampling benchmark benchmark-distill benchmark-competitors benchmark-sweep lock sync-notebooks clean-venv
+.PHONY: env test test-fast docs reproduce table1 distill sampling benchmark benchmark-distill benchmark-competitors benchmark-sweep lock sync-notebooks clean-venv
 
 $(STAMP): requirements/lock.txt requirements/neural-tangents.txt pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "infae_kit pins are for Python 3.11, found " + sys.version'
@@ -26,6 +28,9 @@ test: env
 
 test-fast: env
 	$(BIN)/python -m pytest tests -m "not slow" -p no:cacheprovider
+
+docs: env
+	$(BIN)/python -m infae_kit.runner --gather
 
 # Missing data files are fetched from their public sources (checksum-verified) unless INFAE_DOWNLOAD=0.
 reproduce: export INFAE_DOWNLOAD ?= 1
