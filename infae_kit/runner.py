@@ -158,6 +158,14 @@ def gather_results(record_dir: Path, table_path: Path | None = None) -> str:
         if carried:
             text += ("\nKept from an earlier run with other parameters (the record's `carried_over`): "
                      + "; ".join(carried) + ".\n")
+        rebuilt = sorted(
+            {r["dataset"] for r in in_notebook if "reconstructed_from" in r["created_by"]}
+            | {r["dataset"] for r in in_notebook
+               for info in (r.get(CARRIED_OVER_KEY) or {}).values() if "reconstructed_from" in info["created_by"]}
+        )
+        if rebuilt:
+            text += ("\nRebuilt from an earlier summary, not from a run's own file (values rounded as printed "
+                     "there; `reconstructed_from` in the record says which): " + ", ".join(rebuilt) + ".\n")
         text += "\n"
     if table_path is not None:
         atomic_write_text(table_path, text)

@@ -82,3 +82,22 @@ def test_render_names_what_is_missing(record_dir, tmp_path, expression, message)
     template.write_text("{{ " + expression + " }}")
     with pytest.raises(ParameterError, match=message):
         render_document(template, document_context(folder, bench))
+
+
+def test_rebuilt_values_are_listed(record_dir, tmp_path):
+    """Values rebuilt from an earlier summary (not a run's own file) are named, also when a run carries them over."""
+    from infae_kit.evaluation.results import merge_results, read_results
+    from infae_kit.io_utils import atomic_write_json
+
+    folder, bench = record_dir
+    assert document_context(folder, bench)["rebuilt"] == []
+    path = folder / "02_closed_form_fit-ml-1m.json"
+    rebuilt = read_results(path)
+    rebuilt["created_by"] = {"reconstructed_from": "an earlier table"}
+    rebuilt["metrics"]["lightgcn"] = {"test": {"HR@10": 27.51}}
+    atomic_write_json(path, rebuilt)
+    assert document_context(folder, bench)["rebuilt"] == [("02_closed_form_fit", "ml-1m", ["∞-AE", "LightGCN"])]
+    run = read_results(write_results(tmp_path / "run", "02_closed_form_fit", "ml-1m", parameters={},
+                                     metrics={"infae": {"test": {"HR@10": 31.9}}}, timings_s={"load": 1.0}))
+    atomic_write_json(path, merge_results(rebuilt, run))
+    assert document_context(folder, bench)["rebuilt"] == [("02_closed_form_fit", "ml-1m", ["LightGCN"])]

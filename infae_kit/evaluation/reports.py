@@ -9,6 +9,8 @@ In a template:
 
 * ``rec(notebook, dataset)``: a result record of ``figures/`` (e.g. ``rec("02_closed_form_fit", "ml-1m")``);
   ``test(notebook, dataset, model)`` and ``val(...)``: one model's test or validation metrics.
+* ``rebuilt``: ``(notebook, dataset, models)`` whose values were rebuilt from an earlier summary rather than
+  read from a run's own file (``created_by.reconstructed_from`` in the record).
 * ``data(name)``: any other JSON file of ``figures/`` by stem (``data("03_distill_search-ml-1m")``);
   ``bench(name)``: a benchmark record by stem (``bench("infinite_ae-ml-1m")``).
 * ``paper`` and ``paper_code``: :data:`~infae_kit.evaluation.results.PAPER_TABLE1` and
@@ -31,6 +33,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from infae_kit.errors import DataFormatError, ParameterError
 from infae_kit.evaluation.results import (
+    CARRIED_OVER_KEY,
     PAPER_CODE_RERUN,
     PAPER_MODEL_NAMES,
     PAPER_TABLE1,
@@ -170,7 +173,19 @@ def document_context(record_dir: str | os.PathLike, benchmarks_dir: str | os.Pat
             raise ParameterError(f"no Table 1 result (notebook 02 or 03) recorded for {dataset!r}.")
         return text
 
+    rebuilt = []  # (notebook, dataset, models) whose values were rebuilt from an earlier summary, not a run's file
+    for (notebook, dataset), record in sorted(records.items()):
+        if "reconstructed_from" in record["created_by"]:
+            models = sorted(set(record["metrics"]) - set(record.get(CARRIED_OVER_KEY) or {}))
+        else:
+            models = []
+        models += sorted(model for model, info in (record.get(CARRIED_OVER_KEY) or {}).items()
+                         if "reconstructed_from" in info["created_by"])
+        if models:
+            rebuilt.append((notebook, dataset, [PAPER_MODEL_NAMES.get(m, m) for m in models]))
+
     return {
+        "rebuilt": rebuilt,
         "rec": rec, "test": split_of("test"), "val": split_of("val"), "data": data, "bench": bench,
         "paper": PAPER_TABLE1, "paper_code": PAPER_CODE_RERUN, "names": PAPER_MODEL_NAMES,
         "table1": table1, "pivot": _pivot, "relative": _relative_percent, "max": max, "min": min, "abs": abs,
