@@ -1,9 +1,11 @@
 # infae_kit — one-step environment, tests and the main reproduction job.
-#   make reproduce   set up .venv (if needed) and run notebooks 01–02 on ml-1m and magazine -> figures/
+#   make reproduce   set up .venv (if needed) and run notebooks 01–02 on ml-1m and magazine; each run is merged
+#                    into the recorded results in figures/ and the generated documents are rendered again
 #   make test        set up .venv (if needed) and run every tier: unit tests, the real-data slow tests, every
 #                    notebook under nbval and their results against tests/notebook_expectations.json
 #   make test-fast   the unit tier only (synthetic data, a few minutes)
 #   make test-x64    the kernel and ∞-AE tests again with JAX_ENABLE_X64=1 (CI runs it after make test)
+#   make docs        render figures/results.md, docs/results.md and benchmarks/README.md from the record
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -11,7 +13,7 @@ STAMP  := $(VENV)/.infae_kit-installed
 NOTEBOOKS ?= 01 02
 DATASETS  ?= ml-1m magazine
 
-.PHONY: env test test-fast test-notebooks test-slow test-x64 reproduce table1 distill sampling benchmark benchmark-distill benchmark-competitors benchmark-sweep lock sync-notebooks clean-venv
+.PHONY: env test test-fast test-notebooks test-slow test-x64 docs reproduce table1 distill sampling benchmark benchmark-distill benchmark-competitors benchmark-sweep lock sync-notebooks clean-venv
 
 $(STAMP): requirements/lock.txt requirements/neural-tangents.txt pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "infae_kit pins are for Python 3.11, found " + sys.version'
@@ -41,6 +43,9 @@ test-slow: env
 test-x64: export JAX_ENABLE_X64 = 1
 test-x64: env
 	$(BIN)/python -m pytest tests/test_ntk.py tests/test_infinite_ae.py -p no:cacheprovider
+
+docs: env
+	$(BIN)/python -m infae_kit.runner --gather
 
 # Missing data files are fetched from their public sources (checksum-verified) unless INFAE_DOWNLOAD=0.
 reproduce: export INFAE_DOWNLOAD ?= 1

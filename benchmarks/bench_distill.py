@@ -6,7 +6,7 @@
 Each (γ, noise) configuration runs in a fresh process (so its peak resident memory is its own): load the data,
 build the jitted step, run one step (compilation), then ``--steps`` timed steps on all users (batch = −1, the
 paper's default). Writes ``benchmarks/results/distill-<dataset>.json`` atomically. The reference is the paper's
-code on the same 2-core machine (``shared/reference/EVALUATION.md``): 2.37 s/step on Magazine and 6.3–6.7 s/step
+code on the same 2-core machine (``docs/evaluation.md``, "The paper's code, rerun"): 2.37 s/step on Magazine and 6.3–6.7 s/step
 on ML-1M (μ = 500, γ = 200), peak RSS 1.3 GB / 2.0 GB. A loaded machine slows everything down: the load average
 at start is recorded next to the timings.
 """

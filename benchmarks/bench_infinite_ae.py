@@ -4,7 +4,7 @@
 
 Prints the stage breakdown, wall time and peak resident memory, and writes
 ``benchmarks/results/infinite_ae-<dataset>.json`` (atomically). The reference point is the paper's own code
-on the same 2-core machine (``shared/reference/EVALUATION.md``): 55 s unloaded / 109 s loaded wall time and
+on the same 2-core machine (``docs/evaluation.md``, "The paper's code, rerun"): 55 s unloaded / 109 s loaded wall time and
 2.0 GB peak RSS on ML-1M, recomputing the kernel for every λ.
 """
 

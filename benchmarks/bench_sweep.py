@@ -6,7 +6,7 @@ Runs :func:`infae_kit.experiments.sweeps.run_sweep` with exactly the settings no
 sources of Figure 1, budgets :data:`infae_kit.experiments.sweeps.SAMPLING_BUDGETS`, ∞-AE and EASE, DISTILL-CF up to 1000
 users) against ``--cache-dir`` (default ``runs/sweep_cache``, the notebook's cache) and reports:
 
-* ``wall_s``: the wall time of this run (with a warm cache: the rerun cost the issue asks about);
+* ``wall_s``: the wall time of this run (with a warm cache: the cost of rerunning the notebook);
 * ``cells_computed`` / ``cells_cached``;
 * ``cold_cost_s``: the sum of the seconds each cell took when it was computed (model fits and evaluations plus
   the sampler, distillation or proxy behind it), i.e. what a run from an empty cache costs on the machine and at

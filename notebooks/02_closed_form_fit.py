@@ -26,7 +26,7 @@
 # hyper-parameter λ and a closed form; (2) with λ picked on validation it reaches the paper's Table 1 numbers;
 # (3) it beats every competitor of Table 1 on every metric; (4) its advantage holds across user and item coldness.
 #
-# The evaluation follows the paper's code exactly (see `shared/reference/EVALUATION.md` and
+# The evaluation follows the paper's code exactly (see `docs/evaluation.md` and
 # `infae_kit.evaluation.protocol`): λ picked by validation HR@100, test with train + validation as context, seen items
 # masked, AUC against 50 sampled negatives per user pooled into one ROC-AUC, HR@k as recall capped at k.
 
@@ -175,7 +175,7 @@ for name in competitor_names:
 # ## 5. Test metrics next to the paper's Table 1
 #
 # Ours are measured here; the paper's values are its Table 1 and (for ∞-AE on `ml-1m` and `magazine`) the
-# paper's own code rerun on a 2-core CPU machine (`shared/reference/EVALUATION.md`). HR, nDCG, PSP in %.
+# paper's own code rerun on a 2-core CPU machine (`docs/evaluation.md`). HR, nDCG, PSP in %.
 
 # %%
 names = metric_names((10, 100))

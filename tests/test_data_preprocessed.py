@@ -151,7 +151,7 @@ def test_build_requires_labels():
 
 
 def test_repeats_count_reproduces_the_official_code_matrix():
-    """EVALUATION.md: the paper's code builds Magazine's train CSR from ones without collapsing repeats:
+    """docs/evaluation.md: the paper's code builds Magazine's train CSR from ones without collapsing repeats:
     5,984 rows, 5,934 non-zeros, 50 entries equal to 2."""
     from infae_kit.paths import data_dir
 

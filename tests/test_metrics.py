@@ -180,7 +180,7 @@ def test_metric_input_errors():
 # independent references on random data
 # --------------------------------------------------------------------------------------------------------
 def reference_hr_psp(top_k, target_sets, k, weights):
-    """Plain per-user loop over Python sets (the definition of reference/EVALUATION.md)."""
+    """Plain per-user loop over Python sets (the definition of docs/evaluation.md)."""
     hr, psp = [], []
     for items, targets in zip(top_k, target_sets):
         if not targets:

@@ -12,11 +12,16 @@ import infae_kit
 from infae_kit import io_utils
 from infae_kit.errors import DataFormatError, ParameterError
 from infae_kit.evaluation.results import (
+    CARRIED_OVER_KEY,
     PAPER_CODE_RERUN,
     PAPER_TABLE1,
+    merge_results,
     read_results,
+    record_results,
+    result_files,
     results_table,
     table1_layout,
+    table1_records,
     write_results,
 )
 
@@ -179,3 +184,84 @@ def test_table1_layout(tmp_path):
     assert lines[3] == "| HR@10 | 25.00 (24.63) | 31.91 (31.51) | 1.00 |"
     assert lines[4] == "| NDCG@10 | — (25.65) | — (32.82) | — |"
     assert table1_layout([record], "magazine", PAPER_TABLE1) == ""
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the recorded results: a run merged into the committed record
+# ----------------------------------------------------------------------------------------------------------
+ALL_MODELS = {
+    "infae": {"test": {"HR@10": 31.9}}, "mf": {"test": {"HR@10": 26.1}}, "lightgcn": {"test": {"HR@10": 27.5}},
+}
+
+
+def test_merge_keeps_the_models_a_run_did_not_compute(tmp_path):
+    recorded = read_results(write(tmp_path / "a", notebook_stem="02_closed_form_fit", metrics=ALL_MODELS,
+                                  parameters={"competitors": "all"}, timings_s={"load": 1.0, "lightgcn_fit": 800.0},
+                                  extra={"configs": {"mf": {"l2": 0.01}, "lightgcn": {"layers": 3}}, "note": "old"}))
+    new = read_results(write(tmp_path / "b", notebook_stem="02_closed_form_fit",
+                             metrics={"infae": {"test": {"HR@10": 32.0}, "val": {"HR@100": 58.2}},
+                                      "mf": {"val": {"HR@100": 53.6}}},
+                             parameters={"competitors": "mf"}, timings_s={"load": 2.0},
+                             extra={"configs": {"mf": {"l2": 0.1}}, "note": "new"}))
+    merged = merge_results(recorded, new)
+    assert list(merged["metrics"]) == ["infae", "mf", "lightgcn"]
+    assert merged["metrics"]["infae"] == {"test": {"HR@10": 32.0}, "val": {"HR@100": 58.2}}
+    assert merged["metrics"]["mf"] == {"val": {"HR@100": 53.6}}  # a computed model is replaced whole
+    assert merged["metrics"]["lightgcn"] == {"test": {"HR@10": 27.5}}
+    assert merged["parameters"] == {"competitors": "mf"}
+    assert merged[CARRIED_OVER_KEY] == {"lightgcn": {"parameters": {"competitors": "all"},
+                                                     "kit_version": recorded["kit_version"],
+                                                     "created_by": recorded["created_by"]}}
+    assert merged["timings_s"] == {"load": 2.0, "lightgcn_fit": 800.0}
+    assert merged["configs"] == {"mf": {"l2": 0.1}, "lightgcn": {"layers": 3}} and merged["note"] == "new"
+    # a second run keeps the first provenance of what it still carries, and a refreshed model is no longer carried
+    third = read_results(write(tmp_path / "c", notebook_stem="02_closed_form_fit",
+                               metrics={"lightgcn": {"test": {"HR@10": 27.6}}}, parameters={"competitors": "lightgcn"}))
+    again = merge_results(merged, third)
+    assert set(again[CARRIED_OVER_KEY]) == {"infae", "mf"}
+    assert again[CARRIED_OVER_KEY]["infae"]["parameters"] == {"competitors": "mf"}
+    assert again["metrics"]["lightgcn"]["test"]["HR@10"] == 27.6
+    assert recorded["metrics"]["mf"] == {"test": {"HR@10": 26.1}}  # inputs untouched
+
+
+def test_merge_refuses_records_of_other_runs(tmp_path):
+    first = read_results(write(tmp_path, dataset="ml-1m"))
+    with pytest.raises(ParameterError, match="different runs"):
+        merge_results(first, read_results(write(tmp_path, dataset="magazine")))
+    with pytest.raises(ParameterError, match="the new record: .*timings_s"):
+        merge_results(first, {k: v for k, v in first.items() if k != "timings_s"})
+
+
+def test_record_results_merges_into_the_record_dir(tmp_path):
+    record_dir = tmp_path / "figures"
+    full = write(tmp_path / "run1", notebook_stem="02_closed_form_fit", metrics=ALL_MODELS)
+    assert record_results(full, record_dir) == record_dir / "02_closed_form_fit-ml-1m.json"
+    partial = write(tmp_path / "run2", notebook_stem="02_closed_form_fit", metrics={"mf": {"test": {"HR@10": 30.0}}})
+    path = record_results(partial, record_dir)
+    kept = read_results(path)
+    assert set(kept["metrics"]) == {"infae", "mf", "lightgcn"} and kept["metrics"]["mf"]["test"]["HR@10"] == 30.0
+    assert sorted(kept[CARRIED_OVER_KEY]) == ["infae", "lightgcn"]
+    assert [p.name for p in record_dir.iterdir()] == [path.name]  # no temporary files left
+    # a damaged record is not overwritten silently
+    path.write_text("{broken")
+    with pytest.raises(DataFormatError, match="not valid JSON"):
+        record_results(partial, record_dir)
+
+
+def test_result_files_are_the_notebooks_records_only(tmp_path):
+    for name in ("03_distill-ml-1m.json", "03_distill_search-ml-1m.json", "07_continual-ml-100k.json",
+                 "02_closed_form_fit-douban-book.json", ".03_distill-x.json.tmp", "notes.json"):
+        (tmp_path / name).write_text("{}")
+    stems = ["02_closed_form_fit", "03_distill", "07_continual_learning"]
+    assert [p.name for p in result_files(tmp_path, stems)] == ["02_closed_form_fit-douban-book.json",
+                                                               "03_distill-ml-1m.json"]
+
+
+def test_table1_records_add_the_distill_column(tmp_path):
+    table2 = read_results(write(tmp_path, notebook_stem="02_closed_form_fit", metrics=ALL_MODELS))
+    distill = read_results(write(tmp_path, notebook_stem="03_distill", metrics={
+        "infae_distilled": {"test": {"HR@10": 31.17}}, "infae_full": {"test": {"HR@10": 31.9}}}))
+    rows = table1_records([table2, distill])
+    text = table1_layout(rows, "ml-1m", PAPER_TABLE1, metrics=("HR@10",))
+    assert text.splitlines()[0] == "| metric | MF | LightGCN | ∞-AE | DISTILL-CF + ∞-AE |"
+    assert text.splitlines()[2] == "| HR@10 | 26.10 (24.63) | 27.50 (27.43) | 31.90 (31.51) | 31.17 (31.16) |"

@@ -122,7 +122,7 @@ CI_CONFIG: dict[str, Any] = {"budget": 50, "gamma": 50, "steps": 30}
 """CI-sized run (about a minute on 2 CPUs): too short to reach Table 1, enough to exercise every step."""
 RECORDED_CONFIGS: dict[str, dict[str, Any]] = {
     # The best configuration measured per dataset by `python -m infae_kit.distill.search` (selected on validation
-    # NDCG@10; see README "DISTILL-CF"); what notebook 03 runs by default. Datasets not listed run the paper
+    # NDCG@10; see docs/results.md, "DISTILL-CF + ∞-AE"); what notebook 03 runs by default. Datasets not listed run the paper
     # code's defaults (DistillConfig()).
     # magazine: tau in {5, 10} x gamma in {100, 200}, 200 steps; val NDCG@10 1.95 (tau 5, gamma 200) > 1.91 > 1.84.
     "magazine": {"budget": 500, "gamma": 200, "tau": 5.0, "lambda2": 1e-3, "steps": 200},

@@ -2,7 +2,7 @@
 
 A learnable prior ``Xˢ`` (``μ × items``, initialised with the dense train rows of μ random real users) is
 optimised with Adam through the closed-form ∞-AE. One outer step, as the paper's code does it
-(``noveens/distill_cf``; see ``shared/reference/EVALUATION.md``, "DISTILL-CF")::
+(``noveens/distill_cf``; see ``docs/evaluation.md`` and ``docs/design.md``, "DISTILL-CF")::
 
     X̂ˢ     = clip(Σ_{k=1..γ} softmax((Xˢ + G_k) / τ), −1, 1)        multi-step Gumbel sampling, G_k ~ Gumbel
     K_ss   = Θ(X̂ˢ, X̂ˢ),   α = (K_ss + λ · trace(K_ss)/μ · I)⁻¹ X̂ˢ    inner ∞-AE, closed form

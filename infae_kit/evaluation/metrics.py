@@ -3,7 +3,7 @@
 Every ranking metric returns one value per user, so that callers can average over any subset of users
 (cold-start buckets, for instance). Values are fractions in ``[0, 1]``; the ×100 percent scaling of the paper's
 tables happens in :mod:`infae_kit.evaluation.protocol`, not here. A user with no target item gets 0 for HR, nDCG and PSP
-and is still counted by the caller's mean (the protocol of ``reference/EVALUATION.md``).
+and is still counted by the caller's mean (the protocol of ``docs/evaluation.md``).
 
 Definitions, with ``T`` a user's target items and ``c = min(|T|, k)``:
 

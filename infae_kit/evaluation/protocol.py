@@ -1,4 +1,4 @@
-"""The paper's evaluation protocol (see ``shared/reference/EVALUATION.md``), for any model that scores users.
+"""The paper's evaluation protocol (``docs/evaluation.md``), for any model that scores users.
 
 * Validation pass: context = train rows, targets = validation positives, masked = train positives.
 * Test pass: context = train + validation rows, targets = test positives, masked = train ∪ validation positives.

@@ -18,6 +18,13 @@ and ``test``. HR/NDCG/PSP are stored as the evaluation reports them (percent, li
 
 :func:`results_table` gathers result files into a markdown table, optionally next to the paper's numbers
 (:data:`PAPER_TABLE1`, :data:`PAPER_CODE_RERUN`).
+
+**The recorded results.** The repository keeps one result file per (notebook, dataset) in ``figures/``: the
+committed record that ``figures/results.md`` and ``docs/results.md`` are generated from. A new run is merged
+into it by :func:`record_results` (:func:`merge_results`): every value the run wrote replaces the recorded one,
+and every model the run did not compute is kept, listed under ``carried_over`` with the parameters, kit
+version and software versions of the run that computed it. So a run with fewer models (``make reproduce``
+trains two competitors, ``make table1`` all five) refreshes its own cells and loses none.
 """
 
 from __future__ import annotations
@@ -47,10 +54,15 @@ __all__ = [
     "results_path",
     "results_table",
     "table1_layout",
+    "table1_records",
     "check_metric_name",
     "format_metric",
     "markdown_table",
     "metrics_table",
+    "CARRIED_OVER_KEY",
+    "merge_results",
+    "record_results",
+    "result_files",
 ]
 
 SPLITS = ("val", "test")
@@ -58,6 +70,9 @@ SPLITS = ("val", "test")
 METRIC_NAME_PATTERN = re.compile(r"^(?:AUC|(?:HR|NDCG|PSP)@[1-9][0-9]*)$")
 """Allowed metric names: ``AUC``, ``HR@k``, ``NDCG@k``, ``PSP@k``."""
 _RESERVED_KEYS = ("dataset", "notebook", "parameters", "metrics", "timings_s", "kit_version", "created_by")
+CARRIED_OVER_KEY = "carried_over"
+"""Key of a merged record listing the models kept from earlier runs: ``{model: {"parameters", "kit_version",
+"created_by"}}`` of the run that computed each one."""
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 PAPER_MODEL_NAMES = {
@@ -143,7 +158,8 @@ PAPER_CODE_RERUN: dict[str, dict[str, dict[str, float]]] = {
     "ml-1m": _rows({"infae": (0.9457, 31.91, 60.91, 33.39, 43.33, 3.29)}),
     "magazine": _rows({"infae": (0.8535, 25.57, 61.10, 22.13, 30.65, 12.43)}),
 }
-"""∞-AE rerun with the paper's official code (reference/EVALUATION.md), same layout as :data:`PAPER_TABLE1`."""
+"""∞-AE rerun with the paper's official code on a 2-core CPU machine (``docs/evaluation.md``), same layout as
+:data:`PAPER_TABLE1`."""
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -334,6 +350,92 @@ def _check_record(record: Any) -> None:
 
 
 # ----------------------------------------------------------------------------------------------------------
+# the recorded results: merge a run into the committed record
+# ----------------------------------------------------------------------------------------------------------
+def merge_results(recorded: Mapping, new: Mapping) -> dict:
+    """Merge a new run's record into the recorded one of the same notebook and dataset.
+
+    Every value the new run wrote wins: a model it computed replaces the recorded model whole. Models of
+    ``recorded["metrics"]`` that it did not compute are kept, and so are the keys it did not write in the
+    recorded dict-valued entries (``timings_s``, per-model configurations; one level deep). The kept models are
+    listed under :data:`CARRIED_OVER_KEY` with the ``parameters``, ``kit_version`` and ``created_by`` of the run
+    that computed them (unchanged when they were already carried). Top-level ``parameters``, ``kit_version``
+    and ``created_by`` are the new run's.
+
+    Args:
+        recorded: the record kept so far (as returned by :func:`read_results`).
+        new: the new run's record.
+
+    Returns:
+        The merged record (a new dict; neither input is changed).
+
+    Raises:
+        ParameterError: the two records are of different notebooks or datasets, or either breaks the schema.
+    """
+    for record, what in ((recorded, "recorded"), (new, "new")):
+        try:
+            _check_record(dict(record))
+        except ParameterError as exc:
+            raise ParameterError(f"merge_results: the {what} record: {exc}") from None
+    if (recorded["notebook"], recorded["dataset"]) != (new["notebook"], new["dataset"]):
+        raise ParameterError(
+            f"merge_results: the records are of different runs ({recorded['notebook']} × {recorded['dataset']} "
+            f"and {new['notebook']} × {new['dataset']}); only one notebook's results on one dataset merge."
+        )
+    carried_before = recorded.get(CARRIED_OVER_KEY) or {}
+    provenance = {key: recorded[key] for key in ("parameters", "kit_version", "created_by")}
+    kept = [model for model in recorded["metrics"] if model not in new["metrics"]]
+    carried = dict(new.get(CARRIED_OVER_KEY) or {})  # a merged record passed as `new` keeps its own provenance
+    carried.update({model: carried_before.get(model, provenance) for model in kept})
+    merged = {key: value for key, value in new.items() if key != CARRIED_OVER_KEY}
+    merged["metrics"] = {**new["metrics"], **{model: recorded["metrics"][model] for model in kept}}
+    for key, value in recorded.items():
+        if key in ("parameters", "metrics", "kit_version", "created_by", CARRIED_OVER_KEY):
+            continue
+        if key not in merged:
+            merged[key] = value
+        elif isinstance(value, Mapping) and isinstance(merged[key], Mapping):
+            merged[key] = {**value, **merged[key]}
+    if carried:
+        merged[CARRIED_OVER_KEY] = carried
+    return merged
+
+
+def record_results(result_path: str | os.PathLike, record_dir: str | os.PathLike) -> Path:
+    """Merge one run's result file into the record kept in ``record_dir`` (atomically; see :func:`merge_results`).
+
+    Args:
+        result_path: a file written by :func:`write_results`, ``{notebook}-{dataset}.json``.
+        record_dir: the folder of recorded results (the repository's ``figures/``); created if missing.
+
+    Returns:
+        The path of the record, ``{record_dir}/{notebook}-{dataset}.json``.
+
+    Raises:
+        DataFormatError: the run's file or the existing record is not a valid result file.
+    """
+    new = read_results(result_path)
+    target = results_path(record_dir, new["notebook"], new["dataset"])
+    if target.resolve() == Path(result_path).resolve():
+        return target
+    merged = merge_results(read_results(target), new) if target.exists() else new
+    return atomic_write_json(target, merged)
+
+
+def result_files(folder: str | os.PathLike, notebook_stems: Iterable[str]) -> list[Path]:
+    """The result files ``{stem}-{dataset}.json`` of the given notebooks in ``folder``, sorted by name.
+
+    Other JSON files in the folder (a search table, a figure's data) are not result files and are left out.
+    """
+    folder = Path(folder)
+    stems = set(notebook_stems)
+    return sorted(
+        path for path in folder.glob("*.json")
+        if not path.name.startswith(".") and path.stem.split("-", 1)[0] in stems and "-" in path.stem
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------
 # table
 # ----------------------------------------------------------------------------------------------------------
 def _metric_sort_key(metric: str) -> tuple[int, int]:
@@ -452,6 +554,22 @@ def results_table(
 
 TABLE1_MODEL_ORDER = ("poprec", "bias", "mf", "neumf", "lightgcn", "ease", "mvae", "infae", "infae_distilled")
 """The paper's Table 1 column order."""
+
+
+def table1_records(records: Iterable[Mapping]) -> list[Mapping]:
+    """The records that make up Table 1: notebook 02's models and notebook 03's DISTILL-CF + ∞-AE.
+
+    Args:
+        records: result records as returned by :func:`read_results`.
+
+    Returns:
+        Records to pass to :func:`table1_layout` (notebook 03's reduced to its ``infae_distilled`` model).
+    """
+    records = list(records)
+    return [r for r in records if r["notebook"].startswith("02_")] + [
+        {**r, "metrics": {"infae_distilled": r["metrics"]["infae_distilled"]}}
+        for r in records if r["notebook"].startswith("03_") and "infae_distilled" in r["metrics"]
+    ]
 
 
 def table1_layout(

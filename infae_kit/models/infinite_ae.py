@@ -39,7 +39,6 @@ from infae_kit.evaluation import metrics as M
 from infae_kit.evaluation.protocol import (
     DEFAULT_BATCH_USERS,
     DEFAULT_KS,
-    EvaluationResult,
     MetricAccumulator,
     evaluate_model,
     split_protocol,

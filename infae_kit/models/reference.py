@@ -16,6 +16,8 @@ import sys
 import types
 from typing import Callable, Sequence
 
+import numpy as np
+
 from infae_kit.checks import MatrixLike
 
 __all__ = [
@@ -33,7 +35,7 @@ class _ExperimentalUnavailable(types.ModuleType):
             raise AttributeError(name)
         raise ImportError(
             f"neural_tangents.experimental.{name} needs tensorflow and tf2jax, which infae_kit does not install "
-            "(see README, 'Version pins'). `pip install tensorflow tf2jax` if you need neural-tangents' TF interop."
+            "(see docs/design.md, 'Why each library, and the version pins'). `pip install tensorflow tf2jax` if you need neural-tangents' TF interop."
         )
 
 
