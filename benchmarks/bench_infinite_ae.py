@@ -19,7 +19,6 @@ from pathlib import Path
 
 T_START = time.perf_counter()
 
-import numpy as np  # noqa: E402
 
 from infae_kit.data import load_dataset  # noqa: E402
 from infae_kit.models.infinite_ae import PAPER_LAMBDA_GRID, tune_and_evaluate_infinite_ae  # noqa: E402

@@ -17,7 +17,6 @@ from infae_kit.models.competitors import (
     BiasOnly,
     LightGCN,
     MF,
-    MVAE,
     NeuMF,
     fit_and_evaluate_competitor,
     make_competitor,

@@ -6,7 +6,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import scipy.sparse as sp
 
 from infae_kit.models.baselines import EASE, PopRec
 from infae_kit.data import load_dataset

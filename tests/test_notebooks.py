@@ -1,9 +1,5 @@
 """Notebooks: paired sources in sync, clean committed .ipynb, papermill runs on real data, the runner."""
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import jupytext
@@ -13,7 +9,7 @@ import pytest
 from infae_kit.errors import ParameterError
 from infae_kit.paths import data_dir
 from infae_kit.evaluation.results import PAPER_CODE_RERUN, PAPER_TABLE1, read_results
-from infae_kit.runner import check_parameters, find_notebook, gather_results, main, parse_value
+from infae_kit.runner import check_parameters, find_notebook, main, parse_value
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 PY_SOURCES = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))

@@ -11,7 +11,6 @@ matplotlib.use("Agg")
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 
 from infae_kit.caching import DamagedCacheWarning
 from infae_kit.data import load_dataset
