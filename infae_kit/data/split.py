@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+import scipy.sparse as sp
 
 from infae_kit.data.dataset import REMOVED, TEST, TRAIN, VAL, Interactions
 from infae_kit.errors import DataError
@@ -99,3 +100,69 @@ def split_per_user(interactions: Interactions, seed: int) -> Interactions:
             where, seed, n_removed, n_users, MIN_INTERACTIONS, int((label == REMOVED).sum()),
         )
     return interactions.with_label(label)
+
+
+_SPLIT_BLOCK_ENTRIES = 1 << 22  # entries labelled per block of whole users (bounds the temporaries)
+
+
+def split_labels_csr(X: sp.csr_matrix, seed: int) -> np.ndarray:
+    """The paper's split applied to a users × items CSR whose stored entries are the rating rows.
+
+    The same rule as :func:`split_per_user` (each user's rows in a seeded uniformly random order, labelled by
+    position with :func:`split_labels_for_positions`; users with fewer than 3 rows get −1), computed without the
+    long table: users are taken in blocks of about 4M entries, each entry gets a 40-bit random key, and one
+    integer sort per block orders every user's entries by key. Memory beyond the labels is O(block), so it
+    labels the 100M rows of a Netflix-sized matrix in a few seconds. The random stream differs from
+    :func:`split_per_user`'s, so the two give different (equally distributed) splits of the same data; the
+    number of train / val / test rows of every user is the same (:func:`split_counts_per_user`).
+
+    Args:
+        X: (n_users, n_items) CSR; every stored entry (zero values included, repeated columns included) is
+            one rating row of its user.
+        seed: seed of the ``numpy.random.Generator`` that orders the rows; the keys are drawn block after
+            block from one stream, so the labels do not depend on the block size.
+
+    Returns:
+        (X.nnz,) int8 labels aligned with ``X.indices`` (0 train, 1 val, 2 test, −1 removed).
+
+    Raises:
+        DataError: ``X`` has no stored entry, or every user has fewer than 3.
+    """
+    indptr = np.asarray(X.indptr, dtype=np.int64)
+    n_users = indptr.shape[0] - 1
+    nnz = int(indptr[-1])
+    if nnz == 0:
+        raise DataError(f"Cannot split a {X.shape[0]} × {X.shape[1]} matrix without any stored entry.")
+    count = np.diff(indptr)
+    if not (count >= MIN_INTERACTIONS).any():
+        raise DataError(
+            f"No user is left after removing users with fewer than {MIN_INTERACTIONS} interactions (all "
+            f"{int((count > 0).sum())} users with interactions have fewer). The paper's split needs at least 3 per user."
+        )
+    rng = np.random.default_rng(seed)
+    labels = np.empty(nnz, dtype=np.int8)
+    start_user = 0
+    while start_user < n_users:
+        # whole users, about _SPLIT_BLOCK_ENTRIES entries (at least one user)
+        limit = indptr[start_user] + _SPLIT_BLOCK_ENTRIES
+        stop_user = int(np.searchsorted(indptr, limit, side="right")) - 1
+        stop_user = min(max(stop_user, start_user + 1), start_user + _SPLIT_BLOCK_ENTRIES)  # row < 2^22
+        lo, hi = int(indptr[start_user]), int(indptr[stop_user])
+        if hi > lo:
+            local_count = count[start_user:stop_user]
+            local_row = np.repeat(np.arange(stop_user - start_user, dtype=np.int64), local_count)
+            key = (local_row << 40) | rng.integers(0, 1 << 40, size=hi - lo, dtype=np.int64)
+            order = np.argsort(key, kind="stable")
+            # sorted by user first, so the k-th sorted entry belongs to the same user as the k-th stored one
+            local_start = indptr[start_user:stop_user] - lo
+            position = np.empty(hi - lo, dtype=np.int64)
+            position[order] = np.arange(hi - lo, dtype=np.int64) - local_start[local_row]
+            labels[lo:hi] = split_labels_for_positions(position, local_count[local_row])
+        start_user = stop_user
+    n_removed = int(((count > 0) & (count < MIN_INTERACTIONS)).sum())
+    if n_removed:
+        logger.info(
+            "split_labels_csr(seed=%d): %d of %d users have fewer than %d interactions and are removed.",
+            seed, n_removed, int((count > 0).sum()), MIN_INTERACTIONS,
+        )
+    return labels
