@@ -18,13 +18,13 @@ import io
 import os
 import re
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable, Mapping
 
 from infae_kit.errors import ParameterError
 from infae_kit.io_utils import atomic_write_bytes
 from infae_kit.paths import figures_dir as default_figures_dir
 
-__all__ = ["FIGURE_FORMATS", "set_theme", "save_figure"]
+__all__ = ["FIGURE_FORMATS", "plot_degree_distributions", "set_theme", "save_figure"]
 
 FIGURE_FORMATS = ("png", "pdf", "svg")
 """Formats :func:`save_figure` can write reproducibly."""
@@ -137,3 +137,44 @@ def save_figure(
 
         plt.close(fig)
     return paths
+
+
+def plot_degree_distributions(datasets: Mapping[str, Any], *, normalise: bool = True, title: str = ""):
+    """Log–log CCDF of the user and of the item degrees of several datasets, one line per dataset.
+
+    Draws notebook 08's comparison of ``netflix-shape`` with ML-1M (and the Netflix Prize when available):
+    with ``normalise`` the degrees are divided by each dataset's mean degree, so datasets of different sizes
+    with the same shape of distribution draw the same curve.
+
+    Args:
+        datasets: name → :class:`~infae_kit.data.RecDataset` (train ∪ val ∪ test) or interaction matrix, in
+            legend order.
+        normalise: divide the degrees by their mean (x axis "degree / mean degree").
+        title: figure title.
+
+    Returns:
+        The matplotlib Figure: panel 1 users, panel 2 items.
+    """
+    import matplotlib.pyplot as plt
+
+    from infae_kit.data.stats import degree_ccdf, interaction_degrees
+
+    if not datasets:
+        raise ParameterError("plot_degree_distributions needs at least one dataset.")
+    fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.6), layout="constrained")
+    for name, data in datasets.items():
+        for ax, degree in zip(axes, interaction_degrees(data)):
+            degree = degree[degree > 0]  # a log axis has no zero
+            x, ccdf = degree_ccdf(degree, normalise=normalise)
+            ax.plot(x, ccdf, label=str(name), lw=1.6)
+    for ax, who in zip(axes, ("users", "items")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("degree / mean degree" if normalise else "degree (interactions)")
+        ax.set_ylabel("fraction with degree ≥ x")
+        ax.set_title(f"Degrees of the {who}", fontsize="medium")
+        ax.grid(alpha=0.3, which="both")
+    axes[0].legend(loc="lower left")
+    if title:
+        fig.suptitle(title)
+    return fig
