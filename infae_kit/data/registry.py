@@ -17,6 +17,7 @@ from typing import Any
 
 from infae_kit import paths
 from infae_kit.data.dataset import RecDataset, build_rec_dataset
+from infae_kit.data.fractal import FRACTAL_SPECS
 from infae_kit.errors import DatasetNotFoundError, ParameterError, UnknownDatasetError
 
 DOWNLOAD_ENV = "INFAE_DOWNLOAD"
@@ -74,7 +75,8 @@ class DatasetSpec:
     Attributes:
         name: registry name.
         kind: ``'preprocessed'`` (paper's hdf5 + index), ``'raw'`` (rating file + paper split with ``seed``),
-            ``'user-supplied'`` (a path you provide; no download), or ``'synthetic'``.
+            ``'user-supplied'`` (a path you provide; no download), ``'fractal'`` (generated from another
+            dataset by :mod:`infae_kit.data.fractal` and cached), or ``'synthetic'``.
         description: what the data is.
         files: role → FileSource (roles: ``hdf5``/``index`` for preprocessed, ``ratings`` for raw).
         reader: how raw files are parsed (``'movielens'``, ``'tsv-user-item-rating'``, ``'netflix'``).
@@ -269,6 +271,20 @@ _register(DatasetSpec(
     options={"path": "override the folder", "max_movies": "read only the first N movie files"},
     how_to_obtain="Part of the project's shared data folder (netflix-sample/training_set_format).",
 ))
+_CITE_FRACTAL = (
+    "Francois Belletti, Karthik Lakshmanan, Walid Krichene, Yi-Fan Chen and John Anderson. Scalable Realistic "
+    "Recommendation Datasets through Fractal Expansions. arXiv:1901.08910, 2019. Source data: " + _CITE_ML
+)
+for _fractal in FRACTAL_SPECS.values():
+    _register(DatasetSpec(
+        name=_fractal.name,
+        kind="fractal",
+        description=_fractal.description,
+        citation=_CITE_FRACTAL,
+        licence="Derived from ML-1M: " + _LICENCE_ML_NO_REDIST + " Generated locally; never commit it.",
+        options={"cache": "read and write the cached expansion under <cache_dir>/fractal (default True)"},
+        how_to_obtain=f"Generated from {_fractal.source!r} on first use (make netflix-shape builds both sizes).",
+    ))
 _register(DatasetSpec(
     name="synthetic",
     kind="synthetic",
@@ -368,8 +384,9 @@ def load_dataset(
         name: a name from :func:`list_datasets`.
         data_dir: data directory (default :func:`infae_kit.paths.data_dir`).
         download: fetch missing files into the cache (also enabled by ``$INFAE_DOWNLOAD=1``).
-        seed: split seed for raw, user-supplied and synthetic datasets (the preprocessed ones have the
-            paper's fixed split and ignore it; their ``seed`` is ``None``).
+        seed: split seed for raw, user-supplied and synthetic datasets, and the expansion and split seed of the
+            fractal ones (the preprocessed ones have the paper's fixed split and ignore it; their ``seed`` is
+            ``None``).
         **options: dataset-specific options (see ``dataset_info(name)['options']``).
 
     Returns:
@@ -389,6 +406,12 @@ def load_dataset(
 
         table = make_synthetic(seed=seed, **opts)
         return build_rec_dataset(table, name=name, seed=seed)
+    if spec.kind == "fractal":
+        from infae_kit.data.fractal import fractal_dataset
+
+        fractal = FRACTAL_SPECS[name]
+        source = load_dataset(fractal.source, data_dir=data_dir, download=download)
+        return fractal_dataset(fractal, source, seed=seed, cache=bool(opts.get("cache", True)))
     if spec.kind == "preprocessed":
         from infae_kit.data.preprocessed import load_preprocessed
 
