@@ -162,6 +162,17 @@ def test_dataset_from_csr_equals_the_long_table_build():
     assert ds.n_removed_users == ref.n_removed_users == 1
     assert ds.n_duplicate_pairs == ref.n_duplicate_pairs == 3
     assert ds.item_ids.max() < 56 + 7
+    # labels that drop single rows (not whole users): a pair stored three times with its middle row dropped
+    X5 = sp.csr_matrix((np.ones(7, dtype=np.int8), np.array([1, 4, 4, 4, 2, 3, 5], dtype=np.int32),
+                        np.array([0, 4, 7])), shape=(2, 6))
+    labels5 = np.array([0, 0, -1, 2, 0, -1, 2], dtype=np.int8)
+    mine = rec_dataset_from_csr(X5, labels5, name="rows", user_ids=np.arange(2), item_ids=np.arange(6))
+    row5 = np.repeat(np.arange(2), np.diff(X5.indptr))
+    theirs = build_rec_dataset(Interactions(user=row5, item=X5.indices.astype(np.int64), label=labels5), name="t")
+    assert mine.n_duplicate_pairs == theirs.n_duplicate_pairs == 1
+    np.testing.assert_array_equal(mine.item_ids, theirs.item_ids)
+    for split in ("train", "val", "test"):
+        assert (getattr(mine, split) != getattr(theirs, split)).nnz == 0
 
 
 def test_dataset_from_csr_rejects_misaligned_input():

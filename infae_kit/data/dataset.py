@@ -403,13 +403,19 @@ def rec_dataset_from_csr(
             mat.data[:] = 1.0
         mats[split] = mat
     # kept rows repeating the previous kept (user, item) pair of their (sorted) user
-    kept_indices = X.indices if kept.all() else X.indices[kept]
-    kept_indptr = np.zeros(X.shape[0] + 1, dtype=np.int64)
-    np.cumsum(per_user_kept, out=kept_indptr[1:])
+    whole_users = np.array_equal(per_user_kept[per_user_kept > 0], np.diff(X.indptr)[per_user_kept > 0])
+    if whole_users:  # every user's rows all kept or all removed (the split's rule): no copy of the indices
+        kept_indices, kept_indptr = X.indices, np.asarray(X.indptr, dtype=np.int64)
+    else:
+        kept_indices = X.indices[kept]
+        kept_indptr = np.zeros(X.shape[0] + 1, dtype=np.int64)
+        np.cumsum(per_user_kept, out=kept_indptr[1:])
     repeats = kept_indices[1:] == kept_indices[:-1]
     user_start = kept_indptr[1:-1]
     user_start = user_start[(user_start > 0) & (user_start < kept_indices.shape[0])]
     repeats[user_start - 1] = False  # a user's first row repeats nothing
+    if whole_users:
+        repeats &= kept[1:]
     n_dup = int(np.count_nonzero(repeats))
     del repeats, kept_indices
     return RecDataset(

@@ -15,6 +15,24 @@ logger = logging.getLogger(__name__)
 MIN_INTERACTIONS = 3
 
 
+def split_boundaries(count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(int(0.8 n), int(0.9 n))`` for every count ``n``: where train and validation positions end.
+
+    Python's ``int(0.8 * n)`` truncates a float64 product; ``np.floor`` of the same product is identical for
+    ``n >= 0``.
+    """
+    count = np.asarray(count, dtype=np.int64)
+    return np.floor(0.8 * count).astype(np.int64), np.floor(0.9 * count).astype(np.int64)
+
+
+def _labels_from_boundaries(position: np.ndarray, count: np.ndarray, train_end: np.ndarray,
+                            val_end: np.ndarray) -> np.ndarray:
+    label = np.where(position < train_end, np.int8(TRAIN), np.where(position < val_end, np.int8(VAL), np.int8(TEST)))
+    label[position == 0] = TEST
+    label[count < MIN_INTERACTIONS] = REMOVED
+    return label.astype(np.int8, copy=False)
+
+
 def split_labels_for_positions(position: np.ndarray, count: np.ndarray) -> np.ndarray:
     """Split label of each row given its shuffled position within its user and the user's row count.
 
@@ -31,21 +49,14 @@ def split_labels_for_positions(position: np.ndarray, count: np.ndarray) -> np.nd
     """
     position = np.asarray(position, dtype=np.int64)
     count = np.asarray(count, dtype=np.int64)
-    # Python's int(0.8 * n) truncates a float64 product; np.floor on the same product is identical for n >= 0.
-    train_end = np.floor(0.8 * count).astype(np.int64)
-    val_end = np.floor(0.9 * count).astype(np.int64)
-    label = np.full(position.shape, TEST, dtype=np.int8)
-    label[(position >= 1) & (position < train_end)] = TRAIN
-    label[(position >= train_end) & (position < val_end) & (position >= 1)] = VAL
-    label[count < MIN_INTERACTIONS] = REMOVED
-    return label
+    train_end, val_end = split_boundaries(count)
+    return _labels_from_boundaries(position, count, train_end, val_end)
 
 
 def split_counts_per_user(count: np.ndarray) -> np.ndarray:
     """(n_users, 3) train/val/test row counts the split rule gives to users with ``count`` rows each."""
     count = np.asarray(count, dtype=np.int64)
-    train_end = np.floor(0.8 * count).astype(np.int64)
-    val_end = np.floor(0.9 * count).astype(np.int64)
+    train_end, val_end = split_boundaries(count)
     n_train = np.maximum(train_end - 1, 0)
     n_val = val_end - np.maximum(train_end, 1)
     n_val = np.maximum(n_val, 0)
@@ -153,11 +164,13 @@ def split_labels_csr(X: sp.csr_matrix, seed: int) -> np.ndarray:
             local_row = np.repeat(np.arange(stop_user - start_user, dtype=np.int64), local_count)
             key = (local_row << 40) | rng.integers(0, 1 << 40, size=hi - lo, dtype=np.int64)
             order = np.argsort(key, kind="stable")
-            # sorted by user first, so the k-th sorted entry belongs to the same user as the k-th stored one
-            local_start = indptr[start_user:stop_user] - lo
-            position = np.empty(hi - lo, dtype=np.int64)
-            position[order] = np.arange(hi - lo, dtype=np.int64) - local_start[local_row]
-            labels[lo:hi] = split_labels_for_positions(position, local_count[local_row])
+            del key
+            # sorted by user first, so the k-th sorted entry belongs to the same user as the k-th stored one:
+            # its position in the user's random order is k minus the user's first entry
+            position = np.arange(hi - lo, dtype=np.int64) - (indptr[start_user:stop_user] - lo)[local_row]
+            train_end, val_end = split_boundaries(local_count)
+            labels[lo + order] = _labels_from_boundaries(position, local_count[local_row], train_end[local_row],
+                                                         val_end[local_row])
         start_user = stop_user
     n_removed = int(((count > 0) & (count < MIN_INTERACTIONS)).sum())
     if n_removed:
