@@ -572,7 +572,10 @@ def read_netflix_csr(
         code = np.cumsum(present, dtype=np.int32)
         code -= 1
         del present
-        all_customers = np.take(code, all_customers).astype(np.int32, copy=False)
+        all_customers = all_customers.astype(np.int32, copy=False)
+        for start in range(0, nnz, 1 << 24):  # in place, a slice at a time: no second copy of the ids
+            part = all_customers[start:start + (1 << 24)]
+            part[:] = code[part]
         del code
     else:
         customer_ids, all_customers = np.unique(all_customers, return_inverse=True)
