@@ -218,3 +218,21 @@ def test_netflix_shape_small_targets_and_cache(tmp_path, monkeypatch):
     for other in (again, rebuilt):
         for split in ("train", "val", "test"):
             assert (getattr(other, split) != getattr(ds, split)).nnz == 0
+
+
+def test_block_subsets_are_uniform_k_subsets():
+    from itertools import combinations
+
+    from infae_kit.data.fractal import _uniform_subset
+
+    rng = np.random.default_rng(0)
+    draws = 24_000
+    counts = dict.fromkeys(combinations(range(7), 3), 0)
+    for _ in range(draws):
+        subset = _uniform_subset(rng, 7, 3)
+        counts[tuple(subset.tolist())] += 1  # sorted, exactly 3 distinct indices, or a KeyError
+    expected = draws / len(counts)  # 35 subsets, 686 each
+    assert max(abs(c - expected) for c in counts.values()) < 5 * np.sqrt(expected)
+    assert _uniform_subset(rng, 5, 9).tolist() == [0, 1, 2, 3, 4]
+    big = _uniform_subset(rng, 100_000, 25_000)
+    assert big.shape == (25_000,) and np.all(np.diff(big) > 0)

@@ -265,11 +265,32 @@ def _block_rng(seed: int, a: int, b: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(a, b)))
 
 
+def _uniform_subset(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
+    """(k,) sorted indices of a uniformly random k-subset of ``range(n)``.
+
+    A Bernoulli(k/n) draw, then a uniformly random few of its members removed (or of the others added) to
+    reach exactly k: conditioned on its size a Bernoulli subset is uniform, and the correction treats every
+    index alike, so the result is uniform over the k-subsets. One pass over ``n`` floats, without the
+    partial shuffle of ``Generator.choice(n, k, replace=False)``.
+    """
+    if k >= n:
+        return np.arange(n)
+    mask = rng.random(n) < k / n
+    drawn = int(np.count_nonzero(mask))
+    if drawn > k:
+        members = np.flatnonzero(mask)
+        mask[members[rng.choice(drawn, drawn - k, replace=False)]] = False
+    elif drawn < k:
+        others = np.flatnonzero(~mask)
+        mask[others[rng.choice(n - drawn, k - drawn, replace=False)]] = True
+    return np.flatnonzero(mask)
+
+
 def fractal_expand(R, keep: np.ndarray, *, seed: int = 0, shuffle: str = "rows+columns") -> sp.csr_matrix:
     """The randomised Kronecker product of a keep matrix and ``R`` (Belletti et al.'s Algorithm 1).
 
     Block ``(a, b)`` (rows ``a·m … a·m + m − 1``, columns ``b·n … b·n + n − 1``) holds
-    ``round(keep[a, b] · nnz(R))`` interactions of ``R`` chosen uniformly without replacement, their rows
+    ``round(keep[a, b] · nnz(R))`` interactions of ``R`` (a uniformly random subset), their rows
     and/or columns moved by permutations drawn for that block (``shuffle``). Built one row block at a time
     with int32 indices: memory is about 5 bytes an output interaction.
 
@@ -299,31 +320,32 @@ def fractal_expand(R, keep: np.ndarray, *, seed: int = 0, shuffle: str = "rows+c
     src_row = np.repeat(np.arange(m, dtype=np.int32), np.diff(R.indptr))
     src_col = R.indices.astype(np.int32)
     n_cols = q * n
+    shift = max(int(n_cols - 1).bit_length(), 1)  # an entry's sort key: local row << shift | column
+    row_starts = np.arange(m + 1, dtype=np.int64) << shift
     chunks: list[np.ndarray] = []
     row_counts = np.zeros(p * m, dtype=np.int64)
     for a in range(p):
-        rows, cols = [], []
+        keys = []
         for b in range(q):
             rng = _block_rng(int(seed), a, b)
-            row_perm = rng.permutation(m).astype(np.int32) if shuffle != "none" else None
-            col_perm = rng.permutation(n).astype(np.int32) if shuffle == "rows+columns" else None
+            row_perm = rng.permutation(m) if shuffle != "none" else np.arange(m)
+            col_perm = rng.permutation(n) if shuffle == "rows+columns" else np.arange(n)
             count = int(counts[a, b])
             if count == 0:
                 continue
-            chosen = rng.choice(nnz, size=count, replace=False) if count < nnz else slice(None)
-            r, c = src_row[chosen], src_col[chosen]
-            rows.append(row_perm[r] if row_perm is not None else r)
-            cols.append((col_perm[c] if col_perm is not None else c) + np.int32(b * n))
-        if not rows:
+            chosen = _uniform_subset(rng, nnz, count)
+            row_key = row_perm.astype(np.int64) << shift  # (m,) key of each source row in this block
+            col_key = col_perm.astype(np.int64) + b * n
+            keys.append(row_key[src_row[chosen]] + col_key[src_col[chosen]])
+        if not keys:
             continue
-        key = np.concatenate(rows).astype(np.int64) * n_cols
-        key += np.concatenate(cols)
-        del rows, cols
+        key = np.concatenate(keys)
+        del keys
         key.sort()
-        local_row = key // n_cols
-        row_counts[a * m:(a + 1) * m] = np.bincount(local_row, minlength=m)
-        chunks.append((key - local_row * n_cols).astype(np.int32))
-        del key, local_row
+        row_counts[a * m:(a + 1) * m] = np.diff(np.searchsorted(key, row_starts))
+        key &= (1 << shift) - 1
+        chunks.append(key.astype(np.int32))
+        del key
     indptr = np.zeros(p * m + 1, dtype=np.int64)
     np.cumsum(row_counts, out=indptr[1:])
     indices = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int32)
