@@ -199,7 +199,9 @@ def test_netflix_vectorised_and_line_parsers_agree(tmp_path):
     files = sorted(folder.glob("mv_*.txt"))
     generated = tmp_path / "mv_0000042.txt"
     generated.write_text("42:\n" + "\n".join(_netflix_lines(5000) + ["7,5,2004-02-29", "123456789,1,1900-01-01"]))
-    for path in files + [generated]:
+    outside = tmp_path / "mv_0000043.txt"  # dates outside the lookup table's 1900-2099 take the general formula
+    outside.write_text("43:\n1,2,1850-03-01\n2,3,2100-02-28\n3,4,0001-01-01\n")
+    for path in files + [generated, outside]:
         data = path.read_bytes()
         fast = _parse_netflix_bytes(data)
         assert fast is not None, path
