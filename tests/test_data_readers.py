@@ -211,7 +211,8 @@ def test_netflix_vectorised_and_line_parsers_agree(tmp_path):
             np.testing.assert_array_equal(a, b)
     movie, customer, rating, day = _parse_netflix_bytes(generated.read_bytes())
     assert customer.dtype == np.int32 and day.dtype == np.int32 and rating.dtype == np.float32
-    assert day[-2] == np.datetime64("2004-02-29").astype(np.int64) and day[-1] == np.datetime64("1900-01-01").astype(np.int64)
+    assert day[-2] == np.datetime64("2004-02-29").astype(np.int64)
+    assert day[-1] == np.datetime64("1900-01-01").astype(np.int64)
     # other layouts fall back to the line-by-line parser, which reads them the same
     for variant in ("42:\r\n7,5,2005-01-02\r\n", "42:\n 7 , 5 , 2005-01-02\n\n", "42:\n7,5.0,2005-01-02\n"):
         assert _parse_netflix_bytes(variant.encode()) is None

@@ -110,15 +110,16 @@ FRACTAL_SPECS: dict[str, FractalSpec] = {
         "netflix-shape", "ml-1m", (80, 5), NETFLIX_PRIZE_RATINGS, shuffle="rows",
         description=(
             "Fractal expansion (Belletti et al. 2019; rows shuffled per block) of ML-1M by an 80 × 5 seed to the "
-            "Netflix Prize's shape: 483,200 users × about 18.4k items, 100,480,507 interactions (Netflix: 480,189 "
+            "Netflix Prize's shape: 483,200 users × up to 18,530 items, 100,480,507 interactions (Netflix: 480,189 "
             "× 17,770, same count), split with the paper's per-user rule. Generated on demand from ML-1M, cached."
         ),
     ),
     "netflix-shape-small": FractalSpec(
         "netflix-shape-small", "ml-1m", (8, 5), NETFLIX_PRIZE_RATINGS // 10, shuffle="rows",
         description=(
-            "netflix-shape at a tenth of the users: ML-1M expanded by an 8 × 5 seed to 48,320 users × about "
-            "18.4k items, 10,048,050 interactions, split with the paper's per-user rule. Generated on demand, cached."
+            "netflix-shape at a tenth of the users: ML-1M expanded by an 8 × 5 seed to 48,320 users × up to "
+            "18,530 items, 10,048,050 interactions, split with the paper's per-user rule. Generated on demand "
+            "and cached."
         ),
     ),
 }
@@ -206,7 +207,9 @@ def reduced_seed_matrix(R, shape: tuple[int, int]) -> np.ndarray:
     reduced = np.abs((U_small * s) @ V_small.T)
     top = reduced.max()
     if not np.isfinite(top) or top <= 0:
-        raise DataError(f"The reduction of the {R.shape[0]} × {R.shape[1]} matrix is zero; it cannot seed an expansion.")
+        raise DataError(
+            f"The reduction of the {R.shape[0]} × {R.shape[1]} matrix is zero: it cannot seed an expansion."
+        )
     return reduced / top
 
 

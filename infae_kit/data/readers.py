@@ -340,7 +340,7 @@ def _days_since_epoch(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> n
 
 
 def _date_table() -> np.ndarray:
-    """Days since 1970-01-01 at index ``((year − 1900)·12 + month − 1)·31 + day − 1``; −2**31 where invalid."""
+    """Days since 1970-01-01 at index ``((year − 1900)·12 + month − 1)·31 + day − 1``; −2³¹ if invalid."""
     year, month, day = np.meshgrid(np.arange(_TABLE_FIRST_YEAR, _TABLE_FIRST_YEAR + _TABLE_YEARS),
                                    np.arange(1, 13), np.arange(1, 32), indexing="ij")
     year, month, day = year.ravel(), month.ravel(), day.ravel()

@@ -148,7 +148,8 @@ def split_labels_csr(X: sp.csr_matrix, seed: int) -> np.ndarray:
     if not (count >= MIN_INTERACTIONS).any():
         raise DataError(
             f"No user is left after removing users with fewer than {MIN_INTERACTIONS} interactions (all "
-            f"{int((count > 0).sum())} users with interactions have fewer). The paper's split needs at least 3 per user."
+            f"{int((count > 0).sum())} users with interactions have fewer). The paper's split needs at least 3 "
+            "per user."
         )
     rng = np.random.default_rng(seed)
     labels = np.empty(nnz, dtype=np.int8)
