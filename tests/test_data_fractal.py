@@ -236,3 +236,14 @@ def test_block_subsets_are_uniform_k_subsets():
     assert _uniform_subset(rng, 5, 9).tolist() == [0, 1, 2, 3, 4]
     big = _uniform_subset(rng, 100_000, 25_000)
     assert big.shape == (25_000,) and np.all(np.diff(big) > 0)
+
+
+def test_a_build_that_cannot_fit_is_refused_before_it_starts(tmp_path, monkeypatch):
+    from infae_kit.data import fractal
+    from infae_kit.errors import MemoryBudgetError
+
+    monkeypatch.setattr(fractal, "available_memory_bytes", lambda: 100 * 2**20)
+    with pytest.raises(MemoryBudgetError, match=r"netflix-shape-small.*GiB"):
+        fractal_dataset("netflix-shape-small", _tiny_source(), cache_dir=tmp_path)
+    assert not any(tmp_path.rglob("*.npz"))
+    assert fractal.build_memory_bytes(100_480_507) > 2.6e9  # the measured peak of netflix-shape
