@@ -21,7 +21,8 @@ draws from its own ``numpy`` generator seeded by ``(seed, a, b)``: the result is
 ``R``, the keep matrix, the shuffle mode and the seed, and does not depend on the order blocks are built in.
 
 The registry's ``netflix-shape`` is ML-1M (6,040 × 3,706, 1,000,209 interactions) expanded by an 80 × 5 seed to
-483,200 users × at most 18,530 items with the Netflix Prize's 100,480,507 interactions; ``netflix-shape-small``
+483,200 users × at most 18,530 items with the Netflix Prize's 100,480,507 interactions (to within
+``p · q / 2``, the rounding of the blocks); ``netflix-shape-small``
 uses an 8 × 5 seed (48,320 users, a tenth of the interactions). Both are split with the paper's per-user rule
 (:func:`~infae_kit.data.split.split_labels_csr`) and cached under ``infae_kit.paths.cache_dir()/fractal``
 (:func:`fractal_dataset`), keyed by a fingerprint of the source matrix, the expansion and the seed.
@@ -296,7 +297,7 @@ def fractal_expand(R, keep: np.ndarray, *, seed: int = 0, shuffle: str = "rows+c
     Block ``(a, b)`` (rows ``a·m … a·m + m − 1``, columns ``b·n … b·n + n − 1``) holds
     ``round(keep[a, b] · nnz(R))`` interactions of ``R`` (a uniformly random subset), their rows
     and/or columns moved by permutations drawn for that block (``shuffle``). Built one row block at a time
-    with int32 indices: memory is about 5 bytes an output interaction.
+    with int32 indices: the result holds 5 bytes an interaction, the build about twice that at its end.
 
     Args:
         R: (m, n) interactions (sparse or dense; binarised).
@@ -325,6 +326,8 @@ def fractal_expand(R, keep: np.ndarray, *, seed: int = 0, shuffle: str = "rows+c
     src_col = R.indices.astype(np.int32)
     n_cols = q * n
     shift = max(int(n_cols - 1).bit_length(), 1)  # an entry's sort key: local row << shift | column
+    if int(m).bit_length() + shift > 62:
+        raise ParameterError(f"R of shape {R.shape} expanded to {n_cols} columns is too large for 64-bit sort keys.")
     row_starts = np.arange(m + 1, dtype=np.int64) << shift
     chunks: list[np.ndarray] = []
     row_counts = np.zeros(p * m, dtype=np.int64)

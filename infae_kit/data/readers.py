@@ -523,9 +523,9 @@ def read_netflix_csr(
 
     One file at a time is parsed (vectorised when it is in the Prize's exact layout, line by line otherwise) and
     only its customer ids are kept, as int32; the movie-major table is then transposed in one pass
-    (``scipy.sparse`` counting sort). On the full training set (100,480,507 ratings) the peak memory is about
-    12 bytes a rating beyond the interpreter, i.e. about 1.3 GB (measured by
-    ``benchmarks/bench_netflix_reader.py``).
+    (``scipy.sparse`` counting sort). Peak memory grows by about 12 bytes a rating: about 1.3 GB for the full
+    training set's 100,480,507 ratings, extrapolated from a 10M-rating fixture by
+    ``benchmarks/bench_netflix_reader.py``.
 
     Args:
         dir_or_files: the ``training_set`` folder, one file, or a list of files.
