@@ -13,7 +13,7 @@ STAMP  := $(VENV)/.infae_kit-installed
 NOTEBOOKS ?= 01 02
 DATASETS  ?= ml-1m magazine
 
-.PHONY: env test test-fast test-notebooks test-slow test-x64 docs reproduce table1 distill sampling benchmark benchmark-distill benchmark-competitors benchmark-sweep lock sync-notebooks clean-venv
+.PHONY: env test test-fast test-notebooks test-slow test-x64 docs reproduce table1 distill sampling netflix-shape benchmark benchmark-distill benchmark-competitors benchmark-sweep benchmark-netflix-reader benchmark-netflix-shape lock sync-notebooks clean-venv
 
 $(STAMP): requirements/lock.txt requirements/neural-tangents.txt pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "infae_kit pins are for Python 3.11, found " + sys.version'
@@ -68,6 +68,23 @@ distill: env
 sampling: export INFAE_DOWNLOAD ?= 1
 sampling: env
 	$(BIN)/python -m infae_kit.runner --notebooks 04 05 --datasets $(DATASETS)
+
+# The Netflix-shaped fractal expansions of ML-1M (netflix-shape-small, then netflix-shape), built into the kit's
+# cache ($INFAE_CACHE_DIR or ~/.cache/infae_kit) with their build time, peak memory and statistics against ML-1M.
+# Already cached: a few seconds. Writes benchmarks/results/fractal.json.
+netflix-shape: export INFAE_DOWNLOAD ?= 1
+netflix-shape: env
+	$(BIN)/python benchmarks/bench_fractal.py --datasets netflix-shape-small netflix-shape
+
+# The same, timed from scratch in a temporary cache folder (the kit's cache is left as it is).
+benchmark-netflix-shape: export INFAE_DOWNLOAD ?= 1
+benchmark-netflix-shape: env
+	$(BIN)/python benchmarks/bench_fractal.py --datasets netflix-shape-small netflix-shape --fresh
+
+# The Netflix Prize loader on a generated 10M-rating fixture in the Prize's format (temporary, about 210 MB),
+# extrapolated to the Prize's 100,480,507 ratings. Writes benchmarks/results/netflix_reader.json.
+benchmark-netflix-reader: env
+	$(BIN)/python benchmarks/bench_netflix_reader.py --ratings 10000000
 
 benchmark: env
 	$(BIN)/python benchmarks/bench_infinite_ae.py --dataset ml-1m

@@ -88,3 +88,48 @@ def test_abbreviation_matches_paper_convention():
     assert [abbreviate_count(n) for n in (3092, 1305, 12_217, 6040, 3706, 1_000_209, 1_278_328, 17_770, 480_189,
                                           100_480_507, 999)] == [
         "3k", "1.3k", "12k", "6k", "3.7k", "1M", "1.2M", "17k", "480k", "100M", "999"]
+
+
+def test_degree_statistics_by_hand():
+    from infae_kit.data.stats import degree_statistics, interaction_degrees
+
+    X = sp.csr_matrix(np.array([[1, 1, 0, 0],
+                                [1, 0, 0, 0],
+                                [1, 1, 1, 0]], dtype=np.float32))
+    users, items = interaction_degrees(X)
+    assert users.tolist() == [2, 1, 3] and items.tolist() == [3, 2, 1, 0]
+    st = degree_statistics(X, quantiles=(0.5,))
+    assert (st["users"], st["items"], st["interactions"]) == (3, 4, 6) and st["density"] == 0.5
+    assert st["user_degree"] == {"min": 1, "mean": 2.0, "max": 3, "q50": 2.0}
+    assert st["item_degree"] == {"min": 0, "mean": 1.5, "max": 3, "q50": 1.5}
+    with pytest.raises(Exception, match="quantiles"):
+        degree_statistics(X, quantiles=(50,))
+
+
+def test_degree_ccdf_and_shape_distance():
+    from infae_kit.data.stats import degree_ccdf, degree_shape_distance
+
+    x, ccdf = degree_ccdf(np.array([1, 1, 2, 4]))
+    assert x.tolist() == [1, 2, 4] and ccdf.tolist() == [1.0, 0.5, 0.25]
+    x, _ = degree_ccdf(np.array([1, 1, 2, 4]), normalise=True)
+    assert x.tolist() == [0.5, 1.0, 2.0]
+    degrees = np.random.default_rng(0).zipf(2.0, 5000)
+    assert degree_shape_distance(degrees, 7 * degrees) == 0.0  # same shape, other scale
+    assert degree_shape_distance(degrees, np.full(5000, 3)) > 0.5  # heavy tail against a constant
+    assert degree_shape_distance(np.array([1, 2]), np.array([2, 1])) == 0.0
+    with pytest.raises(DataError):
+        degree_shape_distance(np.array([]), degrees)
+
+
+def test_degree_comparison_and_table():
+    from infae_kit.data.stats import degree_comparison, degree_table
+
+    a = _random_csr(200, 50, 0.1, seed=1)
+    big = sp.csr_matrix(sp.kron(np.ones((2, 3)), a))  # every degree scaled: same shapes
+    comparison = degree_comparison({"a": a, "a ⊗ 1": big}, reference="a")
+    assert comparison["a"]["user_degree_ks"] == 0.0 and comparison["a ⊗ 1"]["item_degree_ks"] == 0.0
+    assert comparison["a ⊗ 1"]["users"] == 400 and comparison["a ⊗ 1"]["interactions"] == 6 * a.nnz
+    table = degree_table(comparison)
+    assert table.count("\n") == 3 and "| a ⊗ 1 | 400 | 150 |" in table
+    with pytest.raises(Exception, match="reference"):
+        degree_comparison({"a": a}, reference="b")

@@ -184,3 +184,89 @@ def test_interactions_validate_alignment_and_labels():
         Interactions(user=np.arange(3), item=np.arange(2))
     with pytest.raises(DataError, match="257"):
         Interactions(user=np.arange(2), item=np.arange(2), label=np.array([0, 257]))
+
+
+def _netflix_lines(n, seed=0):
+    rng = np.random.default_rng(seed)
+    days = np.datetime_as_string(np.datetime64("1999-11-11") + rng.integers(0, 2240, n))
+    return [f"{c},{r},{d}" for c, r, d in zip(rng.integers(1, 2_649_430, n), rng.integers(1, 6, n), days)]
+
+
+def test_netflix_vectorised_and_line_parsers_agree(tmp_path):
+    from infae_kit.data.readers import _parse_netflix_bytes, _parse_netflix_lines
+
+    folder = _need("netflix-sample/training_set_format")
+    files = sorted(folder.glob("mv_*.txt"))
+    generated = tmp_path / "mv_0000042.txt"
+    generated.write_text("42:\n" + "\n".join(_netflix_lines(5000) + ["7,5,2004-02-29", "123456789,1,1900-01-01"]))
+    outside = tmp_path / "mv_0000043.txt"  # dates outside the lookup table's 1900-2099 take the general formula
+    outside.write_text("43:\n1,2,1850-03-01\n2,3,2100-02-28\n3,4,0001-01-01\n")
+    for path in files + [generated, outside]:
+        data = path.read_bytes()
+        fast = _parse_netflix_bytes(data)
+        assert fast is not None, path
+        slow = _parse_netflix_lines(path, data.decode())
+        assert fast[0] == slow[0]
+        for a, b in zip(fast[1:], slow[1:]):
+            np.testing.assert_array_equal(a, b)
+    movie, customer, rating, day = _parse_netflix_bytes(generated.read_bytes())
+    assert customer.dtype == np.int32 and day.dtype == np.int32 and rating.dtype == np.float32
+    assert day[-2] == np.datetime64("2004-02-29").astype(np.int64)
+    assert day[-1] == np.datetime64("1900-01-01").astype(np.int64)
+    # other layouts fall back to the line-by-line parser, which reads them the same
+    for variant in ("42:\r\n7,5,2005-01-02\r\n", "42:\n 7 , 5 , 2005-01-02\n\n", "42:\n7,5.0,2005-01-02\n"):
+        assert _parse_netflix_bytes(variant.encode()) is None
+        (tmp_path / "v").mkdir(exist_ok=True)
+        path = tmp_path / "v" / "mv_0000042.txt"
+        path.write_bytes(variant.encode())
+        t = read_netflix_training_set(path)
+        assert t.user.tolist() == [7] and t.rating.tolist() == [5.0]
+        assert t.timestamp.tolist() == [int(np.datetime64("2005-01-02", "s").astype(np.int64))]
+
+
+@pytest.mark.parametrize("bad, why", [
+    ("abc,3,2005-01-01", "customer id"),
+    ("12,3", "found 2 fields"),
+    ("12,3,2005-01-01,7", "found 4 fields"),
+    ("12,,2005-01-01", "rating"),
+    ("12,3,2005-02-30", "date"),
+    ("12,3,05-01-01", "date"),
+])
+def test_netflix_bad_line_is_named_with_file_and_line(tmp_path, bad, why):
+    from infae_kit.data.readers import read_netflix_csr
+
+    lines = _netflix_lines(3000, seed=1)
+    lines[2456] = bad  # file line 2458 (after the header)
+    (tmp_path / "mv_0000001.txt").write_text("1:\n" + "\n".join(_netflix_lines(50)) + "\n")
+    (tmp_path / "mv_0000002.txt").write_text("2:\n" + "\n".join(lines) + "\n")
+    for reader in (read_netflix_csr, read_netflix_training_set):
+        with pytest.raises(DataFormatError) as info:
+            reader(tmp_path)
+        message = str(info.value)
+        assert "mv_0000002.txt" in message and "line 2458" in message and why in message and bad in message
+
+
+def test_netflix_csr_matches_the_long_table(tmp_path):
+    from infae_kit.data.readers import read_netflix_csr
+
+    folder = _need("netflix-sample/training_set_format")
+    X, customers, movies = read_netflix_csr(folder)
+    t = read_netflix_training_set(folder)
+    assert X.shape == (np.unique(t.user).size, 3) and X.nnz == len(t) == 869
+    assert X.indices.dtype == np.int32 and X.has_sorted_indices and movies.tolist() == [11, 12, 13]
+    rows, cols = X.nonzero()
+    assert sorted(zip(customers[rows].tolist(), movies[cols].tolist())) == sorted(zip(t.user.tolist(), t.item.tolist()))
+    assert np.all(np.diff(customers) > 0)
+    high = read_netflix_csr(folder, min_rating=4)[0]
+    assert high.nnz == int((t.rating >= 4).sum())
+    assert read_netflix_csr(folder, max_movies=1)[0].shape[1] == 1
+    # files out of movie order, a movie split over two files, a movie left empty by min_rating
+    (tmp_path / "mv_a.txt").write_text("9:\n5,3,2005-01-01\n6,2,2005-01-01\n")
+    (tmp_path / "mv_b.txt").write_text("4:\n5,3,2005-01-01\n")
+    (tmp_path / "mv_c.txt").write_text("9:\n7,4,2005-01-01\n")
+    (tmp_path / "mv_d.txt").write_text("2:\n7,1,2005-01-01\n")
+    X, customers, movies = read_netflix_csr(tmp_path, min_rating=2)
+    assert movies.tolist() == [4, 9] and customers.tolist() == [5, 6, 7]
+    np.testing.assert_array_equal(X.toarray(), [[1, 1], [0, 1], [0, 1]])
+    with pytest.raises(DataError, match="no rating is left"):
+        read_netflix_csr(tmp_path, min_rating=6)

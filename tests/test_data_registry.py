@@ -108,3 +108,12 @@ def test_synthetic_is_deterministic_and_structured():
 def test_synthetic_bad_parameters():
     with pytest.raises(ParameterError):
         make_synthetic(n_items=2)
+
+
+def test_fractal_expansions_are_registered():
+    for name in ("netflix-shape", "netflix-shape-small"):
+        info = dataset_info(name)
+        assert info["kind"] == "fractal" and "Belletti" in info["citation"] and "ML-1M" in info["licence"]
+        assert set(info["options"]) == {"cache"}
+    with pytest.raises(ParameterError, match="unknown option"):
+        load_dataset("netflix-shape-small", rows=3)

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from infae_kit.data import Interactions, build_rec_dataset, split_counts_per_user, split_per_user
+from infae_kit.data.dataset import rec_dataset_from_csr
+from infae_kit.data.split import split_labels_csr
 from infae_kit.errors import DataError
 
 
@@ -85,3 +87,97 @@ def test_split_is_fast_on_a_million_rows():
     start = time.perf_counter()
     split_per_user(table, seed=0)
     assert time.perf_counter() - start < 5.0
+
+
+def _csr_from_counts(counts, n_items=500, seed=0, repeats=0):
+    """A users × items CSR (sorted rows) with ``counts[u]`` stored entries for user u (``repeats`` repeated pairs)."""
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(seed)
+    rows = [np.sort(rng.choice(n_items, size=c, replace=False)) for c in counts]
+    if repeats:
+        rows[-1] = np.sort(np.concatenate([rows[-1], rows[-1][:repeats]]))
+    indptr = np.concatenate([[0], np.cumsum([r.size for r in rows])])
+    return sp.csr_matrix((np.ones(indptr[-1], dtype=np.int8), np.concatenate(rows).astype(np.int32), indptr),
+                         shape=(len(counts), n_items))
+
+
+def test_csr_split_gives_every_user_the_rule_counts():
+    counts = np.concatenate([np.arange(0, 400), [1, 2, 0, 5]])
+    X = _csr_from_counts(counts)
+    labels = split_labels_csr(X, seed=3)
+    assert labels.dtype == np.int8 and labels.shape == (X.nnz,)
+    row = np.repeat(np.arange(counts.size), counts)
+    got = np.zeros((counts.size, 4), dtype=int)
+    np.add.at(got, (row, labels.astype(int) + 1), 1)
+    np.testing.assert_array_equal(got[:, 1:], split_counts_per_user(counts))
+    np.testing.assert_array_equal(got[:, 0], np.where(counts < 3, counts, 0))
+
+
+def test_csr_split_is_seeded_and_independent_of_the_block_size(monkeypatch):
+    from infae_kit.data import split as split_module
+
+    X = _csr_from_counts(np.arange(3, 200), seed=1)
+    a = split_labels_csr(X, seed=7)
+    np.testing.assert_array_equal(a, split_labels_csr(X, seed=7))
+    assert (a != split_labels_csr(X, seed=8)).any()
+    monkeypatch.setattr(split_module, "_SPLIT_BLOCK_ENTRIES", 100)  # many blocks, users never cut in two
+    np.testing.assert_array_equal(a, split_labels_csr(X, seed=7))
+
+
+def test_csr_split_orders_each_user_uniformly():
+    # one user with 10 rows: rule 7 train / 1 val / 2 test; over many seeds each row is in train 70 % of the time
+    X = _csr_from_counts([10])
+    train_share = np.mean([split_labels_csr(X, seed=s) == 0 for s in range(3000)], axis=0)
+    np.testing.assert_allclose(train_share, 0.7, atol=0.04)
+
+
+def test_csr_split_errors():
+    with pytest.raises(DataError, match="without any stored entry"):
+        split_labels_csr(_csr_from_counts([0, 0]), seed=0)
+    with pytest.raises(DataError, match="No user is left"):
+        split_labels_csr(_csr_from_counts([1, 2]), seed=0)
+
+
+def test_dataset_from_csr_equals_the_long_table_build():
+    # repeated pairs, removed users, an item only removed users have: the two builders give the same dataset
+    counts = [5, 2, 30, 0, 12, 3]
+    import scipy.sparse as sp
+
+    X = _csr_from_counts(counts, n_items=56, seed=2, repeats=3)  # the last user: 3 pairs, each twice
+    X.indices[X.indptr[1]:X.indptr[2]] = [56, 57]  # items only user 1 (removed) has
+    X = sp.csr_matrix((X.data, X.indices, X.indptr), shape=(6, 60))  # and items 58, 59 nobody has
+    labels = split_labels_csr(X, seed=4)
+    user_ids, item_ids = np.arange(len(counts)) * 3 + 100, np.arange(60) + 7
+    ds = rec_dataset_from_csr(X, labels, name="csr", user_ids=user_ids, item_ids=item_ids, seed=4)
+    row = np.repeat(np.arange(len(counts)), np.diff(X.indptr))
+    table = Interactions(user=user_ids[row], item=item_ids[X.indices], label=labels)
+    ref = build_rec_dataset(table, name="table", seed=4)
+    for split in ("train", "val", "test"):
+        mine, theirs = getattr(ds, split), getattr(ref, split)
+        assert mine.shape == theirs.shape and (mine != theirs).nnz == 0
+        assert mine.dtype == np.float32 and mine.has_canonical_format and mine.indices.dtype == np.int32
+    np.testing.assert_array_equal(ds.user_ids, ref.user_ids)
+    np.testing.assert_array_equal(ds.item_ids, ref.item_ids)
+    assert ds.n_removed_users == ref.n_removed_users == 1
+    assert ds.n_duplicate_pairs == ref.n_duplicate_pairs == 3
+    assert ds.item_ids.max() < 56 + 7
+    # labels that drop single rows (not whole users): a pair stored three times with its middle row dropped
+    X5 = sp.csr_matrix((np.ones(7, dtype=np.int8), np.array([1, 4, 4, 4, 2, 3, 5], dtype=np.int32),
+                        np.array([0, 4, 7])), shape=(2, 6))
+    labels5 = np.array([0, 0, -1, 2, 0, -1, 2], dtype=np.int8)
+    mine = rec_dataset_from_csr(X5, labels5, name="rows", user_ids=np.arange(2), item_ids=np.arange(6))
+    row5 = np.repeat(np.arange(2), np.diff(X5.indptr))
+    theirs = build_rec_dataset(Interactions(user=row5, item=X5.indices.astype(np.int64), label=labels5), name="t")
+    assert mine.n_duplicate_pairs == theirs.n_duplicate_pairs == 1
+    np.testing.assert_array_equal(mine.item_ids, theirs.item_ids)
+    for split in ("train", "val", "test"):
+        assert (getattr(mine, split) != getattr(theirs, split)).nnz == 0
+
+
+def test_dataset_from_csr_rejects_misaligned_input():
+    X = _csr_from_counts([5, 4])
+    with pytest.raises(DataError, match="labels"):
+        rec_dataset_from_csr(X, np.zeros(3, dtype=np.int8), name="x", user_ids=np.arange(2), item_ids=np.arange(500))
+    with pytest.raises(DataError, match="ids"):
+        rec_dataset_from_csr(X, np.zeros(9, dtype=np.int8), name="x", user_ids=np.arange(3), item_ids=np.arange(500))

@@ -63,3 +63,26 @@ def test_bad_formats_and_dpi(tmp_path, figure):
         save_figure(figure, "f", figures_dir=tmp_path, dpi=0)
     with pytest.raises(ParameterError, match="Figure"):
         save_figure("not a figure", "f", figures_dir=tmp_path)
+
+
+def test_plot_degree_distributions(tmp_path):
+    import numpy as np
+    import scipy.sparse as sp
+
+    from infae_kit.evaluation.plotting import plot_degree_distributions
+
+    small = sp.random(300, 80, density=0.05, format="csr", random_state=0)
+    small.data[:] = 1
+    fig = plot_degree_distributions({"small": small, "small ⊗ 1": sp.csr_matrix(sp.kron(np.ones((3, 2)), small))},
+                                    title="degrees")
+    users, items = fig.axes[:2]
+    assert users.get_xscale() == "log" and users.get_yscale() == "log"
+    lines = users.get_lines()
+    assert [line.get_label() for line in lines] == ["small", "small ⊗ 1"]
+    # normalised by the mean degree, a Kronecker product by a matrix of ones draws the same curve
+    np.testing.assert_allclose(lines[0].get_xdata(), lines[1].get_xdata())
+    np.testing.assert_allclose(lines[0].get_ydata(), lines[1].get_ydata())
+    assert items.get_lines()[0].get_ydata()[0] == 1.0
+    assert save_figure(fig, "degrees", tmp_path, close=True)[0].is_file()
+    with pytest.raises(ParameterError):
+        plot_degree_distributions({})

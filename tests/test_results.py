@@ -72,6 +72,21 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left behind
 
 
+def test_atomic_write_stream_and_set_aside(tmp_path):
+    path = tmp_path / "big.npz"
+    path.write_bytes(b"old")
+
+    def half_then_fail(fh):
+        fh.write(b"partial")
+        raise RuntimeError("writer failed (simulated)")
+
+    with pytest.raises(RuntimeError, match="simulated"):
+        io_utils.atomic_write_stream(path, half_then_fail)
+    assert path.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["big.npz"]
+    io_utils.atomic_write_stream(path, lambda fh: fh.write(b"new"))
+    assert path.read_bytes() == b"new"
+
+
 def test_unserialisable_parameters_leave_old_file(tmp_path):
     path = write(tmp_path)
     before = path.read_bytes()

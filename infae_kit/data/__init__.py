@@ -1,5 +1,6 @@
 """Datasets for ∞-AE / DISTILL-CF: the paper's preprocessed files, raw readers, the paper's split, a registry
-of named datasets with checksummed downloads, synthetic data, AUC negatives and statistics.
+of named datasets with checksummed downloads, fractal expansions (``netflix-shape``), synthetic data, AUC
+negatives and statistics.
 
 Quick start::
 
@@ -8,14 +9,15 @@ Quick start::
     ds.summary()
 """
 
-from infae_kit.data.dataset import Interactions, RecDataset, build_rec_dataset, dataset_statistics
+from infae_kit.data.dataset import Interactions, RecDataset, build_rec_dataset, dataset_statistics, rec_dataset_from_csr
 from infae_kit.data.download import DownloadError, fetch_file, file_checksum
 from infae_kit.data.negatives import sample_auc_negatives
 from infae_kit.data.preprocessed import load_preprocessed, read_preprocessed_interactions
-from infae_kit.data.readers import read_delimited, read_movielens, read_netflix_training_set
+from infae_kit.data.fractal import fractal_dataset, fractal_expand
+from infae_kit.data.readers import read_delimited, read_movielens, read_netflix_csr, read_netflix_training_set
 from infae_kit.data.registry import DatasetSpec, FileSource, dataset_info, list_datasets, load_dataset
-from infae_kit.data.split import split_counts_per_user, split_per_user
-from infae_kit.data.stats import statistics_table
+from infae_kit.data.split import split_counts_per_user, split_labels_csr, split_per_user
+from infae_kit.data.stats import degree_comparison, degree_statistics, statistics_table
 from infae_kit.data.synthetic import make_synthetic
 
 __all__ = [
@@ -27,18 +29,25 @@ __all__ = [
     "build_rec_dataset",
     "dataset_info",
     "dataset_statistics",
+    "degree_comparison",
+    "degree_statistics",
     "fetch_file",
     "file_checksum",
+    "fractal_dataset",
+    "fractal_expand",
     "list_datasets",
     "load_dataset",
     "load_preprocessed",
     "make_synthetic",
     "read_delimited",
     "read_movielens",
+    "read_netflix_csr",
     "read_netflix_training_set",
     "read_preprocessed_interactions",
+    "rec_dataset_from_csr",
     "sample_auc_negatives",
     "split_counts_per_user",
+    "split_labels_csr",
     "split_per_user",
     "statistics_table",
 ]

@@ -353,3 +353,122 @@ def build_rec_dataset(
         seed=seed,
         source=interactions.source if source is None else source,
     )
+
+
+def _row_sums(values: np.ndarray, indptr: np.ndarray) -> np.ndarray:
+    """(n_rows,) int64 sum of ``values`` (bool or int) over each CSR row, without an int64 copy of ``values``."""
+    indptr = np.asarray(indptr, dtype=np.int64)
+    out = np.zeros(indptr.shape[0] - 1, dtype=np.int64)
+    nonempty = np.flatnonzero(indptr[1:] > indptr[:-1])
+    if nonempty.size:
+        # consecutive starts of non-empty rows delimit exactly those rows (empty rows in between add nothing)
+        out[nonempty] = np.add.reduceat(values.view(np.int8) if values.dtype == bool else values,
+                                        indptr[nonempty], dtype=np.int64)
+    return out
+
+
+def rec_dataset_from_csr(
+    X: sp.csr_matrix,
+    label: np.ndarray,
+    *,
+    name: str,
+    user_ids: np.ndarray,
+    item_ids: np.ndarray,
+    seed: int | None = None,
+    source: str = "",
+) -> RecDataset:
+    """Binary train/val/test CSR matrices from a users × items CSR whose stored entries are labelled rows.
+
+    The same dataset :func:`build_rec_dataset` builds from the equivalent long table, without the long table
+    (for tables of 100M rows): users without a kept row (all their rows labelled −1) and items without a kept
+    row are dropped, the others keep their order, and a (user, item) pair stored twice in one split becomes a
+    single 1. The result has no ``interactions`` table.
+
+    Args:
+        X: (n_users, n_items) CSR, one stored entry per rating row (values are ignored); its indices are
+            sorted in place if they are not.
+        label: (X.nnz,) split label of each stored entry (0 train, 1 val, 2 test, −1 removed).
+        name: dataset name.
+        user_ids: (n_users,) original id of each row of ``X``.
+        item_ids: (n_items,) original id of each column of ``X``.
+        seed: split seed recorded on the result.
+        source: description of the origin.
+
+    Returns:
+        RecDataset with float32 binary CSR matrices with int32 indices.
+
+    Raises:
+        DataError: misaligned labels or ids, or no kept row.
+    """
+    X = X if X.format == "csr" else X.tocsr()
+    label = np.asarray(label)
+    user_ids, item_ids = np.asarray(user_ids), np.asarray(item_ids)
+    if label.shape != (X.nnz,):
+        raise DataError(f"Dataset {name!r}: {label.shape[0]} labels for {X.nnz} stored entries; give one per entry.")
+    if user_ids.shape != (X.shape[0],) or item_ids.shape != (X.shape[1],):
+        raise DataError(
+            f"Dataset {name!r}: {user_ids.shape[0]} user ids and {item_ids.shape[0]} item ids for a {X.shape[0]} × "
+            f"{X.shape[1]} matrix; give one id per row and one per column."
+        )
+    if not X.has_sorted_indices:
+        order_rows = np.repeat(np.arange(X.shape[0], dtype=np.int64), np.diff(X.indptr))
+        order = np.lexsort((X.indices, order_rows))
+        X = sp.csr_matrix((np.zeros(X.nnz, dtype=np.int8), X.indices[order], X.indptr), shape=X.shape)
+        label = label[order]
+    kept = label != REMOVED
+    per_user_kept = _row_sums(kept, X.indptr)
+    if not per_user_kept.any():
+        raise DataError(
+            f"Dataset {name!r}: no user is left after removing users with fewer than 3 interactions "
+            f"({X.shape[0]} users, {X.nnz} rows, every row labelled -1). Use a larger dataset."
+        )
+    kept_users = np.flatnonzero(per_user_kept > 0)
+    n_removed_users = int(np.count_nonzero(np.diff(X.indptr)) - kept_users.shape[0])
+    item_count = np.bincount(X.indices, minlength=X.shape[1])
+    if not kept.all():  # removed rows are few: subtract them rather than copy the kept ones
+        item_count -= np.bincount(X.indices[~kept], minlength=X.shape[1])
+    kept_items = np.flatnonzero(item_count > 0)
+    item_code = None
+    if kept_items.shape[0] < X.shape[1]:
+        item_code = np.full(X.shape[1], -1, dtype=np.int32)
+        item_code[kept_items] = np.arange(kept_items.shape[0], dtype=np.int32)
+    shape = (kept_users.shape[0], kept_items.shape[0])
+    mats = {}
+    for split, code in SPLIT_LABELS.items():
+        sel = label == code
+        counts = _row_sums(sel, X.indptr)[kept_users]
+        indptr = np.zeros(shape[0] + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        indices = X.indices[sel].astype(np.int32, copy=False)
+        del sel
+        if item_code is not None:
+            indices = item_code[indices]
+        index_dtype = np.int32 if indices.shape[0] < np.iinfo(np.int32).max else np.int64
+        mat = sp.csr_matrix((np.ones(indices.shape[0], dtype=np.float32), indices, indptr.astype(index_dtype)),
+                            shape=shape)
+        mat.has_sorted_indices = True  # rows of X are sorted, so are their subsets
+        if not mat.has_canonical_format:
+            mat.sum_duplicates()
+            mat.data[:] = 1.0
+        mats[split] = mat
+    # kept rows repeating the previous kept (user, item) pair of their (sorted) user
+    whole_users = np.array_equal(per_user_kept[per_user_kept > 0], np.diff(X.indptr)[per_user_kept > 0])
+    if whole_users:  # every user's rows all kept or all removed (the split's rule): no copy of the indices
+        kept_indices, kept_indptr = X.indices, np.asarray(X.indptr, dtype=np.int64)
+    else:
+        kept_indices = X.indices[kept]
+        kept_indptr = np.zeros(X.shape[0] + 1, dtype=np.int64)
+        np.cumsum(per_user_kept, out=kept_indptr[1:])
+    repeats = kept_indices[1:] == kept_indices[:-1]
+    user_start = kept_indptr[1:-1]
+    user_start = user_start[(user_start > 0) & (user_start < kept_indices.shape[0])]
+    repeats[user_start - 1] = False  # a user's first row repeats nothing
+    if whole_users:
+        repeats &= kept[1:]
+    n_dup = int(np.count_nonzero(repeats))
+    del repeats, kept_indices
+    return RecDataset(
+        name=name, train=mats["train"], val=mats["val"], test=mats["test"],
+        user_ids=user_ids[kept_users], item_ids=item_ids[kept_items], interactions=None,
+        n_removed_users=n_removed_users, n_duplicate_pairs=n_dup, seed=seed, source=source,
+    )

@@ -17,6 +17,7 @@ from typing import Any
 
 from infae_kit import paths
 from infae_kit.data.dataset import RecDataset, build_rec_dataset
+from infae_kit.data.fractal import FRACTAL_SPECS
 from infae_kit.errors import DatasetNotFoundError, ParameterError, UnknownDatasetError
 
 __all__ = [
@@ -84,7 +85,8 @@ class DatasetSpec:
     Attributes:
         name: registry name.
         kind: ``'preprocessed'`` (paper's hdf5 + index), ``'raw'`` (rating file + paper split with ``seed``),
-            ``'user-supplied'`` (a path you provide; no download), or ``'synthetic'``.
+            ``'user-supplied'`` (a path you provide; no download), ``'fractal'`` (generated from another
+            dataset by :mod:`infae_kit.data.fractal` and cached), or ``'synthetic'``.
         description: what the data is.
         files: role → FileSource (roles: ``hdf5``/``index`` for preprocessed, ``ratings`` for raw).
         reader: how raw files are parsed (``'movielens'``, ``'tsv-user-item-rating'``, ``'netflix'``).
@@ -251,7 +253,11 @@ _NETFLIX_OBTAIN = (
 _register(DatasetSpec(
     name="netflix",
     kind="user-supplied",
-    description="Netflix Prize training set (480,189 users, 17,770 movies, 100M ratings), paper split with seed.",
+    description=(
+        "Netflix Prize training set (480,189 users, 17,770 movies, 100,480,507 ratings), paper split with seed. "
+        "Streamed into an int32 CSR (read_netflix_csr): about 1.3 GB at full size; no long interaction table "
+        "(read_netflix_training_set gives one, with dates)."
+    ),
     files={"ratings": FileSource("training_set", ("netflix/training_set",), origin="Netflix Prize (2006)")},
     reader="netflix",
     citation="James Bennett and Stan Lanning. The Netflix Prize. KDD Cup and Workshop 2007.",
@@ -275,6 +281,20 @@ _register(DatasetSpec(
     options={"path": "override the folder", "max_movies": "read only the first N movie files"},
     how_to_obtain="Part of the project's shared data folder (netflix-sample/training_set_format).",
 ))
+_CITE_FRACTAL = (
+    "Francois Belletti, Karthik Lakshmanan, Walid Krichene, Yi-Fan Chen and John Anderson. Scalable Realistic "
+    "Recommendation Datasets through Fractal Expansions. arXiv:1901.08910, 2019. Source data: " + _CITE_ML
+)
+for _fractal in FRACTAL_SPECS.values():
+    _register(DatasetSpec(
+        name=_fractal.name,
+        kind="fractal",
+        description=_fractal.description,
+        citation=_CITE_FRACTAL,
+        licence="Derived from ML-1M: " + _LICENCE_ML_NO_REDIST + " Generated locally; never commit it.",
+        options={"cache": "read and write the cached expansion under <cache_dir>/fractal (default True)"},
+        how_to_obtain=f"Generated from {_fractal.source!r} on first use (make netflix-shape builds both sizes).",
+    ))
 _register(DatasetSpec(
     name="synthetic",
     kind="synthetic",
@@ -374,8 +394,9 @@ def load_dataset(
         name: a name from :func:`list_datasets`.
         data_dir: data directory (default :func:`infae_kit.paths.data_dir`).
         download: fetch missing files into the cache (also enabled by ``$INFAE_DOWNLOAD=1``).
-        seed: split seed for raw, user-supplied and synthetic datasets (the preprocessed ones have the
-            paper's fixed split and ignore it; their ``seed`` is ``None``).
+        seed: split seed for raw, user-supplied and synthetic datasets, and the expansion and split seed of the
+            fractal ones (the preprocessed ones have the paper's fixed split and ignore it; their ``seed`` is
+            ``None``).
         **options: dataset-specific options (see ``dataset_info(name)['options']``).
 
     Returns:
@@ -395,6 +416,12 @@ def load_dataset(
 
         table = make_synthetic(seed=seed, **opts)
         return build_rec_dataset(table, name=name, seed=seed)
+    if spec.kind == "fractal":
+        from infae_kit.data.fractal import fractal_dataset
+
+        fractal = FRACTAL_SPECS[name]
+        source = load_dataset(fractal.source, data_dir=data_dir, download=download)
+        return fractal_dataset(fractal, source, seed=seed, cache=bool(opts.get("cache", True)))
     if spec.kind == "preprocessed":
         from infae_kit.data.preprocessed import load_preprocessed
 
@@ -406,14 +433,20 @@ def load_dataset(
 
     min_rating = opts.pop("min_rating", None)
     if spec.reader == "netflix":
-        from infae_kit.data.readers import read_netflix_training_set
+        from infae_kit.data.dataset import rec_dataset_from_csr
+        from infae_kit.data.readers import read_netflix_csr
+        from infae_kit.data.split import split_labels_csr
 
         path = opts.pop("path", None) or (os.environ.get(NETFLIX_ENV) if name == "netflix" else None)
         if path is None:
             path = _locate(spec, "ratings", root, False)
         elif not Path(path).exists():
             raise DatasetNotFoundError(f"Dataset {name!r}: {path} does not exist. {spec.how_to_obtain}")
-        table = read_netflix_training_set(path, max_movies=opts.pop("max_movies", None))
+        X, customer_ids, movie_ids = read_netflix_csr(path, max_movies=opts.pop("max_movies", None),
+                                                      min_rating=min_rating)
+        labels = split_labels_csr(X, seed)
+        return rec_dataset_from_csr(X, labels, name=name, user_ids=customer_ids, item_ids=movie_ids, seed=seed,
+                                    source=str(path))
     else:
         path = _locate(spec, "ratings", root, want_download)
         if spec.reader == "movielens":

@@ -23,7 +23,7 @@ import io
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from infae_kit.errors import ParameterError
 from infae_kit.evaluation.protocol import EvaluationResult, hit_rate_by_item_bucket, hit_rate_by_user_bucket
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from infae_kit.data.dataset import RecDataset
 
-__all__ = ["FIGURE_FORMATS", "set_theme", "save_figure", "plot_lambda_sweep", "plot_coldstart"]
+__all__ = ["FIGURE_FORMATS", "set_theme", "save_figure", "plot_lambda_sweep", "plot_coldstart", "plot_degree_distributions"]
 
 FIGURE_FORMATS = ("png", "pdf", "svg")
 """Formats :func:`save_figure` can write reproducibly."""
@@ -219,3 +219,44 @@ def plot_coldstart(results: Mapping[str, EvaluationResult], data: RecDataset, n_
         fig.suptitle(title)
     fig.tight_layout()
     return fig, coldness
+
+
+def plot_degree_distributions(datasets: Mapping[str, Any], *, normalise: bool = True, title: str = ""):
+    """Log–log CCDF of the user and of the item degrees of several datasets, one line per dataset.
+
+    Draws notebook 08's comparison of ``netflix-shape`` with ML-1M (and the Netflix Prize when available):
+    with ``normalise`` the degrees are divided by each dataset's mean degree, so datasets of different sizes
+    with the same shape of distribution draw the same curve.
+
+    Args:
+        datasets: name → :class:`~infae_kit.data.RecDataset` (train ∪ val ∪ test) or interaction matrix, in
+            legend order.
+        normalise: divide the degrees by their mean (x axis "degree / mean degree").
+        title: figure title.
+
+    Returns:
+        The matplotlib Figure: panel 1 users, panel 2 items.
+    """
+    import matplotlib.pyplot as plt
+
+    from infae_kit.data.stats import degree_ccdf, interaction_degrees
+
+    if not datasets:
+        raise ParameterError("plot_degree_distributions needs at least one dataset.")
+    fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.6), layout="constrained")
+    for name, data in datasets.items():
+        for ax, degree in zip(axes, interaction_degrees(data)):
+            degree = degree[degree > 0]  # a log axis has no zero
+            x, ccdf = degree_ccdf(degree, normalise=normalise)
+            ax.plot(x, ccdf, label=str(name), lw=1.6)
+    for ax, who in zip(axes, ("users", "items")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("degree / mean degree" if normalise else "degree (interactions)")
+        ax.set_ylabel("fraction with degree ≥ x")
+        ax.set_title(f"Degrees of the {who}", fontsize="medium")
+        ax.grid(alpha=0.3, which="both")
+    axes[0].legend(loc="lower left")
+    if title:
+        fig.suptitle(title)
+    return fig
