@@ -72,7 +72,7 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left behind
 
 
-def test_atomic_write_stream_and_set_aside(tmp_path):
+def test_atomic_write_stream_keeps_the_old_file_when_the_writer_fails(tmp_path):
     path = tmp_path / "big.npz"
     path.write_bytes(b"old")
 

@@ -52,7 +52,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from infae_kit import paths
-from infae_kit.checks import binary_interactions, is_int
+from infae_kit.checks import MatrixLike, binary_interactions, is_int
 from infae_kit.data.dataset import RecDataset, rec_dataset_from_csr
 from infae_kit.data.split import split_labels_csr
 from infae_kit.errors import DataError, MemoryBudgetError, ParameterError
@@ -180,7 +180,7 @@ def _top_singular_triplets(R: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.nda
     return U[:, order], s[order], Vt[order].T
 
 
-def reduced_seed_matrix(R, shape: tuple[int, int]) -> np.ndarray:
+def reduced_seed_matrix(R: MatrixLike, shape: tuple[int, int]) -> np.ndarray:
     """Belletti et al.'s reduction of ``R`` to a small ``p × q`` matrix with its largest singular values.
 
     The top ``k = min(p, q)`` singular triplets ``(U, s, V)`` of ``R`` are computed; ``U`` (m × k) and ``V``
@@ -292,7 +292,7 @@ def _uniform_subset(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
     return np.flatnonzero(mask)
 
 
-def fractal_expand(R, keep: np.ndarray, *, seed: int = 0, shuffle: str = "rows+columns") -> sp.csr_matrix:
+def fractal_expand(R: MatrixLike, keep: np.ndarray, *, seed: int = 0, shuffle: str = "rows+columns") -> sp.csr_matrix:
     """The randomised Kronecker product of a keep matrix and ``R`` (Belletti et al.'s Algorithm 1).
 
     Block ``(a, b)`` (rows ``a·m … a·m + m − 1``, columns ``b·n … b·n + n − 1``) holds

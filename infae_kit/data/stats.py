@@ -14,7 +14,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import scipy.sparse as sp
 
-from infae_kit.checks import binary_interactions
+from infae_kit.checks import MatrixLike, binary_interactions
 from infae_kit.data.dataset import RecDataset, dataset_statistics
 from infae_kit.data.registry import load_dataset
 from infae_kit.errors import DataError, ParameterError
@@ -84,14 +84,14 @@ DEGREE_QUANTILES = (0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99)
 """Quantiles of the user and item degrees that :func:`degree_statistics` reports."""
 
 
-def _binary_union(data) -> sp.csr_matrix:
+def _binary_union(data: RecDataset | MatrixLike) -> sp.csr_matrix:
     """The users × items interactions of a RecDataset (train ∪ val ∪ test) or of a matrix, binarised."""
     if isinstance(data, RecDataset):
         return data.all_positives()
     return binary_interactions(data, "data")
 
 
-def interaction_degrees(data) -> tuple[np.ndarray, np.ndarray]:
+def interaction_degrees(data: RecDataset | MatrixLike) -> tuple[np.ndarray, np.ndarray]:
     """``(user_degree, item_degree)``: interactions of every user and of every item.
 
     Args:
@@ -111,7 +111,7 @@ def _degree_summary(degree: np.ndarray, quantiles: Iterable[float]) -> dict[str,
     return out
 
 
-def degree_statistics(data, quantiles: Iterable[float] = DEGREE_QUANTILES) -> dict[str, Any]:
+def degree_statistics(data: RecDataset | MatrixLike, quantiles: Iterable[float] = DEGREE_QUANTILES) -> dict[str, Any]:
     """Size, density and degree distributions of a dataset.
 
     Args:

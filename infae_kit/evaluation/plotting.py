@@ -221,7 +221,7 @@ def plot_coldstart(results: Mapping[str, EvaluationResult], data: RecDataset, n_
     return fig, coldness
 
 
-def plot_degree_distributions(datasets: Mapping[str, Any], *, normalise: bool = True, title: str = ""):
+def plot_degree_distributions(datasets: Mapping[str, Any], *, normalise: bool = True, title: str = "") -> Figure:
     """Log–log CCDF of the user and of the item degrees of several datasets, one line per dataset.
 
     Draws notebook 08's comparison of ``netflix-shape`` with ML-1M (and the Netflix Prize when available):
