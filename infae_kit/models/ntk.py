@@ -29,9 +29,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.sparse as sp
-from jax.experimental import enable_x64
-
 from infae_kit.errors import ParameterError
+from infae_kit.jax_compat import enable_x64
 
 W_STD = math.sqrt(2.0)
 """Weight standard deviation of every Dense layer (the paper's code)."""
