@@ -131,7 +131,7 @@ class Watchdog:
         self.timeout = float(timeout)
         self.process_id = process_id
         self.last = time.monotonic()
-        self.stage = "start"
+        self.stage = "fit"
         self.steps = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="infae-scale-watchdog", daemon=True)
@@ -330,6 +330,25 @@ def _supervise(args, argv: Sequence[str]) -> int:
     return 1
 
 
+def _run_distributed(args) -> int:
+    """:func:`_run_process` for one of several processes: any failure ends this process at once (a collective
+    whose peer died leaves JAX's shutdown waiting for it), with a message naming the cause."""
+    try:
+        return _run_process(args)
+    except InfaeError as exc:
+        code, what = EXIT_BAD_INPUT, f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # noqa: BLE001 - a collective that lost its peer raises XlaRuntimeError
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        lost = any(word in text for word in ("Connection closed", "Gloo", "gloo", "DEADLINE", "UNAVAILABLE"))
+        code = EXIT_PEER_LOST if lost else 1
+        what = (f"a collective operation failed because another process stopped ({text})" if lost
+                else f"{type(exc).__name__}: {text}")
+    sys.stderr.write(f"infae_kit.scale: process {args.process_id} of {args.num_processes} stopped: {what}. "
+                     "No results were written.\n")
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not log.handlers:
@@ -343,6 +362,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _check_args(args)
         if args.local_processes:
             return _supervise(args, argv)
+        if args.num_processes > 1:
+            return _run_distributed(args)
         return _run_process(args)
     except InfaeError as exc:
         sys.stderr.write(f"infae_kit.scale: {type(exc).__name__}: {exc}\n")
