@@ -29,8 +29,9 @@ size that would fit).
 
 **Precision.** Blocks are computed in the model's dtype (float32 by default, like the paper's code); each block's
 ``K_bᵀ K_b`` and ``X_bᵀ K_b`` are added into float64 accumulators, and the ``m × m`` solve is always done in float64
-(the normal equations square the kernel's condition number, beyond what float32 holds). A solve whose Cholesky
-factorisation fails gets a jitter of ``10⁻¹²…10⁻⁶ · trace(A)/m`` on the diagonal, recorded and warned about.
+(the normal equations square the kernel's condition number, beyond what float32 holds), in the eigenbasis of
+``K_LL`` with its round-off directions left out (:class:`LandmarkSolver`): stable for ill-conditioned NTK Grams,
+duplicate landmark rows and λ = 0.
 
 **Landmarks** (:data:`SELECTIONS`): ``"uniform"`` (seeded sample of users), ``"kmeans++"`` (k-means++ seeding with
 the distance of the NTK feature space, ``d²(x, c) = Θ(x,x) + Θ(c,c) − 2Θ(x,c)``, on a seeded candidate pool),
@@ -49,7 +50,6 @@ import functools
 import logging
 import math
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -83,6 +83,7 @@ __all__ = [
     "landmark_basis",
     "read_landmark_file",
     "accumulate_normal_equations",
+    "LandmarkSolver",
     "solve_landmark",
     "estimate_landmark_memory_bytes",
     "check_landmark_memory",
@@ -102,10 +103,6 @@ CANDIDATE_POOL_PER_LANDMARK = 20
 """k-means++ and leverage scores look at ``min(U, 20 m)`` seeded candidate users (not all ``U``)."""
 LEVERAGE_LAMBDA = 5.0
 """λ (scaled like ∞-AE's) of the ridge-leverage scores: the middle of the paper's grid."""
-_JITTERS = (1e-12, 1e-10, 1e-8, 1e-6)
-_WARN_JITTER = 1e-8
-"""Jitters below this (10⁻¹² or 10⁻¹⁰ of the mean eigenvalue: float64 round-off of a squared kernel) are recorded
-but not warned about."""
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -646,9 +643,59 @@ def accumulate_normal_equations(X, basis: LandmarkBasis, *, block_users: int = D
     return NormalEquations(ktk, ktx, float(trace), n_users, k_mm)
 
 
+class LandmarkSolver:
+    """``β = (K_LU K_UL + λ' K_LL)⁻¹ K_LU X`` for any number of λ, in float64, stable when ``K_LL`` is
+    ill-conditioned (as NTK Grams are: their spectra decay fast).
+
+    With ``K_LL = V S Vᵀ`` keep the ``r`` directions with ``s > 10⁻¹²·s_max`` (below that float64 eigenvalues are
+    round-off), ``T = V_r S_r^{-1/2}``, and solve in the whitened basis ``β = T γ``::
+
+        (Tᵀ K_LU K_UL T + λ' I) γ = Tᵀ K_LU X,        Tᵀ K_LU K_UL T = W D Wᵀ   →   γ = W (D + λ')⁻¹ Wᵀ Tᵀ K_LU X
+
+    The ``r × r`` system has eigenvalues ``D + λ' ≥ λ'`` (well conditioned for λ > 0), both eigendecompositions are
+    computed once, and each λ costs one ``m × r × items`` product. At λ = 0 the directions with
+    ``D ≤ 10⁻¹²·D_max`` are left out (the minimum-norm least-squares solution; at m = U: interpolation).
+    With nothing truncated this is the normal equations' exact solution (m = U: exactly ∞-AE's ``α``).
+    """
+
+    RELATIVE_CUTOFF = 1e-12
+
+    def __init__(self, ne: NormalEquations):
+        scale = ne.lambda_scale
+        if not math.isfinite(scale) or scale <= 0:
+            raise NumericalError(f"trace(K_UU)/U is {scale}: the kernel is broken (non-finite inputs?)")
+        if not (np.all(np.isfinite(ne.ktk)) and np.all(np.isfinite(ne.ktx))):
+            raise NumericalError("the normal equations hold non-finite values: the inputs or the kernel are broken.")
+        self.ne = ne
+        s, v = np.linalg.eigh(0.5 * (ne.k_mm + ne.k_mm.T))
+        keep = s > self.RELATIVE_CUTOFF * s.max()
+        t = v[:, keep] / np.sqrt(s[keep])
+        b = t.T @ ne.ktk @ t
+        d, w = np.linalg.eigh(0.5 * (b + b.T))
+        self.d = np.maximum(d, 0.0)
+        self.tw = t @ w  # (m, r)
+        self.rhs = self.tw.T @ ne.ktx  # (r, items)
+        self.rank = int(keep.sum())
+
+    def solve(self, lam: float, *, dtype="float32", scale_lambda: bool = True) -> tuple[np.ndarray, float, int]:
+        """``(β (m, items) in dtype, λ', directions used)`` for ridge ``lam`` (scaled by trace(K_UU)/U unless
+        ``scale_lambda=False``)."""
+        if not math.isfinite(lam) or lam < 0:
+            raise ParameterError(f"λ must be a finite number ≥ 0, got {lam!r}")
+        reg = float(lam) * (self.ne.lambda_scale if scale_lambda else 1.0)
+        denom = self.d + reg
+        use = denom > self.RELATIVE_CUTOFF * max(float(self.d.max()), 1e-300)
+        inv = np.zeros_like(denom)
+        inv[use] = 1.0 / denom[use]
+        beta = (self.tw * inv) @ self.rhs
+        if not np.all(np.isfinite(beta)):
+            raise NumericalError(f"landmark ∞-AE: the solve at λ={lam} is not finite; use a larger λ.")
+        return beta.astype(dtype), reg, int(use.sum())
+
+
 def solve_landmark(ne: NormalEquations, lam: float, *, dtype="float32", scale_lambda: bool = True
-                   ) -> tuple[np.ndarray, float, float]:
-    """``β = (K_LU K_UL + λ' K_LL)⁻¹ K_LU X`` in float64 (Cholesky; jitter on failure).
+                   ) -> tuple[np.ndarray, float, int]:
+    """``β = (K_LU K_UL + λ' K_LL)⁻¹ K_LU X`` for one λ (see :class:`LandmarkSolver`).
 
     Args:
       ne: accumulated normal equations.
@@ -656,38 +703,9 @@ def solve_landmark(ne: NormalEquations, lam: float, *, dtype="float32", scale_la
       dtype: dtype of the returned β.
 
     Returns:
-      ``(β (m, items), λ', jitter fraction used)``.
-
-    Raises:
-      NumericalError: not positive definite even with the largest jitter.
+      ``(β (m, items), λ', directions of the landmark space used)``.
     """
-    if not math.isfinite(lam) or lam < 0:
-        raise ParameterError(f"λ must be a finite number ≥ 0, got {lam!r}")
-    scale = ne.lambda_scale
-    if not math.isfinite(scale) or scale <= 0:
-        raise NumericalError(f"trace(K_UU)/U is {scale}: the kernel is broken (non-finite inputs?)")
-    reg = float(lam) * (scale if scale_lambda else 1.0)
-    a = ne.ktk + reg * ne.k_mm
-    a = 0.5 * (a + a.T)
-    base = float(np.trace(a)) / a.shape[0]
-    for jitter in (0.0,) + _JITTERS:
-        work = a + jitter * base * np.eye(a.shape[0]) if jitter else a
-        try:
-            factor = sla.cho_factor(work, lower=True, check_finite=False)
-        except np.linalg.LinAlgError:
-            continue
-        beta = sla.cho_solve(factor, ne.ktx, check_finite=False)
-        if np.all(np.isfinite(beta)):
-            if jitter >= _WARN_JITTER:
-                warnings.warn(
-                    f"landmark ∞-AE: the normal equations are not positive definite at λ={lam}; added "
-                    f"{jitter:g}·trace(A)/m to the diagonal (recorded as jitter). Duplicate landmark rows or λ=0 "
-                    "cause this; a larger λ avoids it.", RuntimeWarning, stacklevel=2)
-            return beta.astype(dtype), reg, jitter
-    raise NumericalError(
-        f"landmark ∞-AE: the normal equations are not positive definite at λ={lam}, even with a jitter of "
-        f"{_JITTERS[-1]:g}·trace(A)/m. Use a larger λ or fewer, distinct landmarks."
-    )
+    return LandmarkSolver(ne).solve(lam, dtype=dtype, scale_lambda=scale_lambda)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -719,7 +737,7 @@ class LandmarkInfiniteAE(Recommender):
     Attributes (after ``fit``):
       basis_: the :class:`LandmarkBasis`.
       beta_: ``(m, items)`` weights.
-      effective_lambda_: λ' added (times ``K_LL``); ``jitter_``: jitter fraction used (0 when none).
+      effective_lambda_: λ' added (times ``K_LL``); ``rank_``: directions of the landmark space used.
       n_users_trained_: users that were regression targets.
 
     Examples:
@@ -773,11 +791,11 @@ class LandmarkInfiniteAE(Recommender):
     def set_solution(self, ne: NormalEquations, lam: float, beta: np.ndarray | None = None) -> "LandmarkInfiniteAE":
         """Set λ and β from accumulated normal equations (solving unless ``beta`` is given)."""
         if beta is None:
-            beta, reg, jitter = solve_landmark(ne, lam, dtype=self.dtype, scale_lambda=self.scale_lambda)
+            beta, reg, rank = solve_landmark(ne, lam, dtype=self.dtype, scale_lambda=self.scale_lambda)
         else:
-            reg, jitter = lam * (ne.lambda_scale if self.scale_lambda else 1.0), float("nan")
+            reg, rank = lam * (ne.lambda_scale if self.scale_lambda else 1.0), -1
         self.lam = float(lam)
-        self.beta_, self.effective_lambda_, self.jitter_ = beta, reg, jitter
+        self.beta_, self.effective_lambda_, self.rank_ = beta, reg, rank
         self.n_items_ = int(ne.ktx.shape[1])
         self.n_users_trained_ = int(ne.n_users)
         return self
@@ -794,7 +812,7 @@ class LandmarkInfiniteAE(Recommender):
         np.savez(buffer, beta=self.beta_, rows=self.basis_.rows, sq_norms=self.basis_.sq_norms,
                  user_index=np.array([], dtype=np.int64) if index is None else index,
                  has_user_index=index is not None, selection=self.basis_.selection, lam=self.lam,
-                 effective_lambda=self.effective_lambda_, jitter=self.jitter_, depth=self.depth,
+                 effective_lambda=self.effective_lambda_, rank=self.rank_, depth=self.depth,
                  dtype=self.dtype.name, w_std=self.w_std, b_std=self.b_std, n_users_trained=self.n_users_trained_,
                  block_users=self.block_users, scale_lambda=self.scale_lambda)
         return atomic_write_bytes(path, buffer.getvalue())
@@ -813,7 +831,7 @@ class LandmarkInfiniteAE(Recommender):
                     w_std=float(f["w_std"]), b_std=float(f["b_std"]))
         model.selection = str(f["selection"])
         model.basis_ = LandmarkBasis(f["rows"], f["sq_norms"], index, model.selection)
-        model.beta_, model.effective_lambda_, model.jitter_ = f["beta"], float(f["effective_lambda"]), float(f["jitter"])
+        model.beta_, model.effective_lambda_, model.rank_ = f["beta"], float(f["effective_lambda"]), int(f["rank"])
         model.n_items_, model.n_users_trained_ = int(f["beta"].shape[1]), int(f["n_users_trained"])
         return model
 
@@ -859,7 +877,7 @@ class LandmarkReport:
       val_metrics: ``{λ: {metric: value}}``.
       test_metrics: ``{metric: value}`` at ``best_lambda`` (train + validation as context).
       test: the :class:`EvaluationResult` of the test pass.
-      effective_lambdas, jitters: ``{λ: λ'}``, ``{λ: jitter fraction}``.
+      effective_lambdas, ranks: ``{λ: λ'}``, ``{λ: directions of the landmark space used}``.
       timings_s: ``select``, ``accumulate``, ``solve_lambda=…``, ``val_eval``, ``test``, ``total``.
       model: the fitted :class:`LandmarkInfiniteAE` at ``best_lambda``.
       n_landmarks, selection, landmark_users: the basis (``landmark_users`` is ``None`` for a support).
@@ -873,7 +891,7 @@ class LandmarkReport:
     test_metrics: dict[str, float]
     test: EvaluationResult = field(repr=False)
     effective_lambdas: dict[float, float]
-    jitters: dict[float, float]
+    ranks: dict[float, int]
     timings_s: dict[str, float]
     model: LandmarkInfiniteAE = field(repr=False)
     n_landmarks: int = 0
@@ -1001,10 +1019,13 @@ def tune_and_evaluate_landmark(
                                      progress=progress)
     timings["accumulate"] = time.perf_counter() - t
 
-    betas, effective, jitters = {}, {}, {}
+    t = time.perf_counter()
+    solver = LandmarkSolver(ne)
+    timings["solve_setup"] = time.perf_counter() - t
+    betas, effective, ranks = {}, {}, {}
     for lam in lambdas:
         t = time.perf_counter()
-        betas[lam], effective[lam], jitters[lam] = solve_landmark(ne, lam, dtype=dtype)
+        betas[lam], effective[lam], ranks[lam] = solver.solve(lam, dtype=dtype)
         timings[f"solve_lambda={lam:g}"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -1026,7 +1047,7 @@ def tune_and_evaluate_landmark(
         raise ParameterError(f"select_by={select_by!r} is not a computed metric: {sorted(val_metrics[lambdas[0]])}")
     best = max(lambdas, key=lambda lam: (val_metrics[lam][select_by], -lambdas.index(lam)))
     model.set_solution(ne, best, betas[best])
-    model.effective_lambda_, model.jitter_ = effective[best], jitters[best]
+    model.effective_lambda_, model.rank_ = effective[best], ranks[best]
 
     def test_context(sel):
         ctx = (train[sel] + data.val[sel]).tocsr()
@@ -1044,5 +1065,5 @@ def tune_and_evaluate_landmark(
     timings["test"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t_total
     n_eval = n_users if sample is None else len(sample)
-    return LandmarkReport(best, val_metrics, test.metrics, test, effective, jitters, timings, model, m,
+    return LandmarkReport(best, val_metrics, test.metrics, test, effective, ranks, timings, model, m,
                           model.basis_.selection, model.basis_.user_index, n_users, n_eval, need, select_by)

@@ -242,7 +242,7 @@ def _run_process(args) -> int:
     timings = {"load": t_load, **{k: v for k, v in report.timings_s.items() if k != "total"},
                "total": time.perf_counter() - t_start}
     extra = {"best_lambda": report.best_lambda, "val_by_lambda": {f"{k:g}": v for k, v in report.val_metrics.items()},
-             "effective_lambda": report.effective_lambdas[report.best_lambda], "jitter": report.jitters[report.best_lambda],
+             "effective_lambda": report.effective_lambdas[report.best_lambda], "solve_rank": report.ranks[report.best_lambda],
              "landmarks": report.n_landmarks, "selection": report.selection, "n_users_trained": report.n_users_trained,
              "n_users_evaluated": report.n_users_evaluated, "n_items": data.n_items,
              "num_processes": jax.process_count(), "num_devices": engine.n_devices, "backend": jax.default_backend(),
