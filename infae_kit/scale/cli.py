@@ -37,7 +37,7 @@ from typing import Sequence
 
 from infae_kit.errors import InfaeError, ParameterError
 
-__all__ = ["main", "build_parser", "Watchdog", "EXIT_PEER_LOST", "EXIT_BAD_INPUT", "FAULT_ENV"]
+__all__ = ["main", "build_parser", "parse_dataset_options", "Watchdog", "EXIT_PEER_LOST", "EXIT_BAD_INPUT", "FAULT_ENV"]
 
 log = logging.getLogger("infae_kit.scale")
 
@@ -106,7 +106,8 @@ def _check_args(args) -> None:
         raise ParameterError(f"--output must be a .json file, got {args.output}.")
 
 
-def _dataset_options(pairs: Sequence[str]) -> dict:
+def parse_dataset_options(pairs: Sequence[str]) -> dict:
+    """``["n_users=5000", ...]`` → ``{"n_users": 5000, ...}`` (values parsed as JSON where they parse)."""
     from infae_kit.runner import parse_value
 
     options = {}
@@ -176,7 +177,7 @@ def _peak_rss_gb() -> float:
 def _write_outputs(args, report, data, timings: dict, extra: dict) -> None:
     from infae_kit.evaluation.results import write_results
 
-    parameters = dict(dataset=args.dataset, dataset_options=_dataset_options(args.dataset_option), seed=args.seed,
+    parameters = dict(dataset=args.dataset, dataset_options=parse_dataset_options(args.dataset_option), seed=args.seed,
                       landmarks=report.n_landmarks, selection=report.selection, block_users=args.block_users,
                       lambdas=args.lambdas, dtype=args.dtype, eval_users=args.eval_users,
                       num_processes=extra["num_processes"])
@@ -210,7 +211,7 @@ def _run_process(args) -> int:
     from infae_kit.scale.rows_cache import cache_key, ensure_user_rows, open_user_rows
     from infae_kit.scale.sharding import ShardedEngine, wait_for_peers
 
-    options = _dataset_options(args.dataset_option)
+    options = parse_dataset_options(args.dataset_option)
     root = args.cache_dir or (runs_dir() / "scale_cache")
     folder = root / cache_key(args.dataset, args.seed, options, 50, 42)
     t = time.perf_counter()
