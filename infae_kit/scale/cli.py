@@ -207,13 +207,11 @@ def _run_process(args) -> int:
 
     from infae_kit.data import load_dataset
     from infae_kit.models.landmark import read_landmark_file, tune_and_evaluate_landmark
-    from infae_kit.paths import runs_dir
-    from infae_kit.scale.rows_cache import cache_key, ensure_user_rows, open_user_rows
+    from infae_kit.scale.rows_cache import cache_folder, ensure_user_rows, open_user_rows
     from infae_kit.scale.sharding import ShardedEngine, wait_for_peers
 
     options = parse_dataset_options(args.dataset_option)
-    root = args.cache_dir or (runs_dir() / "scale_cache")
-    folder = root / cache_key(args.dataset, args.seed, options, 50, 42)
+    folder = cache_folder(args.dataset, args.seed, options, args.cache_dir)
     t = time.perf_counter()
     if args.process_id == 0:
         ensure_user_rows(folder, lambda: load_dataset(args.dataset, seed=args.seed, **options))

@@ -29,7 +29,7 @@ from infae_kit.errors import DataFormatError, ParameterError
 from infae_kit.evaluation.metrics import propensity_weights
 from infae_kit.io_utils import atomic_write_json
 
-__all__ = ["CACHE_VERSION", "CachedUserRows", "cache_key", "write_user_rows", "open_user_rows", "ensure_user_rows"]
+__all__ = ["CACHE_VERSION", "CachedUserRows", "cache_key", "cache_folder", "write_user_rows", "open_user_rows", "ensure_user_rows"]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,15 @@ def cache_key(dataset: str, seed: int, options: dict, n_negatives: int, negative
     """Folder name of a dataset's cache: name, split seed, loader options and AUC-negative settings."""
     opts = "".join(f"-{k}={options[k]}" for k in sorted(options))
     return f"{dataset}-seed{seed}{opts}-neg{n_negatives}s{negatives_seed}-v{CACHE_VERSION}".replace("/", "_")
+
+
+def cache_folder(dataset: str, seed: int = 42, options: dict | None = None, root: str | os.PathLike | None = None,
+                 n_negatives: int = 50, negatives_seed: int = 42) -> Path:
+    """Where a dataset's cache lives: ``root`` (default ``<runs>/scale_cache``) / :func:`cache_key`."""
+    from infae_kit.paths import runs_dir
+
+    base = Path(root) if root is not None else runs_dir() / "scale_cache"
+    return base / cache_key(dataset, seed, dict(options or {}), n_negatives, negatives_seed)
 
 
 @dataclass
