@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import resource
 import signal
 import socket
 import subprocess
@@ -171,7 +170,9 @@ class Watchdog:
 # one process
 # ----------------------------------------------------------------------------------------------------------
 def _peak_rss_gb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
+    from infae_kit.io_utils import peak_rss_bytes
+
+    return peak_rss_bytes() / 1e9
 
 
 def _write_outputs(args, report, data, timings: dict, extra: dict) -> None:

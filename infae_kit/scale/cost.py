@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from typing import Sequence
 import numpy as np
 
 from infae_kit.errors import MemoryBudgetError, ParameterError
+from infae_kit.io_utils import peak_rss_bytes
 
 __all__ = ["measure_fit_cost", "cost_against_users", "fitted_exponent", "rows_cache_for"]
 
@@ -66,7 +66,7 @@ def measure_fit_cost(data, model: str, n_users: int, *, landmarks: int = 1000, s
             out["fit_s"] = time.perf_counter() - t
         except MemoryBudgetError as exc:
             out["skipped"] = str(exc)
-    out["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
+    out["peak_rss_gb"] = peak_rss_bytes() / 1e9
     return out
 
 
