@@ -742,7 +742,8 @@ class LandmarkInfiniteAE(Recommender):
 
     Examples:
       >>> import scipy.sparse as sp
-      >>> X = sp.random(60, 30, density=0.2, format="csr", random_state=0, data_rvs=lambda n: [1.0] * n)
+      >>> X = sp.random(60, 30, density=0.2, format="csr", random_state=0)
+      >>> X.data[:] = 1.0
       >>> model = LandmarkInfiniteAE(lam=5.0, landmarks=20, selection="uniform").fit(X)
       >>> model.recommend(X[:2], k=3).shape
       (2, 3)
