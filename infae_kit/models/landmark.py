@@ -912,16 +912,18 @@ def _eval_users(n_users: int, eval_users, eval_seed: int) -> np.ndarray | None:
     return np.sort(np.random.default_rng(eval_seed).choice(n_users, size=int(eval_users), replace=False))
 
 
-def _score_pass(context, targets, excluded, users, weights, negatives, betas: dict, basis, spec, engine,
-                rows: int, ks, block_users: int, n_users: int, progress: bool, desc: str) -> dict:
-    """One streamed pass over ``users`` scoring every β of ``betas``; returns ``{key: EvaluationResult}``."""
+def _score_pass(context, targets, excluded, users: np.ndarray, weights, negatives, betas: dict, basis, spec, engine,
+                rows: int, ks, n_users: int, progress: bool, desc: str) -> dict:
+    """One streamed pass over ``users`` scoring every β of ``betas``; returns ``{key: EvaluationResult}``.
+
+    ``context(selection)`` gives the context rows of a block of users; ``targets`` and ``excluded`` are the
+    ``(len(users), items)`` target and masked rows of ``users``; ``negatives`` the AUC negatives of all users.
+    """
     from tqdm.auto import tqdm
 
     sel_all = users
-    local_targets = targets[sel_all]
-    local_excluded = excluded[sel_all]
     local_negatives = None if negatives is None else negatives[sel_all]
-    accs = {key: MetricAccumulator(local_targets, local_excluded, weights, local_negatives, ks) for key in betas}
+    accs = {key: MetricAccumulator(targets, excluded, weights, local_negatives, ks) for key in betas}
     n_local = len(sel_all)
     position = 0
     with enable_x64():
@@ -1040,8 +1042,8 @@ def tune_and_evaluate_landmark(
 
     rows = engine.padded_block(block_users, n_users if sample is None else len(sample))
     t = time.perf_counter()
-    val = _score_pass(lambda sel: train[sel], data.val, train, local, weights, negatives, betas, model.basis_, spec,
-                      engine, rows, ks, block_users, n_users, progress, "landmark ∞-AE: validation, every λ")
+    val = _score_pass(lambda sel: train[sel], data.val[local], train[local], local, weights, negatives, betas,
+                      model.basis_, spec, engine, rows, ks, n_users, progress, "landmark ∞-AE: validation, every λ")
     timings["val_eval"] = time.perf_counter() - t
     val_metrics = {lam: val[lam].metrics for lam in lambdas}
     if select_by not in val_metrics[lambdas[0]]:
@@ -1050,19 +1052,14 @@ def tune_and_evaluate_landmark(
     model.set_solution(ne, best, betas[best])
     model.effective_lambda_, model.rank_ = effective[best], ranks[best]
 
-    def test_context(sel):
+    def train_val(sel):  # the test context, and the items it masks: train ∪ validation rows
         ctx = (train[sel] + data.val[sel]).tocsr()
         ctx.data[:] = 1.0
         return ctx
 
-    class _Union:  # the excluded items of the test pass: train ∪ val rows of the evaluated users
-        def __getitem__(self, sel):
-            return test_context(sel)
-
     t = time.perf_counter()
-    test = _score_pass(test_context, data.test, _Union(), local, weights, negatives, {best: betas[best]},
-                       model.basis_, spec, engine, rows, ks, block_users, n_users, progress,
-                       "landmark ∞-AE: test")[best]
+    test = _score_pass(train_val, data.test[local], train_val(local), local, weights, negatives, {best: betas[best]},
+                       model.basis_, spec, engine, rows, ks, n_users, progress, "landmark ∞-AE: test")[best]
     timings["test"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t_total
     n_eval = n_users if sample is None else len(sample)
