@@ -13,7 +13,7 @@ STAMP  := $(VENV)/.infae_kit-installed
 NOTEBOOKS ?= 01 02
 DATASETS  ?= ml-1m magazine
 
-.PHONY: env test test-fast test-notebooks test-slow test-x64 docs reproduce table1 distill sampling netflix-shape benchmark benchmark-distill benchmark-competitors benchmark-sweep benchmark-netflix-reader benchmark-netflix-shape lock sync-notebooks clean-venv
+.PHONY: env test test-fast test-notebooks test-slow test-x64 docs reproduce table1 distill sampling scale netflix-shape benchmark benchmark-distill benchmark-competitors benchmark-sweep benchmark-scale benchmark-netflix-reader benchmark-netflix-shape lock sync-notebooks clean-venv
 
 $(STAMP): requirements/lock.txt requirements/neural-tangents.txt pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "infae_kit pins are for Python 3.11, found " + sys.version'
@@ -85,6 +85,19 @@ benchmark-netflix-shape: env
 # extrapolated to the Prize's 100,480,507 ratings. Writes benchmarks/results/netflix_reader.json.
 benchmark-netflix-reader: env
 	$(BIN)/python benchmarks/bench_netflix_reader.py --ratings 10000000
+
+# Notebook 08 (landmark ∞-AE: quality against m, the Netflix protocol table, time and memory against users) on
+# SCALE_DATASETS with the full preset (the Netflix protocol: make scale SCALE_DATASETS=netflix-shape).
+SCALE_DATASETS ?= ml-1m douban-book
+scale: export INFAE_DOWNLOAD ?= 1
+scale: env
+	$(BIN)/python -m infae_kit.runner --notebooks 08 --datasets $(SCALE_DATASETS) -p preset full
+
+# Fit time and peak RSS of landmark ∞-AE (m = 1,000) against users, exact ∞-AE beside it; on a GPU when JAX has one.
+SCALE_BENCH_DATASET ?= ml-1m
+SCALE_BENCH_USERS ?= 500,1000,2000,4000,6040
+benchmark-scale: env
+	$(BIN)/python benchmarks/bench_scale.py --dataset $(SCALE_BENCH_DATASET) --landmarks 1000 --users $(SCALE_BENCH_USERS) --exact
 
 benchmark: env
 	$(BIN)/python benchmarks/bench_infinite_ae.py --dataset ml-1m

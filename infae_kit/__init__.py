@@ -17,6 +17,7 @@ The package is laid out like the paper:
 * :mod:`infae_kit.checks`, :mod:`infae_kit.errors`, :mod:`infae_kit.io_utils`, :mod:`infae_kit.paths`,
   :mod:`infae_kit.caching` — shared input checks, error types, atomic writes, folders, and what every on-disk
   cache shares (the data fingerprint, entry paths, format checks, damaged entries).
+* :mod:`infae_kit.scale` — landmark ∞-AE sharded over devices and processes with JAX, ``python -m infae_kit.scale``.
 * :mod:`infae_kit.runner` — runs notebooks × datasets with papermill and gathers their results.
 """
 
@@ -36,6 +37,8 @@ _PUBLIC: dict[str, str] = {
     "Recommender": "infae_kit.models.base",
     "InfiniteAE": "infae_kit.models.infinite_ae",
     "tune_and_evaluate_infinite_ae": "infae_kit.models.infinite_ae",
+    "LandmarkInfiniteAE": "infae_kit.models.landmark",
+    "tune_and_evaluate_landmark": "infae_kit.models.landmark",
     "EASE": "infae_kit.models.baselines",
     "PopRec": "infae_kit.models.baselines",
     "make_competitor": "infae_kit.models.competitors",

@@ -72,6 +72,24 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(_to_jsonable(obj), indent=2, sort_keys=False, allow_nan=False) + "\n")
 
 
+def peak_rss_bytes() -> int:
+    """Peak resident memory of this process: ``VmHWM`` of /proc/self/status (Linux), else ``ru_maxrss``.
+
+    ``VmHWM`` belongs to the running program; ``ru_maxrss`` survives ``exec`` on Linux, so a child started from a
+    large process (a notebook kernel) would report its parent's peak.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def available_memory_bytes() -> int:
     """Memory this process may still allocate: ``MemAvailable`` of /proc/meminfo, else physical memory."""
     try:

@@ -1,40 +1,41 @@
-"""The few JAX names whose home moved between the pinned jax 0.5.3 and current releases (0.6 – 0.11).
+"""The few JAX names whose home moved between the pinned jax 0.5.3 and current releases (0.10+), in one place.
 
-The kit pins jax 0.5.3 (neural-tangents 0.6.5 imports with nothing newer), but its own code paths — ∞-AE,
-landmark ∞-AE, DISTILL-CF — also run on a GPU machine's current JAX. Import these names from here.
+* :func:`enable_x64` — a context manager turning JAX's 64-bit mode on (or off) for its body:
+  ``jax.experimental.enable_x64`` up to jax 0.6, the ``jax.enable_x64`` config state afterwards.
+* :func:`shard_map` — ``jax.experimental.shard_map.shard_map(..., check_rep=False)`` on old releases,
+  ``jax.shard_map(..., check_vma=False)`` on new ones (the experimental one is deprecated from 0.8).
 
-* :func:`enable_x64` — context manager turning JAX's 64-bit mode on or off for a block
-  (``jax.experimental.enable_x64`` up to 0.5, ``jax.enable_x64`` later).
-* :func:`shard_map` — ``jax.experimental.shard_map.shard_map`` up to 0.5, ``jax.shard_map`` later.
+Code that must run on both (the landmark ∞-AE, the sharded engine, the GPU benchmark) imports them from here.
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import jax
 
 __all__ = ["enable_x64", "shard_map"]
 
-try:  # jax <= 0.5
-    from jax.experimental import enable_x64 as _enable_x64_experimental
-except ImportError:  # jax >= 0.6
-    _enable_x64_experimental = None
-
 
 @contextlib.contextmanager
 def enable_x64(new_val: bool = True) -> Iterator[None]:
-    """Run the block with JAX's 64-bit mode set to ``new_val`` (restored afterwards)."""
-    if _enable_x64_experimental is not None:
-        with _enable_x64_experimental(new_val):
+    """Context manager: JAX 64-bit mode set to ``new_val`` inside the ``with`` block, restored after it."""
+    try:  # jax <= 0.6
+        from jax.experimental import enable_x64 as _old_enable_x64
+    except ImportError:  # jax >= 0.7: the config state is itself a context manager
+        with jax.enable_x64(bool(new_val)):
             yield
-    else:
-        with jax.enable_x64(new_val):
-            yield
+        return
+    with _old_enable_x64(bool(new_val)):
+        yield
 
 
-if hasattr(jax, "shard_map"):  # jax >= 0.6
-    shard_map = jax.shard_map
-else:  # jax <= 0.5
-    from jax.experimental.shard_map import shard_map  # noqa: F401
+def shard_map(f: Callable, mesh: Any, in_specs: Any, out_specs: Any) -> Callable:
+    """``shard_map(f, mesh, in_specs, out_specs)`` without replication checks, on old and new JAX alike."""
+    new = getattr(jax, "shard_map", None)
+    if new is not None:
+        return new(f, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_vma=False)
+    from jax.experimental.shard_map import shard_map as old  # jax < 0.7
+
+    return old(f, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_rep=False)

@@ -199,3 +199,26 @@ def test_runner_gather_builds_the_table_from_the_recorded_results(tmp_path):
     assert "ml-1m: LightGCN (competitors=all)" in text
     with pytest.raises(SystemExit):
         main(["--table", str(table)])  # neither --notebooks nor --gather
+
+
+@pytest.mark.slow
+@pytest.mark.notebook
+def test_scale_notebook_ci_preset_on_synthetic(tmp_path):
+    """papermill 08_scale (CI preset) on synthetic data: the results contract, and landmark ∞-AE (all users as
+    targets) ahead of ∞-AE on the same number of sampled users."""
+    import papermill
+
+    papermill.execute_notebook(str(find_notebook("08")), str(tmp_path / "out.ipynb"), kernel_name="python3",
+                               cwd=str(NOTEBOOKS), progress_bar=False,
+                               parameters={"dataset": "synthetic", "preset": "ci", "output_dir": str(tmp_path),
+                                           "figures_dir": str(tmp_path)})
+    res = read_results(tmp_path / "08_scale-synthetic.json")
+    assert {"infae_landmark", "infae_sampled", "infae", "ease"} <= set(res["metrics"])
+    assert res["n_users_trained"]["infae_landmark"] == 1000 and res["n_users_trained"]["infae_sampled"] == 200
+    assert res["landmarks"] == 200 and res["peak_rss_gb"] > 0 and res["timings_s"]["total"] > 0
+    landmark, sampled = res["metrics"]["infae_landmark"]["test"], res["metrics"]["infae_sampled"]["test"]
+    assert landmark["HR@10"] > sampled["HR@10"] and landmark["NDCG@10"] > sampled["NDCG@10"]
+    assert {r["model"] for r in res["quality_sweep"]} == {"landmark", "sampled", "exact"}
+    assert res["cost_exponents"]["landmark"] is not None
+    assert (tmp_path / "08_quality_vs_landmarks-synthetic.png").exists()
+    assert (tmp_path / "08_cost_vs_users-synthetic.png").exists()

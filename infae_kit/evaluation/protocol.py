@@ -134,19 +134,42 @@ class MetricAccumulator:
             self.top_k[rows] = top
         self._seen[rows] = True
 
+    def auc_pools(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(pos_scores, neg_scores)`` gathered so far, in the order the batches were added (``None`` without
+        AUC negatives). Pools of several accumulators concatenated in user order give the pooled AUC of all."""
+        if self.negatives is None:
+            return None
+        empty = np.empty(0, dtype=np.float64)
+        return (np.concatenate(self._pos) if self._pos else empty, np.concatenate(self._neg) if self._neg else empty)
+
     def result(self) -> EvaluationResult:
         """Averages over all users (every user must have been scored)."""
         if not self._seen.all():
             raise ParameterError(f"{int((~self._seen).sum())} users were never scored")
-        out: dict[str, float] = {}
-        if self.negatives is not None:
-            out["AUC"] = float(M.pooled_auc(np.concatenate(self._pos), np.concatenate(self._neg)))
-        for m in ("HR", "NDCG", "PSP"):
-            for k in self.ks:
-                out[f"{m}@{k}"] = float(100.0 * self.per_user[f"{m}@{k}"].mean())
-        order = metric_names(self.ks)
-        out = {name: out[name] for name in order if name in out}
+        out = metrics_from_parts(self.per_user, self.auc_pools(), self.ks)
         return EvaluationResult(out, self.per_user, int(self.targets.shape[0]), self.top_k)
+
+
+def metrics_from_parts(per_user: dict[str, np.ndarray], auc_pools: tuple[np.ndarray, np.ndarray] | None,
+                       ks: Sequence[int]) -> dict[str, float]:
+    """The protocol's metrics from per-user values and the AUC pools (the last step of
+    :meth:`MetricAccumulator.result`, also used to merge accumulators that each scored a share of the users).
+
+    Args:
+      per_user: ``{"HR@k" | "NDCG@k" | "PSP@k": (n_users,) fractions}`` over every evaluated user.
+      auc_pools: ``(pos_scores, neg_scores)`` pooled over every evaluated user, or ``None`` to skip AUC.
+      ks: cut-offs.
+
+    Returns:
+      ``{name: value}`` in the canonical order: AUC as a fraction, HR/NDCG/PSP in percent.
+    """
+    out: dict[str, float] = {}
+    if auc_pools is not None:
+        out["AUC"] = float(M.pooled_auc(*auc_pools))
+    for m in ("HR", "NDCG", "PSP"):
+        for k in ks:
+            out[f"{m}@{k}"] = float(100.0 * per_user[f"{m}@{k}"].mean())
+    return {name: out[name] for name in metric_names(ks) if name in out}
 
 
 def user_batches(n_users: int, batch_size: int = DEFAULT_BATCH_USERS) -> Iterable[slice]:

@@ -7,6 +7,8 @@
   cell by cell, and their figures.
 * :mod:`~infae_kit.experiments.scoreboard`, :mod:`~infae_kit.experiments.privacy` — de-anonymization attacks.
 * :mod:`~infae_kit.experiments.continual`, :mod:`~infae_kit.experiments.continual_models` — continual learning.
+* :mod:`~infae_kit.experiments.scale`, :mod:`~infae_kit.experiments.scale_figures` — landmark ∞-AE against the
+  paper's user sampling and exact ∞-AE (notebook 08), and its figures.
 """
 
 __all__: list[str] = []

@@ -3,6 +3,8 @@
 * :mod:`~infae_kit.models.base` — the :class:`~infae_kit.models.base.Recommender` interface.
 * :mod:`~infae_kit.models.ntk` — closed-form NTK of an infinitely wide ReLU network, in JAX.
 * :mod:`~infae_kit.models.infinite_ae` — ∞-AE: exact kernel ridge regression with that NTK, λ selection.
+* :mod:`~infae_kit.models.landmark` — landmark ∞-AE: m landmark rows as the kernel basis, every user a target
+  (Nyström KRR streamed over user blocks; exact at m = U).
 * :mod:`~infae_kit.models.baselines` — PopRec and EASE (closed forms).
 * :mod:`~infae_kit.models.bias`, :mod:`~infae_kit.models.mf`, :mod:`~infae_kit.models.neumf`,
   :mod:`~infae_kit.models.lightgcn`, :mod:`~infae_kit.models.mvae` — the trained competitors, one per file,

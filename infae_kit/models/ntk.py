@@ -30,10 +30,9 @@ import jax.numpy as jnp
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
-from infae_kit.jax_compat import enable_x64
-
 from infae_kit.checks import MatrixLike
 from infae_kit.errors import ParameterError
+from infae_kit.jax_compat import enable_x64
 
 __all__ = [
     "W_STD",
