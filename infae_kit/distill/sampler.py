@@ -26,8 +26,9 @@ def lowbias32(x: jax.Array) -> jax.Array:
     return x ^ (x >> 16)
 
 
-def _sample_seeds(key: jax.Array, n_samples: int, generator: str) -> jax.Array:
-    """``(γ, 2)`` uint32 per-sample seeds: the raw threefry keys, or two random words per key for ``"hash"``."""
+def sample_seeds(key: jax.Array, n_samples: int, generator: str) -> jax.Array:
+    """``(γ, 2)`` uint32 per-sample seeds of ``key``: ``jax.random.split(key, γ)`` for ``"threefry"``, two random
+    words of each split key for ``"hash"``."""
     keys = jax.random.split(key, n_samples)
     if generator == "threefry":
         return keys
@@ -61,7 +62,7 @@ def gumbel_noise(key: jax.Array, shape: tuple[int, int], dtype=jnp.float32, gene
     if len(shape) != 2:
         raise ParameterError(f"shape must be 2-D (rows, items), got {shape!r}")
     _check_noise(generator, shape, "generator")
-    seed = _sample_seeds(key, 1, generator)[0]
+    seed = sample_seeds(key, 1, generator)[0]
     return noise_from_seed(seed, tuple(shape), dtype, generator)
 
 
@@ -83,42 +84,88 @@ def _softmax_shift(logits: jax.Array, tau: float) -> jax.Array | None:
     return (jnp.max(logits, axis=-1, keepdims=True) + _GUMBEL_MAX) / tau
 
 
-def _gumbel_softmax_once(logits: jax.Array, seed: jax.Array, tau: float, generator: str,
-                         shift: jax.Array | None) -> jax.Array:
-    """One relaxed sample ``softmax((logits + G) / τ)`` along the last axis (items); the noise carries no gradient."""
+def _draw_unnormalised(logits: jax.Array, seed: jax.Array, tau: float, generator: str,
+                       shift: jax.Array | None) -> jax.Array:
+    """``exp((logits + G)/τ − shift)`` of one draw: a softmax sample before division by its row sums."""
     z = (logits + noise_from_seed(seed, logits.shape, logits.dtype, generator)) / tau
     if shift is None:
-        return jax.nn.softmax(z, axis=-1)
-    e = jnp.exp(z - shift)
-    return e / jnp.sum(e, axis=-1, keepdims=True)
+        z = z - jnp.max(z, axis=-1, keepdims=True)
+    else:
+        z = z - shift
+    return jnp.exp(z)
+
+
+def gumbel_sum_forward(logits: jax.Array, seeds: jax.Array, tau: float, generator: str
+                       ) -> tuple[jax.Array, jax.Array]:
+    """``Σ_k softmax((logits + G_k)/τ)`` over the per-sample seeds, and each draw's row normalisers.
+
+    One pass per draw: the unnormalised draw ``e_k`` is computed once, its row sums ``Z_k`` reduced from it, and
+    ``e_k · (1/Z_k)`` accumulated; memory O(μ·items + γ·μ) whatever γ.
+
+    Args:
+      logits: ``(μ, items)`` prior.
+      seeds: ``(γ, 2)`` uint32 per-sample seeds (:func:`sample_seeds`).
+      tau: temperature τ > 0.
+      generator: ``"hash"`` or ``"threefry"``.
+
+    Returns:
+      ``(S, Z)``: the ``(μ, items)`` sum and the ``(γ, μ)`` row normalisers (what the backward reuses).
+    """
+    shift = _softmax_shift(jax.lax.stop_gradient(logits), tau)
+
+    def body(acc, seed):
+        e = _draw_unnormalised(logits, seed, tau, generator, shift)
+        z = jnp.sum(e, axis=-1)
+        return acc + e * (1.0 / z)[:, None], z
+
+    return jax.lax.scan(body, jnp.zeros_like(logits), seeds)
+
+
+def gumbel_sum_backward(logits: jax.Array, seeds: jax.Array, total: jax.Array, norms: jax.Array, g: jax.Array,
+                        tau: float, generator: str) -> jax.Array:
+    """VJP of :func:`gumbel_sum_forward`'s sum with respect to ``logits``, for the cotangent ``g``.
+
+    With ``s_k = e_k / Z_k`` the VJP of ``Σ_k softmax(z_k/τ)`` is ``(1/τ) Σ_k s_k ⊙ (g − ⟨s_k, g⟩)
+    = (1/τ) (S ⊙ g − Σ_k ⟨e_k, g⟩/Z_k² · e_k)``: the first term comes from the forward's sum ``S``
+    (``total``), the second re-draws each ``e_k`` from its seed once and reuses the forward's ``Z_k``
+    (``norms``), so a draw costs one noise evaluation, one reduction and one accumulation.
+
+    Args:
+      logits, seeds, tau, generator: as in :func:`gumbel_sum_forward`.
+      total: ``(μ, items)`` the forward's sum ``S``.
+      norms: ``(γ, μ)`` the forward's row normalisers ``Z``.
+      g: ``(μ, items)`` cotangent of the sum.
+
+    Returns:
+      ``(μ, items)`` gradient with respect to ``logits``.
+    """
+    shift = _softmax_shift(logits, tau)
+
+    def body(acc, seed_and_norm):
+        seed, z = seed_and_norm
+        e = _draw_unnormalised(logits, seed, tau, generator, shift)
+        inv = 1.0 / z
+        c = jnp.sum(e * g, axis=-1) * (inv * inv)
+        return acc + e * c[:, None], None
+
+    second = jax.lax.scan(body, jnp.zeros_like(logits), (seeds, norms))[0]
+    return (total * g - second) / tau
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(2, 3))
 def _gumbel_sum(logits: jax.Array, seeds: jax.Array, tau: float, generator: str) -> jax.Array:
-    """``Σ_k softmax((logits + G_k)/τ)`` over the per-sample seeds, as a scan (O(μ·items) memory)."""
-    shift = _softmax_shift(jax.lax.stop_gradient(logits), tau)
-
-    def body(acc, seed):
-        return acc + _gumbel_softmax_once(logits, seed, tau, generator, shift), None
-
-    return jax.lax.scan(body, jnp.zeros_like(logits), seeds)[0]
+    """``Σ_k softmax((logits + G_k)/τ)`` with the custom VJP of :func:`gumbel_sum_backward`."""
+    return gumbel_sum_forward(logits, seeds, tau, generator)[0]
 
 
 def _gumbel_sum_fwd(logits, seeds, tau, generator):
-    return _gumbel_sum(logits, seeds, tau, generator), (logits, seeds)
+    total, norms = gumbel_sum_forward(logits, seeds, tau, generator)
+    return total, (logits, seeds, total, norms)
 
 
 def _gumbel_sum_bwd(tau, generator, res, g):
-    logits, seeds = res
-    shift = _softmax_shift(logits, tau)
-
-    def body(acc, seed):
-        # Re-draw the sample from its seed; VJP of softmax(z/τ): s ⊙ (g − ⟨s, g⟩) / τ.
-        s = _gumbel_softmax_once(logits, seed, tau, generator, shift)
-        return acc + s * (g - jnp.sum(s * g, axis=-1, keepdims=True)), None
-
-    grad = jax.lax.scan(body, jnp.zeros_like(logits), seeds)[0] / tau
-    return grad, None  # seeds are not differentiable
+    logits, seeds, total, norms = res
+    return gumbel_sum_backward(logits, seeds, total, norms, g, tau, generator), None  # seeds: not differentiable
 
 
 _gumbel_sum.defvjp(_gumbel_sum_fwd, _gumbel_sum_bwd)
@@ -163,7 +210,7 @@ def multi_step_gumbel(logits: jax.Array, key: jax.Array, n_samples: int, tau: fl
     """
     _check_sampler_args(n_samples, tau)
     _check_noise(noise, logits.shape)
-    seeds = _sample_seeds(key, int(n_samples), noise)
+    seeds = sample_seeds(key, int(n_samples), noise)
     return jnp.clip(_gumbel_sum(logits, seeds, float(tau), noise), -1.0, 1.0)
 
 
@@ -178,7 +225,7 @@ def hard_gumbel_support(logits: jax.Array, key: jax.Array, n_samples: int, noise
     """
     _check_sampler_args(n_samples, 1.0)
     _check_noise(noise, logits.shape)
-    seeds = _sample_seeds(key, int(n_samples), noise)
+    seeds = sample_seeds(key, int(n_samples), noise)
     rows = jnp.arange(logits.shape[0])
 
     def body(acc, seed):
