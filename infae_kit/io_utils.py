@@ -56,6 +56,27 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(_to_jsonable(obj), indent=2, sort_keys=False, allow_nan=False) + "\n")
 
 
+def set_aside(path: str | os.PathLike, reason: str) -> Path:
+    """Rename a damaged file to ``<name>.damaged-<UTC timestamp>`` and warn, naming it; returns the new path.
+
+    The file is kept (not deleted) so that it can be inspected; whoever read it then recomputes what it held.
+    """
+    import time
+    import warnings
+
+    path = Path(path)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    target = path.with_name(f"{path.name}.damaged-{stamp}")
+    n = 1
+    while target.exists():
+        target = path.with_name(f"{path.name}.damaged-{stamp}-{n}")
+        n += 1
+    os.replace(path, target)
+    warnings.warn(f"{path} is damaged ({reason}); set aside as {target.name} and recomputed", RuntimeWarning,
+                  stacklevel=2)
+    return target
+
+
 def available_memory_bytes() -> int:
     """Memory this process may still allocate: ``MemAvailable`` of /proc/meminfo, else physical memory."""
     try:

@@ -179,7 +179,7 @@ def test_resume_equals_uninterrupted(data, tmp_path):
     part = distill(data, cfg, progress=False, checkpoint_dir=tmp_path / "b", stop_at=5)
     assert part.history["steps_run"] == 5
     manifest = json.loads((tmp_path / "b" / "checkpoint.json").read_text())
-    assert manifest["step"] == 5 and len(list((tmp_path / "b").glob("ckpt_*.npz"))) == 1
+    assert manifest["step"] == 5 and len(list((tmp_path / "b").glob("ckpt_*.npz"))) == 2  # this and the previous
     resumed = distill(data, cfg, progress=False, checkpoint_dir=tmp_path / "b", resume=True)
     np.testing.assert_array_equal(resumed.prior, full.prior)
     assert resumed.history["loss"] == full.history["loss"]
@@ -284,3 +284,97 @@ def test_search_grid_parsing_and_ranking(data, tmp_path):
     assert [r["overrides"]["tau"] for r in rows] != [] and len(rows) == 2
     assert rows[0]["val"]["NDCG@10"] >= rows[1]["val"]["NDCG@10"]
     assert all(r["config"]["budget"] == 20 and not r["cached"] for r in rows)
+
+
+# -- checkpoints: killed runs and damaged files ----------------------------------------------------------------
+CKPT = dict(FAST, steps=7, checkpoint_every=2, batch_size=64)
+
+
+def _truncate(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(data, tmp_path_factory):
+    return distill(data, DistillConfig(**CKPT), progress=False, checkpoint_dir=tmp_path_factory.mktemp("full"))
+
+
+@pytest.mark.parametrize("damaged", ["checkpoint.json", "newest npz", "both npz"])
+def test_damaged_checkpoint_is_set_aside_and_the_run_restarts(data, uninterrupted, tmp_path, damaged):
+    cfg = DistillConfig(**CKPT)
+    distill(data, cfg, progress=False, checkpoint_dir=tmp_path, stop_at=5)
+    npz = sorted(tmp_path.glob("ckpt_*.npz"))
+    assert [p.name for p in npz] == ["ckpt_0000004.npz", "ckpt_0000005.npz"]  # the previous one is kept
+    targets = {"checkpoint.json": [tmp_path / "checkpoint.json"], "newest npz": npz[-1:], "both npz": npz}[damaged]
+    for path in targets:
+        _truncate(path)
+    with pytest.warns(RuntimeWarning) as record:
+        resumed = distill(data, cfg, progress=False, checkpoint_dir=tmp_path)
+    messages = " ".join(str(w.message) for w in record)
+    for path in targets:
+        assert path.name in messages and "set aside" in messages
+        assert list(tmp_path.glob(path.name + ".damaged-*")), f"{path.name} was not set aside"
+    # from step 5, step 4 or scratch: the run ends where the uninterrupted one ends
+    np.testing.assert_array_equal(resumed.prior, uninterrupted.prior)
+    assert resumed.history["loss"] == uninterrupted.history["loss"]
+    assert (resumed.best_support != uninterrupted.best_support).nnz == 0
+    again = distill(data, cfg, progress=False, checkpoint_dir=tmp_path)  # the rewritten checkpoints are good
+    np.testing.assert_array_equal(again.prior, uninterrupted.prior)
+
+
+@pytest.mark.parametrize("damaged", ["support.npz", "datacard.json"])
+def test_damaged_cached_support_is_set_aside_and_recomputed(data, tmp_path, damaged):
+    from infae_kit.distill import distill_cache_path, distill_cached
+
+    config = DistillConfig(**FAST)
+    first, _ = distill_cached(data, config, tmp_path, progress=False)
+    path = distill_cache_path(data, config, tmp_path)
+    _truncate(path / damaged)
+    with pytest.warns(RuntimeWarning, match=damaged):
+        again, cached = distill_cached(data, config, tmp_path, progress=False)
+    assert not cached and (again.best_support != first.best_support).nnz == 0
+    assert list(path.glob(damaged + ".damaged-*"))
+    assert distill_cached(data, config, tmp_path, progress=False)[1]  # the rewritten artifact loads
+
+
+_KILLED_RUN = """
+import sys
+from infae_kit.data import load_dataset
+from infae_kit.distill import DistillConfig, distill
+data = load_dataset("synthetic", n_users=200, n_items=150, seed=1, zipf_a=0.5, affinity_scale=4.0)
+distill(data, DistillConfig(**{cfg!r}), progress=False, checkpoint_dir=sys.argv[1])
+"""
+
+
+def test_run_killed_mid_way_resumes_to_the_identical_support(data, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cfg = dict(FAST, steps=150, eval_steps=(), log_freq=75, checkpoint_every=1, batch_size=64)
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_RUN.format(cfg=cfg), str(tmp_path)],
+                            env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    manifest = tmp_path / "checkpoint.json"
+    deadline = time.time() + 300
+    step = 0
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            step = json.loads(manifest.read_text())["step"]
+        except (OSError, ValueError, KeyError):
+            step = 0
+        if step >= 10:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = json.loads(manifest.read_text())["step"]
+    assert 10 <= killed_at < 150
+    resumed = distill(data, DistillConfig(**cfg), progress=False, checkpoint_dir=tmp_path)
+    full = distill(data, DistillConfig(**cfg), progress=False, checkpoint_dir=tmp_path / "uninterrupted")
+    assert resumed.history["steps_run"] == 150
+    np.testing.assert_array_equal(resumed.prior, full.prior)
+    assert (resumed.best_support != full.best_support).nnz == 0 and resumed.best_lambda == full.best_lambda

@@ -374,7 +374,7 @@ def distill(data, config: DistillConfig | None = None, *, progress: bool = True,
     start_step = 1
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
 
-    loaded = load_checkpoint(ckpt_dir, opt_state) if (ckpt_dir is not None and resume) else None
+    loaded = load_checkpoint(ckpt_dir, prior, opt_state) if (ckpt_dir is not None and resume) else None
     if loaded is not None:
         manifest, prior, opt_state, key_data, best_support = loaded
         if manifest["config"] != config.to_dict():
