@@ -86,12 +86,13 @@ def _make_stepper(spec: dict):
 
     def one() -> float:
         state["i"] += 1
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         batches = [full] if full is not None else [
             real_user_batch(train, config, state["i"], part) for part in range(config.accumulate)]
         state["prior"], state["opt"], state["key"], loss = step(state["prior"], state["opt"], state["key"],
                                                                 batches, lam)
         state["loss"] = float(loss)
+        state["cpu_s"] = time.process_time() - c
         return time.perf_counter() - t
 
     return one, state, {"rss_after_data_bytes": rss_data, "n_users": int(train.shape[0]),
@@ -110,7 +111,7 @@ def run_worker(spec: dict) -> dict:
 def interactive_worker(spec: dict) -> int:
     """The kit's step driven over stdin with the protocol of ``paper_code_worker.py``."""
     t0 = time.perf_counter()
-    one, _, info = _make_stepper(spec)
+    one, state, info = _make_stepper(spec)
     print(json.dumps(dict(info, ready=True, load_s=time.perf_counter() - t0)), flush=True)
     for line in sys.stdin:
         cmd = line.strip()
@@ -119,7 +120,8 @@ def interactive_worker(spec: dict) -> int:
             return 0
         if cmd != "step":
             raise SystemExit(f"unknown command {cmd!r}")
-        print(json.dumps({"s": one()}), flush=True)
+        seconds = one()
+        print(json.dumps({"s": seconds, "cpu_s": state["cpu_s"]}), flush=True)
     return 0
 
 
@@ -164,14 +166,20 @@ def side_by_side(args) -> dict:
                                     "--tau", str(args.tau)], env)
     first = {"kit": ours.ask("step")["s"], "paper_code": theirs.ask("step")["s"]}  # compilation
     times: dict[str, list[float]] = {"kit": [], "paper_code": []}
+    cpu: dict[str, list[float]] = {"kit": [], "paper_code": []}
     for i in range(args.steps):
-        times["kit"].append(ours.ask("step")["s"])
-        times["paper_code"].append(theirs.ask("step")["s"])
-        print(f"step {i + 1}: kit {times['kit'][-1]:.3f} s, paper code {times['paper_code'][-1]:.3f} s "
-              f"(load {os.getloadavg()[0]:.2f})", flush=True)
+        for name, worker in (("kit", ours), ("paper_code", theirs)):
+            reply = worker.ask("step")
+            times[name].append(reply["s"])
+            cpu[name].append(reply["cpu_s"])
+        print(f"step {i + 1}: kit {times['kit'][-1]:.3f} s ({cpu['kit'][-1]:.2f} CPU s), paper code "
+              f"{times['paper_code'][-1]:.3f} s ({cpu['paper_code'][-1]:.2f} CPU s) (load {os.getloadavg()[0]:.2f})",
+              flush=True)
     rss = {"kit": ours.close()["peak_rss_bytes"], "paper_code": theirs.close()["peak_rss_bytes"]}
     med = {k: statistics.median(v) for k, v in times.items()}
-    return {"budget": args.budget, "gamma": args.gammas[0], "tau": args.tau, "noise": args.noise[0],
+    med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
+    return {"median_cpu_s_per_step": med_cpu, "cpu_speedup": med_cpu["paper_code"] / med_cpu["kit"],
+            "step_cpu_s": cpu, "budget": args.budget, "gamma": args.gammas[0], "tau": args.tau, "noise": args.noise[0],
             "batch": "all users", "timed_steps": args.steps, "first_step_s": first, "step_times_s": times,
             "median_s_per_step": med, "speedup": med["paper_code"] / med["kit"], "peak_rss_bytes": rss,
             "load_avg_before": load_before, "load_avg_after": machine_info()["load_avg_1_5_15"],

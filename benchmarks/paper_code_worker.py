@@ -13,7 +13,7 @@ so the worker runs in a scratch directory whose ``data/<dataset>`` links to the 
 
 Protocol (one JSON line per reply): ``step`` runs one outer step of the code's loop — ``update_fn`` then
 ``get_params``, blocked until ready (the batch, all users as the code's default ``batch_size = -1``, is built
-once, as the kit's loop does) — and replies ``{"s": seconds}``; ``quit`` replies ``{"peak_rss_bytes": ...}``.
+once, as the kit's loop does) — and replies ``{"s": seconds, "cpu_s": CPU seconds of the process}``; ``quit`` replies ``{"peak_rss_bytes": ...}``.
 The first line sent back after start-up is ``{"ready": true, "load_s": ...}``.
 """
 
@@ -112,11 +112,11 @@ def main(argv=None) -> int:
         if cmd != "step":
             raise SystemExit(f"unknown command {cmd!r}")
         step += 1
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         opt_state, acc, key = update_fn(step, opt_state, params, acc, target, key, reg=args.lam)
         params = get_params(opt_state)
         jax.block_until_ready((params, acc, key))
-        print(json.dumps({"s": time.perf_counter() - t}), flush=True)
+        print(json.dumps({"s": time.perf_counter() - t, "cpu_s": time.process_time() - c}), flush=True)
     return 0
 
 

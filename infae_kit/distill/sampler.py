@@ -35,16 +35,69 @@ def sample_seeds(key: jax.Array, n_samples: int, generator: str) -> jax.Array:
     return jax.vmap(lambda k: jax.random.bits(k, (2,), jnp.uint32))(keys)
 
 
-def noise_from_seed(seed: jax.Array, shape: tuple[int, ...], dtype, generator: str) -> jax.Array:
-    if generator == "threefry":
-        return jax.random.gumbel(seed, shape, dtype)
-    n_rows, n_cols = shape
+def hash_uniform(seed: jax.Array, shape: tuple[int, int]) -> jax.Array:
+    """The ``"hash"`` generator's float32 uniforms ``u = (j + ½) / 2²³`` of one sample (``seed``: 2 uint32 words).
+
+    ``j`` is the top 23 bits of two ``lowbias32`` rounds over the element's row-major index; ``u`` lies in
+    ``[2⁻²⁴, 1 − 2⁻²⁴]``, exact in float32 (never 0 or 1).
+    """
+    n_cols = shape[1]
     counter = (jax.lax.broadcasted_iota(jnp.uint32, shape, 0) * jnp.uint32(n_cols)
                + jax.lax.broadcasted_iota(jnp.uint32, shape, 1))
     bits = lowbias32(lowbias32(counter ^ seed[0]) ^ seed[1])
-    # the top 23 bits, centred: u = (j + ½) / 2²³ in [2⁻²⁴, 1 − 2⁻²⁴], exact in float32 (never 0 or 1)
-    u = ((bits >> 9).astype(jnp.float32) + 0.5) * jnp.float32(2.0 ** -23)
-    return (-jnp.log(-jnp.log(u))).astype(dtype)
+    # j < 2²³ converts exactly through int32 (a vectorised conversion; uint32 → float32 is not on AVX2)
+    return ((bits >> 9).astype(jnp.int32).astype(jnp.float32) + 0.5) * jnp.float32(2.0 ** -23)
+
+
+def noise_from_seed(seed: jax.Array, shape: tuple[int, ...], dtype, generator: str) -> jax.Array:
+    """Standard Gumbel noise of one sample from its seed (see :func:`gumbel_noise`)."""
+    if generator == "threefry":
+        return jax.random.gumbel(seed, shape, dtype)
+    return (-jnp.log(-jnp.log(hash_uniform(seed, tuple(shape))))).astype(dtype)
+
+
+_FRECHET_MIN_TAU = 1.0
+_FRECHET_MAX_DEGREE = 12
+_FRECHET_REL_TOL = 6e-8
+_EXP_OFFSET = 26  # E = −log u ≥ 5.96e-8 > 2⁻²⁵, so its binary exponent + 26 is ≥ 0 and < 2⁵
+
+
+def frechet_coefficients(tau: float) -> np.ndarray | None:
+    """Power-basis coefficients of ``m^(−1/τ)`` on ``m ∈ [1, 2)`` in ``t = 2m − 3 ∈ [−1, 1)``, or None.
+
+    The lowest degree (≤ 12) whose Chebyshev fit has a relative error ≤ 6·10⁻⁸ (float32's half ulp is
+    6·10⁻⁸) on a fine grid; None for τ < 1, where no such degree exists (the caller then uses log and exp).
+    """
+    if tau < _FRECHET_MIN_TAU:
+        return None
+    t = np.linspace(-1.0, 1.0, 20001)
+    target = ((t + 3.0) / 2.0) ** (-1.0 / tau)
+    for degree in range(4, _FRECHET_MAX_DEGREE + 1):
+        fit = np.polynomial.chebyshev.Chebyshev.fit(t, target, degree)
+        coef = fit.convert(kind=np.polynomial.Polynomial).coef
+        if np.max(np.abs(np.polyval(coef[::-1], t) - target) / target) <= _FRECHET_REL_TOL:
+            return coef
+    return None
+
+
+def frechet_power(e: jax.Array, tau: float, coef: np.ndarray) -> jax.Array:
+    """``E^(−1/τ)`` for float32 ``E`` in ``[2⁻²⁵, 2⁶)`` (what ``−log u`` takes), without log or exp.
+
+    With ``E = 2^k · m``, ``m ∈ [1, 2)`` read from its bits: ``m^(−1/τ)`` is the polynomial ``coef``
+    (:func:`frechet_coefficients`) and ``2^(−k/τ)`` a product of the constants ``2^(−2^b/τ)`` over the set bits
+    ``b`` of ``k + 26``. Relative error ≤ 3·10⁻⁷ (a few float32 roundings), as ``exp(−log(E)/τ)``.
+    """
+    bits = jax.lax.bitcast_convert_type(e, jnp.int32)
+    k = (bits >> 23) - 127 + _EXP_OFFSET
+    m = jax.lax.bitcast_convert_type((bits & 0x007FFFFF) | 0x3F800000, jnp.float32)
+    t = m * 2.0 - 3.0
+    p = jnp.float32(coef[-1])
+    for c in coef[-2::-1]:
+        p = p * t + jnp.float32(c)
+    p = p * jnp.float32(2.0 ** (_EXP_OFFSET / tau))
+    for b in range(5):
+        p = jnp.where(((k >> b) & 1) == 1, p * jnp.float32(2.0 ** (-(2 ** b) / tau)), p)
+    return p
 
 
 def gumbel_noise(key: jax.Array, shape: tuple[int, int], dtype=jnp.float32, generator: str = "hash") -> jax.Array:
@@ -84,15 +137,27 @@ def _softmax_shift(logits: jax.Array, tau: float) -> jax.Array | None:
     return (jnp.max(logits, axis=-1, keepdims=True) + _GUMBEL_MAX) / tau
 
 
-def _draw_unnormalised(logits: jax.Array, seed: jax.Array, tau: float, generator: str,
-                       shift: jax.Array | None) -> jax.Array:
-    """``exp((logits + G)/τ − shift)`` of one draw: a softmax sample before division by its row sums."""
-    z = (logits + noise_from_seed(seed, logits.shape, logits.dtype, generator)) / tau
-    if shift is None:
-        z = z - jnp.max(z, axis=-1, keepdims=True)
-    else:
-        z = z - shift
-    return jnp.exp(z)
+def _unnormalised_draws(logits: jax.Array, tau: float, generator: str):
+    """A function ``seed -> e`` giving one draw's softmax numerators (``softmax = e / Σ_items e``).
+
+    ``"hash"`` at τ ≥ 1 takes the Fréchet form: ``exp(G/τ) = E^(−1/τ)`` with ``E = −log u`` (as
+    ``exp(−G) = −log u``), so ``softmax((x + G)/τ) ∝ a · E^(−1/τ)`` with ``a = exp((x − max x)/τ)`` computed once per
+    pass and ``E^(−1/τ)`` by :func:`frechet_power`: one log per element instead of two logs and an exp, the
+    same uniforms, equal to float32 rounding (``tests/test_distill.py`` checks the values, the distribution and
+    the gradient against the plain softmax). Otherwise ``exp((x + G)/τ − shift)`` (:func:`_softmax_shift`).
+    """
+    coef = frechet_coefficients(tau) if generator == "hash" else None
+    row_max = jax.lax.stop_gradient(jnp.max(logits, axis=-1, keepdims=True))
+    if coef is not None:
+        a = jnp.exp((logits - row_max) / tau)
+        return lambda seed: a * frechet_power(-jnp.log(hash_uniform(seed, logits.shape)), tau, coef)
+    shift = _softmax_shift(row_max, tau)
+
+    def draw(seed):
+        z = (logits + noise_from_seed(seed, logits.shape, logits.dtype, generator)) / tau
+        return jnp.exp(z - jnp.max(z, axis=-1, keepdims=True) if shift is None else z - shift)
+
+    return draw
 
 
 def gumbel_sum_forward(logits: jax.Array, seeds: jax.Array, tau: float, generator: str
@@ -111,10 +176,10 @@ def gumbel_sum_forward(logits: jax.Array, seeds: jax.Array, tau: float, generato
     Returns:
       ``(S, Z)``: the ``(μ, items)`` sum and the ``(γ, μ)`` row normalisers (what the backward reuses).
     """
-    shift = _softmax_shift(jax.lax.stop_gradient(logits), tau)
+    draw = _unnormalised_draws(logits, tau, generator)
 
     def body(acc, seed):
-        e = _draw_unnormalised(logits, seed, tau, generator, shift)
+        e = draw(seed)
         z = jnp.sum(e, axis=-1)
         return acc + e * (1.0 / z)[:, None], z
 
@@ -139,11 +204,11 @@ def gumbel_sum_backward(logits: jax.Array, seeds: jax.Array, total: jax.Array, n
     Returns:
       ``(μ, items)`` gradient with respect to ``logits``.
     """
-    shift = _softmax_shift(logits, tau)
+    draw = _unnormalised_draws(logits, tau, generator)
 
     def body(acc, seed_and_norm):
         seed, z = seed_and_norm
-        e = _draw_unnormalised(logits, seed, tau, generator, shift)
+        e = draw(seed)
         inv = 1.0 / z
         c = jnp.sum(e * g, axis=-1) * (inv * inv)
         return acc + e * c[:, None], None
