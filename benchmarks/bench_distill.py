@@ -214,6 +214,12 @@ def memory_runs(args) -> dict:
     return {"batch_size": args.batch_size, "by_gamma": by_gamma, "by_users": by_users}
 
 
+def _jax_devices() -> list[str]:
+    import jax
+
+    return [str(d) for d in jax.devices()]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dataset", default="magazine")
@@ -224,12 +230,17 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--paper-code", help="checkout of noveens/distill_cf: time it side by side with the kit")
     ap.add_argument("--memory", action="store_true", help="peak RSS against γ and against the number of users")
-    ap.add_argument("--batch-size", type=int, default=1024, help="streamed users per step for --memory's U runs")
+    ap.add_argument("--batch-size", type=int, default=None,
+                    help="streamed users per step (default: all users; --memory's U runs: 1024)")
     ap.add_argument("--users", type=int, nargs="+", default=[50_000], help="synthetic user counts for --memory")
     ap.add_argument("--out", type=Path, default=HERE / "results")
+    ap.add_argument("--suffix", default="", help="appended to the result file's name (e.g. -gpu)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--serve", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    args.full_or_batch = -1 if args.batch_size is None else args.batch_size
+    if args.batch_size is None:
+        args.batch_size = 1024
     if args.worker:
         print(json.dumps(run_worker(json.loads(args.worker))))
         return 0
@@ -238,7 +249,8 @@ def main(argv=None) -> int:
 
     from infae_kit.io_utils import atomic_write_json
 
-    path = args.out / f"distill-{args.dataset}.json"
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in args.dataset)
+    path = args.out / f"distill-{safe}{args.suffix}.json"
     out = json.loads(path.read_text()) if path.exists() else {"dataset": args.dataset}
     machine = machine_info()
     if args.paper_code:
@@ -254,12 +266,13 @@ def main(argv=None) -> int:
         for noise in args.noise:
             for gamma in args.gammas:
                 res = _run_isolated({"dataset": args.dataset, "budget": args.budget, "gamma": gamma, "noise": noise,
-                                     "tau": args.tau, "steps": args.steps})
+                                     "tau": args.tau, "steps": args.steps, "batch_size": args.full_or_batch})
                 runs.append(res)
                 print(f"{args.dataset} μ={args.budget} γ={gamma:4d} noise={noise:8s}: {res['s_per_step']:.3f} s/step "
                       f"(compile+first {res['first_step_s']:.1f} s), peak RSS {res['peak_rss_bytes'] / 2**30:.2f} "
                       f"GiB (data loaded: {res['rss_after_data_bytes'] / 2**30:.2f} GiB)", flush=True)
         machine["load_avg_after"] = machine_info()["load_avg_1_5_15"]
+        machine["jax_devices"] = _jax_devices()
         out.update(budget=args.budget, runs=runs, machine=machine)
         out.pop("paper_code", None)
     atomic_write_json(path, out)

@@ -54,7 +54,7 @@ def _unrolled(logits, key, n, tau, noise):
 
 # -- sampler -------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("noise", ["hash", "threefry"])
-@pytest.mark.parametrize("tau", [0.1, 0.5, 10.0])
+@pytest.mark.parametrize("tau", [0.1, 0.5, 2.0, 10.0])
 def test_custom_vjp_gradient_equals_autodiff(tau, noise):
     logits = jax.random.normal(jax.random.PRNGKey(0), (5, 13)) * 2.0
     key = jax.random.PRNGKey(7)
@@ -68,6 +68,42 @@ def test_custom_vjp_gradient_equals_autodiff(tau, noise):
     np.testing.assert_allclose(jax.grad(f_custom)(logits), want, rtol=1e-5, atol=atol)
     # also under jit
     np.testing.assert_allclose(jax.jit(jax.grad(f_custom))(logits), want, rtol=1e-5, atol=atol)
+
+
+@pytest.mark.parametrize("tau", [1.0, 1.7, 5.0, 10.0, 50.0])
+def test_frechet_power_equals_exp_of_log(tau):
+    """E^(−1/τ) from exponent bits and the fitted polynomial, over every value −log u can take."""
+    from infae_kit.distill.sampler import frechet_coefficients, frechet_power
+
+    u = (np.arange(0, 2 ** 23, 5, dtype=np.float64) + 0.5) * 2.0 ** -23
+    e = (-np.log(u)).astype(np.float32)
+    want = e.astype(np.float64) ** (-1.0 / tau)
+    got = np.asarray(jax.jit(lambda v: frechet_power(v, tau, frechet_coefficients(tau)))(jnp.asarray(e)), np.float64)
+    assert np.max(np.abs(got - want) / want) < 4e-7
+    assert frechet_coefficients(0.9) is None  # below τ = 1 the sampler keeps log and exp
+
+
+@pytest.mark.parametrize("tau,gamma", [(1.0, 1), (5.0, 1), (10.0, 3)])
+def test_fast_sampler_has_the_reference_distribution(tau, gamma):
+    """Rows of one prior row repeated: each is an independent draw. Per entry, the Fréchet-form sampler's values
+    and those of the plain softmax of jax.random.gumbel noise (the paper code's sampler) agree in mean and
+    variance and pass a two-sample KS test."""
+    from scipy import stats
+
+    base = jnp.asarray([[2.0, 0.5, 0.0, -1.0, 3.0, 1.0]])
+    n = 3000
+    logits = jnp.tile(base, (n, 1))
+    fast = np.asarray(multi_step_gumbel(logits, jax.random.PRNGKey(11), gamma, tau, "hash"))
+    keys = jax.random.split(jax.random.PRNGKey(12), gamma)
+    ref = sum(jax.nn.softmax((logits + jax.random.gumbel(k, logits.shape)) / tau, axis=-1) for k in keys)
+    ref = np.asarray(jnp.clip(ref, -1.0, 1.0))
+    for j in range(base.shape[1]):
+        a, b = fast[:, j], ref[:, j]
+        assert stats.ks_2samp(a, b).pvalue > 1e-3, f"item {j}"
+        se = np.sqrt(a.var() / n + b.var() / n)
+        assert abs(a.mean() - b.mean()) < 5 * se, f"item {j}"
+        if tau >= 5.0:  # at τ = 1 the entries are heavy-tailed: their sample variance is too noisy to compare
+            assert abs(a.std() / b.std() - 1) < 0.1, f"item {j}"
 
 
 def test_fixed_softmax_shift_survives_extreme_logits():
@@ -189,6 +225,47 @@ def test_resume_equals_uninterrupted(data, tmp_path):
                 checkpoint_dir=tmp_path / "b")
 
 
+def test_accumulated_step_equals_the_mean_gradient(data):
+    """A step over two batches is one Adam step on the mean of the batches' objective gradients (same key)."""
+    import optax
+
+    from infae_kit.distill.loop import make_step
+
+    x = data.train.toarray().astype(np.float32)
+    xa, xb = jnp.asarray(x[:80]), jnp.asarray(x[80:170])
+    cfg = DistillConfig(budget=20, gamma=8, tau=5.0, batch_size=80, accumulate=2, lr=0.05)
+    avg = data.train.nnz / data.n_users
+    optimizer, step = make_step(cfg, avg)
+    prior = jnp.asarray(x[:20] + 0.1)
+    key = jax.random.PRNGKey(3)
+    new_prior, _, key_next, loss = step(prior, optimizer.init(prior), key, iter([xa, xb]), jnp.float32(1.0))
+    sub = jax.random.split(key)[1]
+    f = lambda p, xt: distill_objective(p, sub, xt, 1.0, gamma=8, tau=5.0, lambda2=cfg.lambda2,
+                                        avg_interactions=avg)
+    (la, ga), (lb, gb) = jax.value_and_grad(f)(prior, xa), jax.value_and_grad(f)(prior, xb)
+    updates, _ = optimizer.update((ga + gb) / 2, optimizer.init(prior), prior)
+    np.testing.assert_allclose(new_prior, optax.apply_updates(prior, updates), rtol=1e-5, atol=1e-6)
+    assert float(loss) == pytest.approx((float(la) + float(lb)) / 2, rel=1e-5)
+    np.testing.assert_array_equal(key_next, jax.random.split(key)[0])  # the key advances once per step
+
+
+def test_streamed_batches_and_sampled_validation_run(data):
+    base = dict(FAST, steps=4, eval_steps=(2,), log_freq=4)
+    one = distill(data, DistillConfig(**base, batch_size=32), progress=False)
+    acc = distill(data, DistillConfig(**base, batch_size=32, accumulate=3), progress=False)
+    assert np.all(np.isfinite(acc.history["loss"])) and acc.history["loss"] != one.history["loss"]
+    sampled = distill(data, DistillConfig(**base, batch_size=32, val_users=60), progress=False)
+    assert sampled.history["loss"] == one.history["loss"]  # validation users do not change the steps
+    assert sampled.history["evaluations"][0]["metrics"] != one.history["evaluations"][0]["metrics"]
+
+
+def test_new_config_fields_leave_cache_keys_of_older_runs_unchanged():
+    d = DistillConfig().to_dict()
+    assert "accumulate" not in d and "val_users" not in d
+    cfg = DistillConfig(batch_size=64, accumulate=4, val_users=1000)
+    assert DistillConfig.from_dict(cfg.to_dict()) == cfg and cfg.to_dict()["accumulate"] == 4
+
+
 # -- artifact ------------------------------------------------------------------------------------------------
 def test_artifact_round_trip_and_models_train_on_it(data, fast_result, tmp_path):
     measured = evaluate_model(InfiniteAE(fast_result.best_lambda).fit(fast_result.best_support), data, "test")
@@ -224,7 +301,8 @@ def test_distilled_support_beats_poprec(data):
     ("budget", 0), ("budget", 2.5), ("gamma", 0), ("tau", 0.0), ("tau", float("nan")), ("lambda2", -1.0),
     ("lr", 0.0), ("steps", 0), ("batch_size", 0), ("batch_size", -2), ("loss", "mse"), ("val_lambdas", ()),
     ("val_lambdas", (0.0, 1.0)), ("eval_steps", (0,)), ("log_freq", 0), ("patience", -1), ("seed", 1.5),
-    ("checkpoint_every", -1), ("support", "round"), ("depth", 0), ("gamma", True),
+    ("checkpoint_every", -1), ("support", "round"), ("depth", 0), ("gamma", True), ("accumulate", 0),
+    ("accumulate", 2), ("val_users", 0),
 ])
 def test_bad_config_raises(field, value):
     with pytest.raises(ParameterError, match=field):

@@ -29,7 +29,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.sparse as sp
-from jax.experimental import enable_x64
+
+try:  # JAX <= 0.6: a context manager in jax.experimental; later JAX: jax.enable_x64(value) is one
+    from jax.experimental import enable_x64 as _enable_x64
+except ImportError:  # pragma: no cover - newer JAX
+    _enable_x64 = jax.enable_x64
 
 from infae_kit.errors import ParameterError
 
@@ -231,7 +235,7 @@ def ntk_matrix(
     nx = squared_row_norms(x, dt)
     ny = nx if y_is_x else squared_row_norms(y, dt)
     # float64 runs in JAX's 64-bit mode for this call only (the global setting is left alone).
-    with enable_x64(dt == np.float64 or jax.config.jax_enable_x64):
+    with _enable_x64(dt == np.float64 or jax.config.x64_enabled):
         k = _ntk_from_gram_jit(jnp.asarray(gram, dt), jnp.asarray(nx, dt), jnp.asarray(ny, dt),
                                n_features=int(x.shape[1]), depth=int(depth), w_std=float(w_std), b_std=float(b_std))
         return np.asarray(k, dtype=dt)
