@@ -21,6 +21,19 @@ from infae_kit.distill.config import DistillConfig
 from infae_kit.errors import DamagedFileError
 from infae_kit.io_utils import atomic_write_bytes, atomic_write_json, set_aside
 
+__all__ = [
+    "CARD_NAME",
+    "CHECKPOINT_MANIFEST",
+    "SUPPORT_NAME",
+    "DistillResult",
+    "dataset_fingerprint",
+    "dataset_identity",
+    "item_ids_hash",
+    "load_checkpoint",
+    "load_distilled",
+    "save_checkpoint",
+]
+
 
 CHECKPOINT_MANIFEST = "checkpoint.json"
 CARD_NAME = "datacard.json"

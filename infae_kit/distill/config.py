@@ -12,6 +12,20 @@ from infae_kit.checks import is_int, is_real
 from infae_kit.distill.sampler import NOISE_GENERATORS
 from infae_kit.errors import ParameterError
 
+__all__ = [
+    "CI_CONFIG",
+    "EARLY_EVAL_STEPS",
+    "LOSSES",
+    "OPTIONAL_FIELDS",
+    "PAPER_DISTILL_LAMBDA_GRID",
+    "PRESETS",
+    "RECORDED_CONFIGS",
+    "SELECT_BY",
+    "SUPPORT_MODES",
+    "DistillConfig",
+    "distill_config_for",
+]
+
 
 LOSSES = ("multinomial", "bce")
 SUPPORT_MODES = ("topk", "hard", "soft")

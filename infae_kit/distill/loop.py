@@ -69,6 +69,19 @@ from infae_kit.models.ntk import ntk_matrix, ntk_matrix_jax
 
 _BCE_EPS = 1e-6
 
+__all__ = [
+    "batch_rows",
+    "cardinality_penalty",
+    "distill",
+    "distill_objective",
+    "initial_prior",
+    "make_step",
+    "real_user_batch",
+    "reconstruction_loss",
+    "sample_support",
+    "topk_binarize",
+]
+
 
 def reconstruction_loss(xs: jax.Array, x_batch: jax.Array, lam, *, loss: str = "multinomial",
                         depth: int = 1) -> jax.Array:

@@ -12,6 +12,21 @@ import numpy as np
 
 from infae_kit.errors import ParameterError
 
+__all__ = [
+    "NOISE_GENERATORS",
+    "frechet_coefficients",
+    "frechet_power",
+    "gumbel_noise",
+    "gumbel_sum_backward",
+    "gumbel_sum_forward",
+    "hard_gumbel_support",
+    "hash_uniform",
+    "lowbias32",
+    "multi_step_gumbel",
+    "noise_from_seed",
+    "sample_seeds",
+]
+
 
 NOISE_GENERATORS = ("hash", "threefry")
 """Sources of the sampler's per-element Gumbel noise (see :func:`gumbel_noise`)."""

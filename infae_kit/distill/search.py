@@ -28,6 +28,12 @@ from infae_kit.models.infinite_ae import InfiniteAE
 from infae_kit.io_utils import atomic_write_json
 from infae_kit.paths import runs_dir
 
+__all__ = [
+    "main",
+    "parse_grid",
+    "search",
+]
+
 _NUMERIC_FIELDS = {"budget": int, "gamma": int, "steps": int, "batch_size": int, "seed": int, "accumulate": int,
                    "val_users": int, "tau": float, "lambda2": float, "lr": float}
 _TEXT_FIELDS = {"loss", "support", "noise"}
