@@ -31,6 +31,20 @@ class DataFormatError(DataError):
     """A data file cannot be parsed (names the file and the line or value)."""
 
 
+class DamagedFileError(DataFormatError):
+    """A file the kit wrote earlier (a cache entry, a checkpoint) is truncated or unreadable.
+
+    Attributes:
+      path: the damaged file, so that the caller can set it aside (:func:`infae_kit.io_utils.set_aside`).
+      reason: what is wrong with it.
+    """
+
+    def __init__(self, path, reason: str):
+        super().__init__(f"{path} is damaged ({reason})")
+        self.path = path
+        self.reason = reason
+
+
 class DatasetNotFoundError(InfaeError, FileNotFoundError):
     """A dataset's files are not where the kit looks for them (names the file, location and source)."""
 

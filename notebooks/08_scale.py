@@ -69,7 +69,7 @@ from infae_kit.experiments.scale_figures import plot_cost_against_users, plot_qu
 from infae_kit.io_utils import peak_rss_bytes
 from infae_kit.models.baselines import EASE
 from infae_kit.models.infinite_ae import PAPER_LAMBDA_GRID, tune_and_evaluate_infinite_ae
-from infae_kit.models.landmark import RECOMMENDED_SELECTION
+from infae_kit.models.landmark_basis import RECOMMENDED_SELECTION
 from infae_kit.paths import figures_dir as default_figures_dir, output_path, runs_dir
 from infae_kit.scale.cost import cost_against_users, fitted_exponent
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from infae_kit.models.baselines import EASE, PopRec
+from infae_kit.caching import DamagedCacheWarning
 from infae_kit.data import load_dataset
 from infae_kit.distill.sampler import noise_from_seed  # the hash noise of one sample, for the plain reference
 from infae_kit.distill import (
@@ -53,7 +54,7 @@ def _unrolled(logits, key, n, tau, noise):
 
 # -- sampler -------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("noise", ["hash", "threefry"])
-@pytest.mark.parametrize("tau", [0.1, 0.5, 10.0])
+@pytest.mark.parametrize("tau", [0.1, 0.5, 2.0, 10.0])
 def test_custom_vjp_gradient_equals_autodiff(tau, noise):
     logits = jax.random.normal(jax.random.PRNGKey(0), (5, 13)) * 2.0
     key = jax.random.PRNGKey(7)
@@ -67,6 +68,42 @@ def test_custom_vjp_gradient_equals_autodiff(tau, noise):
     np.testing.assert_allclose(jax.grad(f_custom)(logits), want, rtol=1e-5, atol=atol)
     # also under jit
     np.testing.assert_allclose(jax.jit(jax.grad(f_custom))(logits), want, rtol=1e-5, atol=atol)
+
+
+@pytest.mark.parametrize("tau", [1.0, 1.7, 5.0, 10.0, 50.0])
+def test_frechet_power_equals_exp_of_log(tau):
+    """E^(−1/τ) from exponent bits and the fitted polynomial, over every value −log u can take."""
+    from infae_kit.distill.sampler import frechet_coefficients, frechet_power
+
+    u = (np.arange(0, 2 ** 23, 5, dtype=np.float64) + 0.5) * 2.0 ** -23
+    e = (-np.log(u)).astype(np.float32)
+    want = e.astype(np.float64) ** (-1.0 / tau)
+    got = np.asarray(jax.jit(lambda v: frechet_power(v, tau, frechet_coefficients(tau)))(jnp.asarray(e)), np.float64)
+    assert np.max(np.abs(got - want) / want) < 4e-7
+    assert frechet_coefficients(0.9) is None  # below τ = 1 the sampler keeps log and exp
+
+
+@pytest.mark.parametrize("tau,gamma", [(1.0, 1), (5.0, 1), (10.0, 3)])
+def test_fast_sampler_has_the_reference_distribution(tau, gamma):
+    """Rows of one prior row repeated: each is an independent draw. Per entry, the Fréchet-form sampler's values
+    and those of the plain softmax of jax.random.gumbel noise (the paper code's sampler) agree in mean and
+    variance and pass a two-sample KS test."""
+    from scipy import stats
+
+    base = jnp.asarray([[2.0, 0.5, 0.0, -1.0, 3.0, 1.0]])
+    n = 3000
+    logits = jnp.tile(base, (n, 1))
+    fast = np.asarray(multi_step_gumbel(logits, jax.random.PRNGKey(11), gamma, tau, "hash"))
+    keys = jax.random.split(jax.random.PRNGKey(12), gamma)
+    ref = sum(jax.nn.softmax((logits + jax.random.gumbel(k, logits.shape)) / tau, axis=-1) for k in keys)
+    ref = np.asarray(jnp.clip(ref, -1.0, 1.0))
+    for j in range(base.shape[1]):
+        a, b = fast[:, j], ref[:, j]
+        assert stats.ks_2samp(a, b).pvalue > 1e-3, f"item {j}"
+        se = np.sqrt(a.var() / n + b.var() / n)
+        assert abs(a.mean() - b.mean()) < 5 * se, f"item {j}"
+        if tau >= 5.0:  # at τ = 1 the entries are heavy-tailed: their sample variance is too noisy to compare
+            assert abs(a.std() / b.std() - 1) < 0.1, f"item {j}"
 
 
 def test_fixed_softmax_shift_survives_extreme_logits():
@@ -184,7 +221,7 @@ def test_resume_equals_uninterrupted(data, tmp_path):
     part = distill(data, cfg, progress=False, checkpoint_dir=tmp_path / "b", stop_at=5)
     assert part.history["steps_run"] == 5
     manifest = json.loads((tmp_path / "b" / "checkpoint.json").read_text())
-    assert manifest["step"] == 5 and len(list((tmp_path / "b").glob("ckpt_*.npz"))) == 1
+    assert manifest["step"] == 5 and len(list((tmp_path / "b").glob("ckpt_*.npz"))) == 2  # this and the previous
     resumed = distill(data, cfg, progress=False, checkpoint_dir=tmp_path / "b", resume=True)
     np.testing.assert_array_equal(resumed.prior, full.prior)
     assert resumed.history["loss"] == full.history["loss"]
@@ -192,6 +229,48 @@ def test_resume_equals_uninterrupted(data, tmp_path):
     with pytest.raises(ParameterError, match="different config"):
         distill(data, DistillConfig(**dict(FAST, steps=8, checkpoint_every=2, batch_size=64)), progress=False,
                 checkpoint_dir=tmp_path / "b")
+
+
+def test_accumulated_step_equals_the_mean_gradient(data):
+    """A step over two batches is one Adam step on the mean of the batches' objective gradients (same key)."""
+
+    from infae_kit.distill.loop import make_step
+
+    x = data.train.toarray().astype(np.float32)
+    xa, xb = jnp.asarray(x[:80]), jnp.asarray(x[80:170])
+    cfg = DistillConfig(budget=20, gamma=8, tau=5.0, batch_size=80, accumulate=2, lr=0.05)
+    avg = data.train.nnz / data.n_users
+    optimizer, step = make_step(cfg, avg)
+    prior = jnp.asarray(x[:20] + 0.1)
+    key = jax.random.PRNGKey(3)
+    _, opt_state, key_next, loss = step(prior, optimizer.init(prior), key, iter([xa, xb]), jnp.float32(1.0))
+    sub = jax.random.split(key)[1]
+    f = lambda p, xt: distill_objective(p, sub, xt, 1.0, gamma=8, tau=5.0, lambda2=cfg.lambda2,
+                                        avg_interactions=avg)
+    (la, ga), (lb, gb) = jax.value_and_grad(f)(prior, xa), jax.value_and_grad(f)(prior, xb)
+    want = (ga + gb) / 2
+    # Adam's first moment after one step is (1 − β₁) · gradient: the gradient the step applied
+    got = opt_state[0].mu / 0.1
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * float(jnp.max(jnp.abs(want))))
+    assert float(loss) == pytest.approx((float(la) + float(lb)) / 2, rel=1e-5)
+    np.testing.assert_array_equal(key_next, jax.random.split(key)[0])  # the key advances once per step
+
+
+def test_streamed_batches_and_sampled_validation_run(data):
+    base = dict(FAST, steps=4, eval_steps=(2,), log_freq=4)
+    one = distill(data, DistillConfig(**base, batch_size=32), progress=False)
+    acc = distill(data, DistillConfig(**base, batch_size=32, accumulate=3), progress=False)
+    assert np.all(np.isfinite(acc.history["loss"])) and acc.history["loss"] != one.history["loss"]
+    sampled = distill(data, DistillConfig(**base, batch_size=32, val_users=60), progress=False)
+    assert [e["step"] for e in sampled.history["evaluations"]] == [e["step"] for e in one.history["evaluations"]]
+    assert sampled.history["evaluations"][0]["metrics"] != one.history["evaluations"][0]["metrics"]
+
+
+def test_new_config_fields_leave_cache_keys_of_older_runs_unchanged():
+    d = DistillConfig().to_dict()
+    assert "accumulate" not in d and "val_users" not in d
+    cfg = DistillConfig(batch_size=64, accumulate=4, val_users=1000)
+    assert DistillConfig.from_dict(cfg.to_dict()) == cfg and cfg.to_dict()["accumulate"] == 4
 
 
 # -- artifact ------------------------------------------------------------------------------------------------
@@ -230,7 +309,8 @@ def test_distilled_support_beats_poprec(data):
     ("budget", 0), ("budget", 2.5), ("gamma", 0), ("tau", 0.0), ("tau", float("nan")), ("lambda2", -1.0),
     ("lr", 0.0), ("steps", 0), ("batch_size", 0), ("batch_size", -2), ("loss", "mse"), ("val_lambdas", ()),
     ("val_lambdas", (0.0, 1.0)), ("eval_steps", (0,)), ("log_freq", 0), ("patience", -1), ("seed", 1.5),
-    ("checkpoint_every", -1), ("support", "round"), ("depth", 0), ("gamma", True),
+    ("checkpoint_every", -1), ("support", "round"), ("depth", 0), ("gamma", True), ("accumulate", 0),
+    ("accumulate", 2), ("val_users", 0),
 ])
 def test_bad_config_raises(field, value):
     with pytest.raises(ParameterError, match=field):
@@ -292,3 +372,98 @@ def test_search_grid_parsing_and_ranking(data, tmp_path):
     assert [r["overrides"]["tau"] for r in rows] != [] and len(rows) == 2
     assert rows[0]["val"]["NDCG@10"] >= rows[1]["val"]["NDCG@10"]
     assert all(r["config"]["budget"] == 20 and not r["cached"] for r in rows)
+
+
+# -- checkpoints: killed runs and damaged files ----------------------------------------------------------------
+CKPT = dict(FAST, steps=7, checkpoint_every=2, batch_size=64)
+
+
+def _truncate(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(data, tmp_path_factory):
+    return distill(data, DistillConfig(**CKPT), progress=False, checkpoint_dir=tmp_path_factory.mktemp("full"))
+
+
+@pytest.mark.parametrize("damaged", ["checkpoint.json", "newest npz", "both npz"])
+def test_damaged_checkpoint_is_set_aside_and_the_run_restarts(data, uninterrupted, tmp_path, damaged):
+    cfg = DistillConfig(**CKPT)
+    distill(data, cfg, progress=False, checkpoint_dir=tmp_path, stop_at=5)
+    npz = sorted(tmp_path.glob("ckpt_*.npz"))
+    assert [p.name for p in npz] == ["ckpt_0000004.npz", "ckpt_0000005.npz"]  # the previous one is kept
+    targets = {"checkpoint.json": [tmp_path / "checkpoint.json"], "newest npz": npz[-1:], "both npz": npz}[damaged]
+    for path in targets:
+        _truncate(path)
+    with pytest.warns(DamagedCacheWarning) as record:
+        resumed = distill(data, cfg, progress=False, checkpoint_dir=tmp_path)
+    messages = " ".join(str(w.message) for w in record)
+    for path in targets:
+        assert path.name in messages and "set aside" in messages
+        assert list(tmp_path.glob(path.name + ".damaged-*")), f"{path.name} was not set aside"
+    # from step 5, step 4 or scratch: the run ends where the uninterrupted one ends
+    np.testing.assert_array_equal(resumed.prior, uninterrupted.prior)
+    assert resumed.history["loss"] == uninterrupted.history["loss"]
+    assert (resumed.best_support != uninterrupted.best_support).nnz == 0
+    again = distill(data, cfg, progress=False, checkpoint_dir=tmp_path)  # the rewritten checkpoints are good
+    np.testing.assert_array_equal(again.prior, uninterrupted.prior)
+
+
+@pytest.mark.parametrize("damaged", ["support.npz", "datacard.json"])
+def test_damaged_cached_support_is_set_aside_and_recomputed(data, tmp_path, damaged):
+    from infae_kit.distill import distill_cache_path, distill_cached
+
+    config = DistillConfig(**FAST)
+    first, _ = distill_cached(data, config, tmp_path, progress=False)
+    path = distill_cache_path(data, config, tmp_path)
+    _truncate(path / damaged)
+    with pytest.warns(DamagedCacheWarning, match=damaged):
+        again, cached = distill_cached(data, config, tmp_path, progress=False)
+    assert not cached and (again.best_support != first.best_support).nnz == 0
+    assert list(path.glob(damaged + ".damaged-*"))
+    assert distill_cached(data, config, tmp_path, progress=False)[1]  # the rewritten artifact loads
+
+
+_KILLED_RUN = """
+import sys
+from infae_kit.caching import DamagedCacheWarning
+from infae_kit.data import load_dataset
+from infae_kit.distill import DistillConfig, distill
+data = load_dataset("synthetic", n_users=200, n_items=150, seed=1, zipf_a=0.5, affinity_scale=4.0)
+distill(data, DistillConfig(**{cfg!r}), progress=False, checkpoint_dir=sys.argv[1])
+"""
+
+
+def test_run_killed_mid_way_resumes_to_the_identical_support(data, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cfg = dict(FAST, steps=150, eval_steps=(), log_freq=75, checkpoint_every=1, batch_size=64)
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_RUN.format(cfg=cfg), str(tmp_path)],
+                            env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    manifest = tmp_path / "checkpoint.json"
+    deadline = time.time() + 300
+    step = 0
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            step = json.loads(manifest.read_text())["step"]
+        except (OSError, ValueError, KeyError):
+            step = 0
+        if step >= 10:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = json.loads(manifest.read_text())["step"]
+    assert 10 <= killed_at < 150
+    resumed = distill(data, DistillConfig(**cfg), progress=False, checkpoint_dir=tmp_path)
+    full = distill(data, DistillConfig(**cfg), progress=False, checkpoint_dir=tmp_path / "uninterrupted")
+    assert resumed.history["steps_run"] == 150
+    np.testing.assert_array_equal(resumed.prior, full.prior)
+    assert (resumed.best_support != full.best_support).nnz == 0 and resumed.best_lambda == full.best_lambda

@@ -10,17 +10,13 @@ from infae_kit.data import build_rec_dataset, make_synthetic
 from infae_kit.errors import DataError, MemoryBudgetError, ParameterError
 from infae_kit.evaluation.protocol import evaluate_model
 from infae_kit.models.infinite_ae import InfiniteAE, tune_and_evaluate_infinite_ae
-from infae_kit.models.landmark import (
-    SELECTIONS,
-    LandmarkInfiniteAE,
+from infae_kit.models.landmark import LandmarkInfiniteAE, tune_and_evaluate_landmark
+from infae_kit.models.landmark_basis import SELECTIONS, landmark_basis, read_landmark_file, select_landmark_users
+from infae_kit.models.landmark_solver import (
     accumulate_normal_equations,
     check_landmark_memory,
     estimate_landmark_memory_bytes,
-    landmark_basis,
-    read_landmark_file,
-    select_landmark_users,
     solve_landmark,
-    tune_and_evaluate_landmark,
 )
 from infae_kit.models.ntk import ntk_matrix
 

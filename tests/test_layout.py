@@ -23,9 +23,6 @@ PACKAGE = Path(infae_kit.__file__).resolve().parent
 LAYERS = ("data", "evaluation", "models", "distill", "experiments")
 ENTRY_POINTS = ("runner", "scale")
 MAX_LINES = 700
-# Owned by the DISTILL-CF scale work while this layout landed: expected to fail until the module has `__all__`;
-# then the tests below fail until the entry is removed, so it cannot outlive the fix.
-PENDING_ALL = {"infae_kit.distill.loop", "infae_kit.distill.sampler"}
 
 
 def _module_name(path: Path) -> str:
@@ -134,16 +131,9 @@ def test_module_is_short_and_declares_its_public_names(name):
     lines = MODULES[name].read_text(encoding="utf-8").count("\n")
     assert lines <= MAX_LINES, f"{name} has {lines} lines; split it (at most {MAX_LINES})"
     module = importlib.import_module(name)
-    _pending(name, module)
     assert isinstance(getattr(module, "__all__", None), (list, tuple)), f"{name} has no __all__"
     missing = [n for n in module.__all__ if not hasattr(module, n)]
     assert not missing, f"{name}.__all__ names what the module does not have: {missing}"
-
-
-def _pending(name: str, module) -> None:
-    if name in PENDING_ALL:
-        assert not hasattr(module, "__all__"), f"{name} has __all__ now: remove it from PENDING_ALL"
-        pytest.xfail(f"{name} gets its __all__ with the DISTILL-CF scale work")
 
 
 def _unannotated(function, skip_first: bool) -> list[str]:
@@ -177,7 +167,6 @@ def _public_callables(module):
 @pytest.mark.parametrize("name", sorted(MODULES))
 def test_public_functions_have_type_hints_and_docstrings(name):
     module = importlib.import_module(name)
-    _pending(name, module)
     problems = []
     for qualname, obj, is_method in _public_callables(module):
         if inspect.isclass(obj):

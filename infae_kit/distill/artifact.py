@@ -20,8 +20,22 @@ import scipy.sparse as sp
 from infae_kit import __version__
 from infae_kit.caching import dataset_fingerprint, dataset_identity, item_ids_hash
 from infae_kit.distill.config import DistillConfig
-from infae_kit.errors import DataError
+from infae_kit.errors import DamagedFileError
+from infae_kit.caching import set_aside
 from infae_kit.io_utils import atomic_write_bytes, atomic_write_json
+
+__all__ = [
+    "CARD_NAME",
+    "CHECKPOINT_MANIFEST",
+    "SUPPORT_NAME",
+    "DistillResult",
+    "dataset_fingerprint",
+    "dataset_identity",
+    "item_ids_hash",
+    "load_checkpoint",
+    "load_distilled",
+    "save_checkpoint",
+]
 
 __all__ = [
     "CHECKPOINT_MANIFEST",
@@ -126,47 +140,117 @@ def load_distilled(path: str | os.PathLike) -> DistillResult:
     for p in (npz, card_path):
         if not p.exists():
             raise FileNotFoundError(f"{p} not found: {path} is not a saved DISTILL-CF support")
-    card = json.loads(card_path.read_text(encoding="utf-8"))
-    support = sp.csr_matrix(sp.load_npz(npz), dtype=np.float32)
-    if list(support.shape) != list(card["shape"]):
-        raise DataError(f"{npz} has shape {support.shape} but its data card says {card['shape']}")
-    return DistillResult(support, float(card["best_lambda"]), card["history"], DistillConfig.from_dict(card["config"]),
-                         card.get("timings", {}), card.get("dataset", {}),
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+        config = DistillConfig.from_dict(card["config"])
+        best_lambda, history = float(card["best_lambda"]), card["history"]
+    except Exception as exc:  # JSONDecodeError, KeyError, ParameterError, ...
+        raise DamagedFileError(card_path, f"{type(exc).__name__}: {exc}") from exc
+    try:
+        support = sp.csr_matrix(sp.load_npz(npz), dtype=np.float32)
+    except Exception as exc:  # zipfile.BadZipFile, EOFError, ValueError, ...
+        raise DamagedFileError(npz, f"{type(exc).__name__}: {exc}") from exc
+    if list(support.shape) != list(card.get("shape", [])):
+        raise DamagedFileError(npz, f"shape {support.shape} but its data card says {card.get('shape')}")
+    return DistillResult(support, best_lambda, history, config, card.get("timings", {}), card.get("dataset", {}),
                          test_metrics=card.get("test_metrics", {}))
 
 
-def save_checkpoint(directory: Path, step: int, prior: jax.Array, opt_state: Any, key: jax.Array,
-                    best_support: np.ndarray | None, state: dict) -> None:
-    """``ckpt_<step>.npz`` (arrays) then ``checkpoint.json`` (manifest naming it), both atomic; old npz removed."""
+_CKPT_GLOB = "ckpt_*.npz"
+_STATE_KEY = "state_json"
+_CKPT_KEPT = 2
+
+
+def _ckpt_step(path: Path) -> int:
+    try:
+        return int(path.stem.split("_", 1)[1])
+    except (IndexError, ValueError):
+        return -1
+
+
+def save_checkpoint(directory: Path, step: int, prior, opt_state, key, best_support, state: dict) -> None:
+    """Write ``ckpt_<step>.npz`` then ``checkpoint.json`` naming it, each atomically.
+
+    The npz is self-contained (arrays and the run's state as JSON), so any one of them can restart the run;
+    the two newest are kept (the previous one is removed only once the new one is complete), so that a damaged
+    newest checkpoint falls back to the one before it (:func:`load_checkpoint`).
+    """
     directory.mkdir(parents=True, exist_ok=True)
     leaves = jax.tree_util.tree_leaves(opt_state)
-    arrays = {"prior": np.asarray(prior), "key": np.asarray(key)}
+    name = f"ckpt_{step:07d}.npz"
+    manifest = dict(state, step=step, arrays=name, n_opt_leaves=len(leaves))
+    arrays = {"prior": np.asarray(prior), "key": np.asarray(key),
+              _STATE_KEY: np.frombuffer(json.dumps(manifest).encode("utf-8"), dtype=np.uint8)}
     for i, leaf in enumerate(leaves):
         arrays[f"opt_{i}"] = np.asarray(leaf)
     if best_support is not None:
         arrays["best_support"] = np.asarray(best_support)
     buf = io.BytesIO()
     np.savez(buf, **arrays)
-    name = f"ckpt_{step:07d}.npz"
     atomic_write_bytes(directory / name, buf.getvalue())
-    manifest = dict(state, step=step, arrays=name, n_opt_leaves=len(leaves))
     atomic_write_json(directory / CHECKPOINT_MANIFEST, manifest)
-    for old in directory.glob("ckpt_*.npz"):
-        if old.name != name:
-            old.unlink(missing_ok=True)
+    for old in sorted(directory.glob(_CKPT_GLOB), key=_ckpt_step, reverse=True)[_CKPT_KEPT:]:
+        old.unlink(missing_ok=True)
 
 
-def load_checkpoint(directory: Path, opt_state_template: Any) -> tuple[dict, jax.Array, Any, jax.Array,
-                                                                        np.ndarray | None] | None:
-    """The checkpoint :func:`save_checkpoint` wrote in ``directory``: ``(manifest, prior (μ, items), optimiser
-    state shaped like ``opt_state_template``, PRNG key, best support or None)``; ``None`` when there is none."""
-    manifest_path = directory / CHECKPOINT_MANIFEST
-    if not manifest_path.exists():
+def _read_manifest(path: Path) -> dict | None:
+    """The manifest, or None (set aside with a warning) when it is unreadable."""
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("arrays"), str):
+            raise ValueError("not a checkpoint manifest")
+        return manifest
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        set_aside(path, f"{type(exc).__name__}: {exc}")
         return None
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    with np.load(directory / manifest["arrays"]) as z:
-        arrays = {k: z[k] for k in z.files}
-    treedef = jax.tree_util.tree_structure(opt_state_template)
-    leaves = [jnp.asarray(arrays[f"opt_{i}"]) for i in range(manifest["n_opt_leaves"])]
-    opt_state = jax.tree_util.tree_unflatten(treedef, leaves)
-    return manifest, jnp.asarray(arrays["prior"]), opt_state, jnp.asarray(arrays["key"]), arrays.get("best_support")
+
+
+def _read_checkpoint(path: Path, manifest: dict | None, prior_template, opt_state_template):
+    """``(state, prior, opt_state, key, best_support)`` from one npz; raises DamagedFileError if unusable."""
+    try:
+        with np.load(path) as z:
+            arrays = {k: z[k] for k in z.files}
+        if _STATE_KEY in arrays:
+            state = json.loads(arrays.pop(_STATE_KEY).tobytes().decode("utf-8"))
+        elif manifest is not None and manifest.get("arrays") == path.name:  # written before states were inlined
+            state = manifest
+        else:
+            raise ValueError("no run state in it")
+        treedef = jax.tree_util.tree_structure(opt_state_template)
+        leaves = [jnp.asarray(arrays[f"opt_{i}"]) for i in range(state["n_opt_leaves"])]
+        opt_state = jax.tree_util.tree_unflatten(treedef, leaves)
+        prior = arrays["prior"]
+        if prior.shape != tuple(prior_template.shape):
+            raise ValueError(f"prior of shape {prior.shape}, expected {tuple(prior_template.shape)}")
+        for leaf, ref in zip(leaves, jax.tree_util.tree_leaves(opt_state_template)):
+            if leaf.shape != ref.shape:
+                raise ValueError(f"optimiser state of shape {leaf.shape}, expected {ref.shape}")
+        return state, jnp.asarray(prior), opt_state, jnp.asarray(arrays["key"]), arrays.get("best_support")
+    except Exception as exc:  # zipfile.BadZipFile, EOFError, zlib.error, KeyError, ValueError, ...
+        raise DamagedFileError(path, f"{type(exc).__name__}: {exc}") from exc
+
+
+def load_checkpoint(directory: Path, prior_template, opt_state_template):
+    """The newest readable checkpoint of ``directory`` as ``(state, prior, opt_state, key, best_support)``.
+
+    The manifest's checkpoint is tried first, then the other ``ckpt_*.npz`` newest first. A damaged file (a
+    truncated manifest or npz, a wrong shape) is set aside as ``<name>.damaged-<timestamp>`` with a warning
+    naming it (:func:`~infae_kit.caching.set_aside`) and the next one is tried. Returns None when no
+    checkpoint is usable (the run starts from scratch).
+    """
+    if directory is None or not directory.exists():
+        return None
+    manifest_path = directory / CHECKPOINT_MANIFEST
+    manifest = _read_manifest(manifest_path) if manifest_path.exists() else None
+    candidates = sorted(directory.glob(_CKPT_GLOB), key=_ckpt_step, reverse=True)
+    if manifest is not None:
+        named = directory / manifest["arrays"]
+        candidates = [named] + [c for c in candidates if c != named]
+    for path in candidates:
+        if not path.exists():
+            continue
+        try:
+            return _read_checkpoint(path, manifest, prior_template, opt_state_template)
+        except DamagedFileError as exc:
+            set_aside(path, exc.reason)
+    return None

@@ -8,10 +8,13 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from infae_kit.caching import data_name, dataset_fingerprint, entry_path
+from infae_kit.caching import data_name, dataset_fingerprint, entry_path, set_aside
 from infae_kit.distill.artifact import CARD_NAME, SUPPORT_NAME, DistillResult, load_distilled
 from infae_kit.distill.config import DistillConfig
 from infae_kit.distill.loop import distill
+from infae_kit.errors import DamagedFileError
+
+__all__ = ["distill_cache_path", "distill_cached"]
 
 if TYPE_CHECKING:
     from infae_kit.data.dataset import RecDataset
@@ -34,13 +37,19 @@ def distill_cached(data: RecDataset, config: DistillConfig, cache_dir: str | os.
     ``datacard.json``, written last and atomically) and, while the run is going, checkpoints every
     ``checkpoint_every`` steps in ``checkpoint/``, so an interrupted run resumes where it stopped (and ends
     where an uninterrupted run ends). A cached result has no ``prior``. ``reuse=False`` deletes that directory
-    first (artifact and checkpoints) and distils again from scratch.
+    first (artifact and checkpoints) and distils again from scratch. A damaged artifact or checkpoint (a
+    truncated ``support.npz``, ``datacard.json``, ``checkpoint.json`` or ``ckpt_*.npz``) is set aside as
+    ``<name>.damaged-<timestamp>`` with a warning naming it, and the run continues from the last good checkpoint
+    (from scratch if there is none).
     """
     path = distill_cache_path(data, config, cache_dir)
     if not reuse and path.exists():
         shutil.rmtree(path)
     if (path / CARD_NAME).exists() and (path / SUPPORT_NAME).exists():
-        return load_distilled(path), True
+        try:
+            return load_distilled(path), True
+        except DamagedFileError as exc:
+            set_aside(exc.path, exc.reason)
     run_config = config if config.checkpoint_every else dataclasses.replace(config, checkpoint_every=checkpoint_every)
     result = distill(data, run_config, progress=progress, checkpoint_dir=path / "checkpoint", resume=True)
     result.config = config

@@ -11,6 +11,20 @@ from infae_kit.checks import DictConfig, is_int
 from infae_kit.distill.sampler import NOISE_GENERATORS
 from infae_kit.errors import ParameterError
 
+__all__ = [
+    "CI_CONFIG",
+    "EARLY_EVAL_STEPS",
+    "LOSSES",
+    "OPTIONAL_FIELDS",
+    "PAPER_DISTILL_LAMBDA_GRID",
+    "PRESETS",
+    "RECORDED_CONFIGS",
+    "SELECT_BY",
+    "SUPPORT_MODES",
+    "DistillConfig",
+    "distill_config_for",
+]
+
 
 LOSSES = ("multinomial", "bce")
 SUPPORT_MODES = ("topk", "hard", "soft")
@@ -47,7 +61,13 @@ class DistillConfig(DictConfig):
         average number of train interactions per user.
       lr: Adam learning rate.
       steps: outer steps ξ.
-      batch_size: real users per step (−1 = all users, the default; otherwise a seeded random batch per step).
+      batch_size: real users per step (−1 = all users, the default, densified once; otherwise a seeded batch of
+        ``batch_size`` users read from the sparse train matrix at each step, so that memory does not grow with
+        the number of users).
+      accumulate: batches of ``batch_size`` users whose gradients are averaged into one Adam step (gradient
+        accumulation; the Gumbel key advances once per step, as the paper's code does per accumulation cycle).
+        The sampled support is computed once per step and shared by its batches. Needs ``batch_size`` > 0
+        when > 1.
       loss: ``"multinomial"`` (the code's −Σ log_softmax · x) or ``"bce"`` (the printed Eq. 3).
       val_lambdas: inner-λ grid re-searched at each validation.
       eval_steps: validation steps besides the multiples of ``log_freq`` (the code: 25, 50, …, 200).
@@ -60,6 +80,8 @@ class DistillConfig(DictConfig):
       depth: hidden layers of the ∞-AE whose NTK is used (the paper: 1).
       noise: the Gumbel noise generator, ``"hash"`` (fast, default) or ``"threefry"`` (``jax.random.gumbel``,
         as the paper's code); see :func:`gumbel_noise`.
+      val_users: validate on a seeded sample of this many users (−1 = every user, the default): on datasets of
+        hundreds of thousands of users a validation of every λ over everyone would cost more than many steps.
     """
 
     budget: int = 500
@@ -79,17 +101,23 @@ class DistillConfig(DictConfig):
     support: str = "soft"
     depth: int = 1
     noise: str = "hash"
+    accumulate: int = 1
+    val_users: int = -1
 
     def __post_init__(self) -> None:
         def bad(name, want):
             raise self.field_error(name, want)
 
-        self.check_int_fields(("budget", "gamma", "steps", "log_freq", "depth"), 1)
+        self.check_int_fields(("budget", "gamma", "steps", "log_freq", "depth", "accumulate"), 1)
         self.check_int_fields(("patience", "checkpoint_every"), 0)
         if not is_int(self.seed):
             bad("seed", "an integer")
         if not is_int(self.batch_size) or (self.batch_size < 1 and self.batch_size != -1):
             bad("batch_size", "a positive integer or -1 (all users)")
+        if self.accumulate > 1 and self.batch_size == -1:
+            bad("accumulate", "1 when batch_size is -1 (all users); set batch_size to accumulate batches")
+        if not is_int(self.val_users) or (self.val_users < 1 and self.val_users != -1):
+            bad("val_users", "a positive integer or -1 (every user)")
         self.check_real_field("tau", 0, low_open=True)
         self.check_real_field("lr", 0, low_open=True)
         self.check_real_field("lambda2", 0)
@@ -115,7 +143,21 @@ class DistillConfig(DictConfig):
         """Whether the paper's schedule validates after ``step``."""
         return step in self.eval_steps or step % self.log_freq == 0
 
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as JSON-ready values; :data:`OPTIONAL_FIELDS` only when not at their default.
 
+        Runs are cached under a hash of this dict, so a field added to the config leaves the keys of runs that
+        do not use it unchanged.
+        """
+        d = super().to_dict()
+        for name, default in OPTIONAL_FIELDS.items():
+            if d[name] == default:
+                del d[name]
+        return d
+
+
+OPTIONAL_FIELDS: dict[str, Any] = {"accumulate": 1, "val_users": -1}
+"""Fields that :meth:`DistillConfig.to_dict` leaves out at their default (see there)."""
 
 PRESETS = ("recorded", "ci", "paper-code")
 CI_CONFIG: dict[str, Any] = {"budget": 50, "gamma": 50, "steps": 30}

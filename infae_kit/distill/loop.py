@@ -45,7 +45,6 @@ from __future__ import annotations
 import math
 import os
 import time
-from functools import partial
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -59,14 +58,57 @@ from threadpoolctl import ThreadpoolController
 from infae_kit.checks import is_int
 from infae_kit.distill.artifact import DistillResult, dataset_identity, load_checkpoint, save_checkpoint
 from infae_kit.distill.config import SELECT_BY, DistillConfig
-from infae_kit.distill.sampler import hard_gumbel_support, multi_step_gumbel
+from infae_kit.distill.sampler import (gumbel_sum_backward, gumbel_sum_forward, hard_gumbel_support,
+                                      multi_step_gumbel, sample_seeds)
 from infae_kit.errors import DataError, NumericalError, ParameterError
 from infae_kit.evaluation import metrics as M
 from infae_kit.evaluation.protocol import DEFAULT_KS, MetricAccumulator, split_protocol, user_batches
 from infae_kit.models.infinite_ae import RidgeSolver
-from infae_kit.models.ntk import gram_matrix, ntk_matrix, ntk_matrix_jax
+from infae_kit.models.ntk import ntk_matrix, ntk_matrix_jax
 
 _BCE_EPS = 1e-6
+
+__all__ = [
+    "batch_rows",
+    "cardinality_penalty",
+    "distill",
+    "distill_objective",
+    "initial_prior",
+    "make_step",
+    "real_user_batch",
+    "reconstruction_loss",
+    "sample_support",
+    "topk_binarize",
+]
+
+
+def reconstruction_loss(xs: jax.Array, x_batch: jax.Array, lam, *, loss: str = "multinomial",
+                        depth: int = 1) -> jax.Array:
+    """Loss of ∞-AE fitted on the support ``xs`` at reconstructing the real users ``x_batch``.
+
+    Args:
+      xs: ``(μ, items)`` sampled support X̂ˢ.
+      x_batch: ``(b, items)`` dense train rows of real users (both the ∞-AE input and the target).
+      lam: inner ridge λ (scaled by ``trace(K)/μ``).
+      loss, depth: as in :class:`DistillConfig`.
+
+    Returns:
+      scalar: the mean over the ``b`` users.
+    """
+    mu = xs.shape[0]
+    k_ss = ntk_matrix_jax(xs, depth=depth)
+    k_reg = k_ss + jnp.abs(lam) * jnp.trace(k_ss) / mu * jnp.eye(mu, dtype=xs.dtype)
+    alpha = jax.scipy.linalg.solve(k_reg, xs, assume_a="pos")
+    scores = ntk_matrix_jax(x_batch, xs, depth=depth) @ alpha
+    if loss == "multinomial":
+        return jnp.mean(-jnp.sum(jax.nn.log_softmax(scores, axis=-1) * x_batch, axis=-1))
+    p = jnp.clip(scores, _BCE_EPS, 1.0 - _BCE_EPS)
+    return jnp.mean(-jnp.sum(x_batch * jnp.log(p) + (1.0 - x_batch) * jnp.log1p(-p), axis=-1))
+
+
+def cardinality_penalty(xs: jax.Array, lambda2: float, avg_interactions: float) -> jax.Array:
+    """``λ₂ · mean_u Σ_i X̂ˢ[u, i] / (train interactions / users)`` for the ``(μ, items)`` support ``xs``."""
+    return lambda2 * jnp.mean(jnp.sum(xs, axis=-1)) / avg_interactions
 
 
 def distill_objective(prior: jax.Array, key: jax.Array, x_batch: jax.Array, lam, *, gamma: int, tau: float,
@@ -86,46 +128,69 @@ def distill_objective(prior: jax.Array, key: jax.Array, x_batch: jax.Array, lam,
       scalar loss.
     """
     xs = multi_step_gumbel(prior, key, gamma, tau, noise)
-    mu = xs.shape[0]
-    k_ss = ntk_matrix_jax(xs, depth=depth)
-    k_reg = k_ss + jnp.abs(lam) * jnp.trace(k_ss) / mu * jnp.eye(mu, dtype=xs.dtype)
-    alpha = jax.scipy.linalg.solve(k_reg, xs, assume_a="pos")
-    scores = ntk_matrix_jax(x_batch, xs, depth=depth) @ alpha
-    if loss == "multinomial":
-        rec = jnp.mean(-jnp.sum(jax.nn.log_softmax(scores, axis=-1) * x_batch, axis=-1))
-    else:
-        p = jnp.clip(scores, _BCE_EPS, 1.0 - _BCE_EPS)
-        rec = jnp.mean(-jnp.sum(x_batch * jnp.log(p) + (1.0 - x_batch) * jnp.log1p(-p), axis=-1))
-    cardinality = jnp.mean(jnp.sum(xs, axis=-1)) / avg_interactions
-    return rec + lambda2 * cardinality
+    return (reconstruction_loss(xs, x_batch, lam, loss=loss, depth=depth)
+            + cardinality_penalty(xs, lambda2, avg_interactions))
 
 
 def make_step(config: DistillConfig, avg_interactions: float):
-    """Jitted ``(prior, opt_state, key, x_batch, lam) -> (prior, opt_state, key, loss)``; the key advances once."""
-    optimizer = optax.adam(config.lr)
-    objective = partial(distill_objective, gamma=config.gamma, tau=float(config.tau), lambda2=float(config.lambda2),
-                        avg_interactions=float(avg_interactions), loss=config.loss, depth=config.depth,
-                        noise=config.noise)
+    """``(optimizer, step)``; ``step(prior, opt_state, key, batches, lam) -> (prior, opt_state, key, loss)``.
 
-    def loss_and_grad(prior, key, x_batch, lam):
+    ``batches`` is an iterable of ``(b, items)`` dense real-user rows (numpy or JAX; one for full batch,
+    ``config.accumulate`` for gradient accumulation), consumed one at a time, so that only one batch is in
+    memory. A step samples the support once (``S`` and the per-draw row normalisers of
+    :func:`~infae_kit.distill.sampler.gumbel_sum_forward`), takes the gradient of each batch's
+    :func:`reconstruction_loss` with respect to the sampled support, averages them, adds the cardinality
+    penalty's and pulls the sum back through the sampler once (:func:`gumbel_sum_backward`): the same
+    gradient as differentiating :func:`distill_objective` (averaged over the batches), with one sampler pass
+    each way whatever the number of batches. The key advances once per step.
+    """
+    optimizer = optax.adam(config.lr)
+    gamma, tau, noise = config.gamma, float(config.tau), config.noise
+    lambda2, avg = float(config.lambda2), float(avg_interactions)
+
+    def sample(prior, key):
         key_next, sub = jax.random.split(key)
-        loss, grad = jax.value_and_grad(objective)(prior, sub, x_batch, lam)
-        return loss, grad, key_next
+        seeds = sample_seeds(sub, gamma, noise)
+        total, norms = gumbel_sum_forward(prior, seeds, tau, noise)
+        return total, norms, seeds, key_next
+
+    def batch_loss_and_grad(total, x_batch, lam):
+        xs = jnp.clip(total, -1.0, 1.0)
+        return jax.value_and_grad(reconstruction_loss)(xs, x_batch, lam, loss=config.loss, depth=config.depth)
+
+    def pull_back(prior, seeds, total, norms, g_xs, rec_loss):
+        xs, clip_vjp = jax.vjp(lambda t: jnp.clip(t, -1.0, 1.0), total)
+        card, g_card = jax.value_and_grad(cardinality_penalty)(xs, lambda2, avg)
+        g_total = clip_vjp(g_xs + g_card)[0]
+        return gumbel_sum_backward(prior, seeds, total, norms, g_total, tau, noise), rec_loss + card
 
     def apply_update(grad, opt_state, prior):
         updates, opt_state = optimizer.update(grad, opt_state, prior)
         return optax.apply_updates(prior, updates), opt_state
 
-    # Two jitted programs, not one: compiled together with the Adam update, XLA's CPU schedule of the
+    # Separate jitted programs, not one: compiled together with the Adam update, XLA's CPU schedule of the
     # sampler's backward scan ran 2.2× slower (Magazine, μ=500, γ=200: 4.8 s → 2.15 s per step).
     # Buffer donation is a no-op (with a warning) on CPU; use it where it saves memory.
     donate = (1, 2) if jax.default_backend() != "cpu" else ()
-    grad_fn = jax.jit(loss_and_grad)
+    sample_fn = jax.jit(sample)
+    batch_fn = jax.jit(batch_loss_and_grad)
+    pull_back_fn = jax.jit(pull_back)
     update_fn = jax.jit(apply_update, donate_argnums=donate)
 
-    def step(prior, opt_state, key, x_batch, lam):
+    def step(prior, opt_state, key, batches, lam):
         with _single_threaded_blas():
-            loss, grad, key_next = grad_fn(prior, key, x_batch, lam)
+            total, norms, seeds, key_next = sample_fn(prior, key)
+            g_sum, loss_sum, n = None, None, 0
+            for x_batch in batches:
+                loss_b, g_b = batch_fn(total, jnp.asarray(x_batch, dtype=total.dtype), lam)
+                g_sum = g_b if g_sum is None else g_sum + g_b
+                loss_sum = loss_b if loss_sum is None else loss_sum + loss_b
+                n += 1
+            if n == 0:
+                raise ParameterError("a DISTILL-CF step needs at least one batch of real users")
+            if n > 1:
+                g_sum, loss_sum = g_sum / n, loss_sum / n
+            grad, loss = pull_back_fn(prior, seeds, total, norms, g_sum, loss_sum)
             prior, opt_state = update_fn(grad, opt_state, prior)
             jax.block_until_ready(loss)  # the limit must hold while the step runs, not only while it is queued
         return prior, opt_state, key_next, loss
@@ -195,35 +260,46 @@ _soft_jit = jax.jit(multi_step_gumbel, static_argnums=(2, 3, 4))
 # Validation of a support
 # ---------------------------------------------------------------------------------------------------------
 class _Validator:
-    """Fits ∞-AE on a support for each λ and scores validation (context = train, targets = val, mask = train)."""
+    """Fits ∞-AE on a support for each λ and scores validation (context = train, targets = val, mask = train).
 
-    def __init__(self, data, lambdas: Sequence[float], depth: int, ks=DEFAULT_KS, n_negatives: int = 50):
-        self.data = data
+    Users are scored in blocks of ``block_users`` read from the sparse context matrix, so memory is
+    O(block · items + users · μ-free metric state) — no ``users × items`` dense matrix. ``users > 0`` validates
+    a seeded sample of that many users instead of all of them.
+    """
+
+    def __init__(self, data, lambdas: Sequence[float], depth: int, ks=DEFAULT_KS, n_negatives: int = 50,
+                 users: int = -1, seed: int = 0, block_users: int = 4096):
         self.lambdas = tuple(lambdas)
         self.depth = depth
         self.ks = ks
-        self.context, self.targets, self.excluded = split_protocol(data, "val")
-        self.context_dense = self.context.toarray().astype(np.float32)
+        self.block_users = block_users
+        context, targets, excluded = split_protocol(data, "val")
+        negatives = data.auc_negatives(n_negatives, 42) if n_negatives else None
+        if 0 < users < data.n_users:
+            rows = np.sort(np.random.default_rng([seed, users]).choice(data.n_users, size=users, replace=False))
+            context, targets, excluded = context[rows], targets[rows], excluded[rows]
+            negatives = negatives[rows] if negatives is not None else None
+        self.context, self.targets, self.excluded, self.negatives = context, targets, excluded, negatives
         self.weights = M.propensity_weights(data.train)
-        self.negatives = data.auc_negatives(n_negatives, 42) if n_negatives else None
 
     def evaluate(self, support: np.ndarray) -> tuple[float, dict[float, dict[str, float]]]:
         """Returns ``(best λ, {λ: validation metrics})``; ties keep the first λ of the grid."""
         support = np.asarray(support, dtype=np.float32)
         if not np.any(support.sum(axis=1) > 0):
             raise DataError("the sampled support has no interaction at all; nothing to fit ∞-AE on")
-        K = ntk_matrix(support, depth=self.depth)
-        k_ctx = ntk_matrix(self.context, support, depth=self.depth,
-                           gram=gram_matrix(self.context_dense, support))
-        solver = RidgeSolver(K, support)
+        solver = RidgeSolver(ntk_matrix(support, depth=self.depth), support)
+        alphas = {lam: solver.solve(lam)[0] for lam in self.lambdas}
+        accs = {lam: MetricAccumulator(self.targets, self.excluded, self.weights, self.negatives, self.ks)
+                for lam in self.lambdas}
+        for rows in user_batches(self.context.shape[0], self.block_users):
+            ctx = self.context[rows]
+            k_ctx = ntk_matrix(ctx, support, depth=self.depth)
+            for lam in self.lambdas:
+                accs[lam].add(rows, k_ctx @ alphas[lam], scores_writable=True)
         out: dict[float, dict[str, float]] = {}
         best = None
         for lam in self.lambdas:
-            alpha, _, _ = solver.solve(lam)
-            acc = MetricAccumulator(self.targets, self.excluded, self.weights, self.negatives, self.ks)
-            for rows in user_batches(self.data.n_users):
-                acc.add(rows, k_ctx[rows] @ alpha, scores_writable=True)
-            out[lam] = acc.result().metrics
+            out[lam] = accs[lam].result().metrics
             if best is None or out[lam][SELECT_BY] > out[best][SELECT_BY]:
                 best = lam
         return best, out
@@ -238,10 +314,16 @@ def initial_prior(train: sp.csr_matrix, budget: int, seed: int) -> tuple[np.ndar
     return train[idx].toarray().astype(np.float32), idx
 
 
-def _batch_rows(config: DistillConfig, step: int, n_users: int) -> np.ndarray:
-    """Users of ``step``'s batch: a function of (seed, step) only, so a resumed run draws the same batches."""
-    rng = np.random.default_rng([config.seed, step])
+def batch_rows(config: DistillConfig, step: int, n_users: int, part: int = 0) -> np.ndarray:
+    """Sorted users of ``step``'s batch number ``part``: a function of (seed, step, part) only, so that a resumed
+    run draws the same batches."""
+    rng = np.random.default_rng([config.seed, step] if part == 0 else [config.seed, step, part])
     return np.sort(rng.choice(n_users, size=config.batch_size, replace=False))
+
+
+def real_user_batch(train: sp.csr_matrix, config: DistillConfig, step: int, part: int = 0) -> np.ndarray:
+    """The dense ``(batch_size, items)`` float32 train rows of :func:`batch_rows` (only those rows densified)."""
+    return train[batch_rows(config, step, train.shape[0], part)].toarray().astype(np.float32, copy=False)
 
 
 def distill(data, config: DistillConfig | None = None, *, progress: bool = True,
@@ -293,7 +375,7 @@ def distill(data, config: DistillConfig | None = None, *, progress: bool = True,
     prior = jnp.asarray(prior_np)
     opt_state = optimizer.init(prior)
     key = jax.random.PRNGKey(config.seed)
-    validator = _Validator(data, config.val_lambdas, config.depth)
+    validator = _Validator(data, config.val_lambdas, config.depth, users=config.val_users, seed=config.seed)
     dataset_card = dict(dataset_identity(data, train), avg_interactions=float(avg_interactions))
 
     history: dict[str, Any] = {"loss": [], "evaluations": [], "best_step": None, "best_metric": None,
@@ -304,7 +386,7 @@ def distill(data, config: DistillConfig | None = None, *, progress: bool = True,
     start_step = 1
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
 
-    loaded = load_checkpoint(ckpt_dir, opt_state) if (ckpt_dir is not None and resume) else None
+    loaded = load_checkpoint(ckpt_dir, prior, opt_state) if (ckpt_dir is not None and resume) else None
     if loaded is not None:
         manifest, prior, opt_state, key_data, best_support = loaded
         if manifest["config"] != config.to_dict():
@@ -338,10 +420,10 @@ def distill(data, config: DistillConfig | None = None, *, progress: bool = True,
             break
         t = time.perf_counter()
         if dense_all is not None:
-            x_batch = dense_all
+            batches = (dense_all,)
         else:
-            x_batch = jnp.asarray(train[_batch_rows(config, step, n_users)].toarray())
-        prior, opt_state, key, loss = step_fn(prior, opt_state, key, x_batch, jnp.float32(lam))
+            batches = (real_user_batch(train, config, step, part) for part in range(config.accumulate))
+        prior, opt_state, key, loss = step_fn(prior, opt_state, key, batches, jnp.float32(lam))
         loss = float(loss)
         dt = time.perf_counter() - t
         if timings["first_step"] is None:

@@ -12,6 +12,21 @@ import numpy as np
 
 from infae_kit.errors import ParameterError
 
+__all__ = [
+    "NOISE_GENERATORS",
+    "frechet_coefficients",
+    "frechet_power",
+    "gumbel_noise",
+    "gumbel_sum_backward",
+    "gumbel_sum_forward",
+    "hard_gumbel_support",
+    "hash_uniform",
+    "lowbias32",
+    "multi_step_gumbel",
+    "noise_from_seed",
+    "sample_seeds",
+]
+
 
 NOISE_GENERATORS = ("hash", "threefry")
 """Sources of the sampler's per-element Gumbel noise (see :func:`gumbel_noise`)."""
@@ -26,24 +41,78 @@ def lowbias32(x: jax.Array) -> jax.Array:
     return x ^ (x >> 16)
 
 
-def _sample_seeds(key: jax.Array, n_samples: int, generator: str) -> jax.Array:
-    """``(γ, 2)`` uint32 per-sample seeds: the raw threefry keys, or two random words per key for ``"hash"``."""
+def sample_seeds(key: jax.Array, n_samples: int, generator: str) -> jax.Array:
+    """``(γ, 2)`` uint32 per-sample seeds of ``key``: ``jax.random.split(key, γ)`` for ``"threefry"``, two random
+    words of each split key for ``"hash"``."""
     keys = jax.random.split(key, n_samples)
     if generator == "threefry":
         return keys
     return jax.vmap(lambda k: jax.random.bits(k, (2,), jnp.uint32))(keys)
 
 
-def noise_from_seed(seed: jax.Array, shape: tuple[int, ...], dtype, generator: str) -> jax.Array:
-    if generator == "threefry":
-        return jax.random.gumbel(seed, shape, dtype)
-    n_rows, n_cols = shape
+def hash_uniform(seed: jax.Array, shape: tuple[int, int]) -> jax.Array:
+    """The ``"hash"`` generator's float32 uniforms ``u = (j + ½) / 2²³`` of one sample (``seed``: 2 uint32 words).
+
+    ``j`` is the top 23 bits of two ``lowbias32`` rounds over the element's row-major index; ``u`` lies in
+    ``[2⁻²⁴, 1 − 2⁻²⁴]``, exact in float32 (never 0 or 1).
+    """
+    n_cols = shape[1]
     counter = (jax.lax.broadcasted_iota(jnp.uint32, shape, 0) * jnp.uint32(n_cols)
                + jax.lax.broadcasted_iota(jnp.uint32, shape, 1))
     bits = lowbias32(lowbias32(counter ^ seed[0]) ^ seed[1])
-    # the top 23 bits, centred: u = (j + ½) / 2²³ in [2⁻²⁴, 1 − 2⁻²⁴], exact in float32 (never 0 or 1)
-    u = ((bits >> 9).astype(jnp.float32) + 0.5) * jnp.float32(2.0 ** -23)
-    return (-jnp.log(-jnp.log(u))).astype(dtype)
+    # j < 2²³ converts exactly through int32 (a vectorised conversion; uint32 → float32 is not on AVX2)
+    return ((bits >> 9).astype(jnp.int32).astype(jnp.float32) + 0.5) * jnp.float32(2.0 ** -23)
+
+
+def noise_from_seed(seed: jax.Array, shape: tuple[int, ...], dtype, generator: str) -> jax.Array:
+    """Standard Gumbel noise of one sample from its seed (see :func:`gumbel_noise`)."""
+    if generator == "threefry":
+        return jax.random.gumbel(seed, shape, dtype)
+    return (-jnp.log(-jnp.log(hash_uniform(seed, tuple(shape))))).astype(dtype)
+
+
+_FRECHET_MIN_TAU = 1.0
+_FRECHET_MAX_DEGREE = 12
+_FRECHET_REL_TOL = 6e-8
+_EXP_OFFSET = 26  # E = −log u ≥ 5.96e-8 > 2⁻²⁵, so its binary exponent + 26 is ≥ 0 and < 2⁵
+
+
+def frechet_coefficients(tau: float) -> np.ndarray | None:
+    """Power-basis coefficients of ``m^(−1/τ)`` on ``m ∈ [1, 2)`` in ``t = 2m − 3 ∈ [−1, 1)``, or None.
+
+    The lowest degree (≤ 12) whose Chebyshev fit has a relative error ≤ 6·10⁻⁸ (float32's half ulp is
+    6·10⁻⁸) on a fine grid; None for τ < 1, where no such degree exists (the caller then uses log and exp).
+    """
+    if tau < _FRECHET_MIN_TAU:
+        return None
+    t = np.linspace(-1.0, 1.0, 20001)
+    target = ((t + 3.0) / 2.0) ** (-1.0 / tau)
+    for degree in range(4, _FRECHET_MAX_DEGREE + 1):
+        fit = np.polynomial.chebyshev.Chebyshev.fit(t, target, degree)
+        coef = fit.convert(kind=np.polynomial.Polynomial).coef
+        if np.max(np.abs(np.polyval(coef[::-1], t) - target) / target) <= _FRECHET_REL_TOL:
+            return coef
+    return None
+
+
+def frechet_power(e: jax.Array, tau: float, coef: np.ndarray) -> jax.Array:
+    """``E^(−1/τ)`` for float32 ``E`` in ``[2⁻²⁵, 2⁶)`` (what ``−log u`` takes), without log or exp.
+
+    With ``E = 2^k · m``, ``m ∈ [1, 2)`` read from its bits: ``m^(−1/τ)`` is the polynomial ``coef``
+    (:func:`frechet_coefficients`) and ``2^(−k/τ)`` a product of the constants ``2^(−2^b/τ)`` over the set bits
+    ``b`` of ``k + 26``. Relative error ≤ 3·10⁻⁷ (a few float32 roundings), as ``exp(−log(E)/τ)``.
+    """
+    bits = jax.lax.bitcast_convert_type(e, jnp.int32)
+    k = (bits >> 23) - 127 + _EXP_OFFSET
+    m = jax.lax.bitcast_convert_type((bits & 0x007FFFFF) | 0x3F800000, jnp.float32)
+    t = m * 2.0 - 3.0
+    p = jnp.float32(coef[-1])
+    for c in coef[-2::-1]:
+        p = p * t + jnp.float32(c)
+    p = p * jnp.float32(2.0 ** (_EXP_OFFSET / tau))
+    for b in range(5):
+        p = jnp.where(((k >> b) & 1) == 1, p * jnp.float32(2.0 ** (-(2 ** b) / tau)), p)
+    return p
 
 
 def gumbel_noise(key: jax.Array, shape: tuple[int, int], dtype=jnp.float32, generator: str = "hash") -> jax.Array:
@@ -61,7 +130,7 @@ def gumbel_noise(key: jax.Array, shape: tuple[int, int], dtype=jnp.float32, gene
     if len(shape) != 2:
         raise ParameterError(f"shape must be 2-D (rows, items), got {shape!r}")
     _check_noise(generator, shape, "generator")
-    seed = _sample_seeds(key, 1, generator)[0]
+    seed = sample_seeds(key, 1, generator)[0]
     return noise_from_seed(seed, tuple(shape), dtype, generator)
 
 
@@ -83,42 +152,100 @@ def _softmax_shift(logits: jax.Array, tau: float) -> jax.Array | None:
     return (jnp.max(logits, axis=-1, keepdims=True) + _GUMBEL_MAX) / tau
 
 
-def _gumbel_softmax_once(logits: jax.Array, seed: jax.Array, tau: float, generator: str,
-                         shift: jax.Array | None) -> jax.Array:
-    """One relaxed sample ``softmax((logits + G) / τ)`` along the last axis (items); the noise carries no gradient."""
-    z = (logits + noise_from_seed(seed, logits.shape, logits.dtype, generator)) / tau
-    if shift is None:
-        return jax.nn.softmax(z, axis=-1)
-    e = jnp.exp(z - shift)
-    return e / jnp.sum(e, axis=-1, keepdims=True)
+def _unnormalised_draws(logits: jax.Array, tau: float, generator: str):
+    """A function ``seed -> e`` giving one draw's softmax numerators (``softmax = e / Σ_items e``).
+
+    ``"hash"`` at τ ≥ 1 takes the Fréchet form: ``exp(G/τ) = E^(−1/τ)`` with ``E = −log u`` (as
+    ``exp(−G) = −log u``), so ``softmax((x + G)/τ) ∝ a · E^(−1/τ)`` with ``a = exp((x − max x)/τ)`` computed once per
+    pass and ``E^(−1/τ)`` by :func:`frechet_power`: one log per element instead of two logs and an exp, the
+    same uniforms, equal to float32 rounding (``tests/test_distill.py`` checks the values, the distribution and
+    the gradient against the plain softmax). Otherwise ``exp((x + G)/τ − shift)`` (:func:`_softmax_shift`).
+    """
+    coef = frechet_coefficients(tau) if generator == "hash" else None
+    row_max = jax.lax.stop_gradient(jnp.max(logits, axis=-1, keepdims=True))
+    if coef is not None:
+        a = jnp.exp((logits - row_max) / tau)
+        return lambda seed: a * frechet_power(-jnp.log(hash_uniform(seed, logits.shape)), tau, coef)
+    shift = _softmax_shift(row_max, tau)
+
+    def draw(seed):
+        z = (logits + noise_from_seed(seed, logits.shape, logits.dtype, generator)) / tau
+        return jnp.exp(z - jnp.max(z, axis=-1, keepdims=True) if shift is None else z - shift)
+
+    return draw
+
+
+def gumbel_sum_forward(logits: jax.Array, seeds: jax.Array, tau: float, generator: str
+                       ) -> tuple[jax.Array, jax.Array]:
+    """``Σ_k softmax((logits + G_k)/τ)`` over the per-sample seeds, and each draw's row normalisers.
+
+    One pass per draw: the unnormalised draw ``e_k`` is computed once, its row sums ``Z_k`` reduced from it, and
+    ``e_k · (1/Z_k)`` accumulated; memory O(μ·items + γ·μ) whatever γ.
+
+    Args:
+      logits: ``(μ, items)`` prior.
+      seeds: ``(γ, 2)`` uint32 per-sample seeds (:func:`sample_seeds`).
+      tau: temperature τ > 0.
+      generator: ``"hash"`` or ``"threefry"``.
+
+    Returns:
+      ``(S, Z)``: the ``(μ, items)`` sum and the ``(γ, μ)`` row normalisers (what the backward reuses).
+    """
+    draw = _unnormalised_draws(logits, tau, generator)
+
+    def body(acc, seed):
+        e = draw(seed)
+        z = jnp.sum(e, axis=-1)
+        return acc + e * (1.0 / z)[:, None], z
+
+    return jax.lax.scan(body, jnp.zeros_like(logits), seeds)
+
+
+def gumbel_sum_backward(logits: jax.Array, seeds: jax.Array, total: jax.Array, norms: jax.Array, g: jax.Array,
+                        tau: float, generator: str) -> jax.Array:
+    """VJP of :func:`gumbel_sum_forward`'s sum with respect to ``logits``, for the cotangent ``g``.
+
+    With ``s_k = e_k / Z_k`` the VJP of ``Σ_k softmax(z_k/τ)`` is ``(1/τ) Σ_k s_k ⊙ (g − ⟨s_k, g⟩)
+    = (1/τ) (S ⊙ g − Σ_k ⟨e_k, g⟩/Z_k² · e_k)``: the first term comes from the forward's sum ``S``
+    (``total``), the second re-draws each ``e_k`` from its seed once and reuses the forward's ``Z_k``
+    (``norms``), so a draw costs one noise evaluation, one reduction and one accumulation.
+
+    Args:
+      logits, seeds, tau, generator: as in :func:`gumbel_sum_forward`.
+      total: ``(μ, items)`` the forward's sum ``S``.
+      norms: ``(γ, μ)`` the forward's row normalisers ``Z``.
+      g: ``(μ, items)`` cotangent of the sum.
+
+    Returns:
+      ``(μ, items)`` gradient with respect to ``logits``.
+    """
+    draw = _unnormalised_draws(logits, tau, generator)
+
+    def body(acc, seed_and_norm):
+        seed, z = seed_and_norm
+        e = draw(seed)
+        inv = 1.0 / z
+        c = jnp.sum(e * g, axis=-1) * (inv * inv)
+        return acc + e * c[:, None], None
+
+    second = jax.lax.scan(body, jnp.zeros_like(logits), (seeds, norms))[0]
+    return (total * g - second) / tau
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(2, 3))
 def _gumbel_sum(logits: jax.Array, seeds: jax.Array, tau: float, generator: str) -> jax.Array:
-    """``Σ_k softmax((logits + G_k)/τ)`` over the per-sample seeds, as a scan (O(μ·items) memory)."""
-    shift = _softmax_shift(jax.lax.stop_gradient(logits), tau)
-
-    def body(acc, seed):
-        return acc + _gumbel_softmax_once(logits, seed, tau, generator, shift), None
-
-    return jax.lax.scan(body, jnp.zeros_like(logits), seeds)[0]
+    """``Σ_k softmax((logits + G_k)/τ)`` with the custom VJP of :func:`gumbel_sum_backward`."""
+    return gumbel_sum_forward(logits, seeds, tau, generator)[0]
 
 
 def _gumbel_sum_fwd(logits, seeds, tau, generator):
-    return _gumbel_sum(logits, seeds, tau, generator), (logits, seeds)
+    total, norms = gumbel_sum_forward(logits, seeds, tau, generator)
+    return total, (logits, seeds, total, norms)
 
 
 def _gumbel_sum_bwd(tau, generator, res, g):
-    logits, seeds = res
-    shift = _softmax_shift(logits, tau)
-
-    def body(acc, seed):
-        # Re-draw the sample from its seed; VJP of softmax(z/τ): s ⊙ (g − ⟨s, g⟩) / τ.
-        s = _gumbel_softmax_once(logits, seed, tau, generator, shift)
-        return acc + s * (g - jnp.sum(s * g, axis=-1, keepdims=True)), None
-
-    grad = jax.lax.scan(body, jnp.zeros_like(logits), seeds)[0] / tau
-    return grad, None  # seeds are not differentiable
+    logits, seeds, total, norms = res
+    return gumbel_sum_backward(logits, seeds, total, norms, g, tau, generator), None  # seeds: not differentiable
 
 
 _gumbel_sum.defvjp(_gumbel_sum_fwd, _gumbel_sum_bwd)
@@ -163,7 +290,7 @@ def multi_step_gumbel(logits: jax.Array, key: jax.Array, n_samples: int, tau: fl
     """
     _check_sampler_args(n_samples, tau)
     _check_noise(noise, logits.shape)
-    seeds = _sample_seeds(key, int(n_samples), noise)
+    seeds = sample_seeds(key, int(n_samples), noise)
     return jnp.clip(_gumbel_sum(logits, seeds, float(tau), noise), -1.0, 1.0)
 
 
@@ -178,7 +305,7 @@ def hard_gumbel_support(logits: jax.Array, key: jax.Array, n_samples: int, noise
     """
     _check_sampler_args(n_samples, 1.0)
     _check_noise(noise, logits.shape)
-    seeds = _sample_seeds(key, int(n_samples), noise)
+    seeds = sample_seeds(key, int(n_samples), noise)
     rows = jnp.arange(logits.shape[0])
 
     def body(acc, seed):

@@ -32,13 +32,13 @@ if TYPE_CHECKING:
     from infae_kit.data.dataset import RecDataset
 
 __all__ = [
+    "main",
     "parse_grid",
     "search",
-    "main",
 ]
 
-_NUMERIC_FIELDS = {"budget": int, "gamma": int, "steps": int, "batch_size": int, "seed": int,
-                   "tau": float, "lambda2": float, "lr": float}
+_NUMERIC_FIELDS = {"budget": int, "gamma": int, "steps": int, "batch_size": int, "seed": int, "accumulate": int,
+                   "val_users": int, "tau": float, "lambda2": float, "lr": float}
 _TEXT_FIELDS = {"loss", "support", "noise"}
 
 

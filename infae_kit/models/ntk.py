@@ -243,7 +243,7 @@ def ntk_matrix(
     nx = squared_row_norms(x, dt)
     ny = nx if y_is_x else squared_row_norms(y, dt)
     # float64 runs in JAX's 64-bit mode for this call only (the global setting is left alone).
-    with enable_x64(dt == np.float64 or jax.config.jax_enable_x64):
+    with enable_x64(dt == np.float64 or jax.config.x64_enabled):
         k = _ntk_from_gram_jit(jnp.asarray(gram, dt), jnp.asarray(nx, dt), jnp.asarray(ny, dt),
                                n_features=int(x.shape[1]), depth=int(depth), w_std=float(w_std), b_std=float(b_std))
         return np.asarray(k, dtype=dt)

@@ -207,7 +207,8 @@ def _run_process(args) -> int:
     import numpy as np
 
     from infae_kit.data import load_dataset
-    from infae_kit.models.landmark import read_landmark_file, tune_and_evaluate_landmark
+    from infae_kit.models.landmark import tune_and_evaluate_landmark
+    from infae_kit.models.landmark_basis import read_landmark_file
     from infae_kit.scale.rows_cache import cache_folder, ensure_user_rows, open_user_rows
     from infae_kit.scale.sharding import ShardedEngine, wait_for_peers
 

@@ -1,6 +1,6 @@
 """Landmark ∞-AE sharded with JAX: user blocks over every device of every process, one ``psum`` per step.
 
-:class:`ShardedEngine` is a :class:`~infae_kit.models.landmark.BlockEngine` over a one-axis
+:class:`ShardedEngine` is a :class:`~infae_kit.models.landmark_solver.BlockEngine` over a one-axis
 :class:`jax.sharding.Mesh` (axis ``"users"``) of all devices of all processes (``jax.devices()``):
 
 * each process reads its own contiguous share of the users (:meth:`ShardedEngine.local_users`) and, per step,
@@ -14,7 +14,7 @@
 
 Every process runs the same number of steps (a process with fewer users contributes empty, masked blocks), so
 the collectives line up. With one device and one process it computes what
-:class:`~infae_kit.models.landmark.BlockEngine` computes; with several, the same sums in another order
+:class:`~infae_kit.models.landmark_solver.BlockEngine` computes; with several, the same sums in another order
 (tests: scores to 1e-5, metrics equal).
 """
 
@@ -33,7 +33,8 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from infae_kit.errors import ParameterError
 from infae_kit.evaluation.protocol import EvaluationResult, MetricAccumulator, metrics_from_parts
 from infae_kit.jax_compat import enable_x64, shard_map
-from infae_kit.models.landmark import BlockEngine, KernelSpec, block_kernel, block_normal_terms, block_scores
+from infae_kit.models.landmark_basis import KernelSpec, block_kernel, block_normal_terms, block_scores
+from infae_kit.models.landmark_solver import BlockEngine
 
 __all__ = ["AXIS", "ShardedEngine", "process_share"]
 
