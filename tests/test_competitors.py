@@ -401,3 +401,22 @@ def test_neumf_pretraining_refuses_a_warm_start_and_mismatched_towers(planted, t
     with pytest.raises(ParameterError, match="no 'gmf_user'"):
         neumf_params_from_towers(mlp_params, mlp_params)
 
+
+def test_search_over_given_configurations_resumes_from_its_trials_file(planted, tmp_path):
+    path = tmp_path / "trials.json"
+    fixed = {"latent_size": 8, "epochs": 2, "batch_size": 2048}
+    configs = [{"l2": 1e-4}, {"l2": 1e-2}]
+    report = search_competitor("mf", planted, fixed=fixed, configs=configs, trials_path=path, test_trials=True)
+    assert [t["config"]["l2"] for t in report.trials] == [1e-4, 1e-2]
+    assert all("test" in t for t in report.trials)
+    assert report.val_metrics["HR@100"] == max(t["val"]["HR@100"] for t in report.trials)
+    # a rerun with one more configuration trains only that one and picks the same best (retrained, seeded)
+    again = search_competitor("mf", planted, fixed=fixed, configs=configs + [{"l2": 1e-3}], trials_path=path)
+    assert [t["fit_s"] for t in again.trials[:2]] == [t["fit_s"] for t in report.trials]
+    assert len(again.trials) == 3
+    best = max(again.trials, key=lambda t: t["val"]["HR@100"])
+    assert again.val_metrics["HR@100"] == pytest.approx(best["val"]["HR@100"], abs=1e-9)
+    with pytest.raises(ParameterError, match="non-empty list of dicts"):
+        search_competitor("mf", planted, configs=[])
+    with pytest.raises(DataError, match="not of this search"):
+        search_competitor("neumf", planted, fixed=fixed, configs=configs, trials_path=path)
