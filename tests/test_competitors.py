@@ -220,6 +220,7 @@ def test_mvae_scores_new_users(planted, trained):
         ("mf", {"learning_rate": -0.1}, "learning_rate"),
         ("neumf", {"n_layers": 0}, "n_layers"),
         ("neumf", {"mlp_l2": -1e-3}, "mlp_l2"),
+        ("neumf", {"output_l2": float("nan")}, "output_l2"),
         ("neumf", {"optimizer": "rmsprop"}, "optimizer must be one of"),
         ("neumf", {"pretrain": "yes"}, "pretrain must be True or False"),
         ("neumf", {"pretrain_alpha": 1.0}, r"pretrain_alpha must be in \(0, 1\)"),
@@ -365,20 +366,29 @@ def test_damaged_tower_cache_is_set_aside_and_trained_again(planted, tmp_path):
     assert tower_cache_path(gmf, planted.train[:-1], planted.val[:-1], tmp_path) != path
 
 
-def test_mlp_l2_adds_the_penalty_and_shrinks_the_mlp(planted):
-    model = NeuMF(latent_size=8, n_layers=2, mlp_l2=0.5, epochs=1, batch_size=1024).fit(planted.train)
-    params = model.params_
+def test_mlp_and_output_l2_add_their_penalties_and_shrink_their_weights(planted):
+    model = NeuMF(latent_size=8, n_layers=2, mlp_l2=0.5, output_l2=0.25, epochs=1, batch_size=1024)
+    params = model.fit(planted.train).params_
     batch = [jnp.arange(16) % planted.n_users, jnp.arange(16) % planted.n_items, (jnp.arange(16) + 3) % planted.n_items]
     mask, key = jnp.ones(16), jax.random.PRNGKey(1)
     without = NeuMF(latent_size=8, n_layers=2)
-    penalty = 0.5 * sum(float(jnp.sum(layer["w"] ** 2)) for layer in params["mlp"])
+    penalty = (0.5 * 0.5 * sum(float(jnp.sum(layer["w"] ** 2)) for layer in params["mlp"])
+               + 0.25 * 0.5 * float(jnp.sum(params["out"] ** 2)))
     assert float(model._loss(params, batch, mask, key, 0, {})) == pytest.approx(
-        float(without._loss(params, batch, mask, key, 0, {})) + 0.5 * penalty, rel=1e-5)
+        float(without._loss(params, batch, mask, key, 0, {})) + penalty, rel=1e-5)
+    gmf = GMF(latent_size=8, output_l2=0.25)  # the GMF tower: its output layer only
+    gmf_params = {**params, "out": params["out"][:8]}
+    assert float(gmf._loss(gmf_params, batch, mask, key, 0, {})) == pytest.approx(
+        float(GMF(latent_size=8)._loss(gmf_params, batch, mask, key, 0, {}))
+        + 0.25 * 0.5 * float(jnp.sum(params["out"][:8] ** 2)), rel=1e-5)
     config = dict(latent_size=8, n_layers=2, learning_rate=0.01, epochs=10, batch_size=1024)
     free = NeuMF(**config).fit(planted.train).params_["mlp"]
     shrunk = NeuMF(**config, mlp_l2=0.1).fit(planted.train).params_["mlp"]
     norm = lambda layers: sum(float(jnp.sum(layer["w"] ** 2)) for layer in layers)  # noqa: E731
     assert norm(shrunk) < 0.8 * norm(free)
+    free_out = GMF(**{k: v for k, v in config.items() if k != "n_layers"}).fit(planted.train).params_["out"]
+    small_out = GMF(**{k: v for k, v in config.items() if k != "n_layers"}, output_l2=0.1).fit(planted.train).params_["out"]
+    assert float(jnp.sum(small_out ** 2)) < 0.8 * float(jnp.sum(free_out ** 2))
 
 
 def test_sgd_fine_tuning_is_plain_sgd():

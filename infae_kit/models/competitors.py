@@ -27,8 +27,11 @@ fitted user in fitting order. :func:`infae_kit.evaluation.evaluate_model` passes
 Bias-only and MVAE score any context row (fold-in).
 
 Hyper-parameters: :data:`PAPER_GRID` is Table 3; :func:`search_competitor` does a budgeted random search over
-it (plus :data:`L2_GRID`, the BPR models' L2 weight, which Table 3 does not list) on validation HR@100; :func:`recorded_config` returns the best configuration found per model × dataset,
-recorded in ``infae_kit/competitor_configs.json`` (``python -m infae_kit.models.competitors search ...`` updates it).
+it (plus :data:`L2_GRID`, the BPR models' L2 weight, which Table 3 does not list), or tries given
+configurations (``configs``: e.g. NeuMF's pre-training options around its recorded configuration), on
+validation HR@100, optionally resumable from a trials file; :func:`recorded_config` returns the best
+configuration found per model × dataset, recorded in ``infae_kit/competitor_configs.json``
+(``python -m infae_kit.models.competitors search ...`` updates it).
 
 Example:
     >>> from infae_kit.models.competitors import make_competitor

@@ -15,6 +15,11 @@ initialisation, Adam, L2 on the embeddings only. He et al. (2017, Section 3.4.1)
   towers' Adam step.
 * ``mlp_l2``: L2 on the MLP layers' weight matrices (He et al.'s ``reg_layers``), ``½·mlp_l2·Σ_l ‖W_l‖²``
   added to every mini-batch's loss.
+
+One more option is not He et al.'s: ``output_l2``, L2 on the output layer's weights. The L2 on the embeddings
+(``l2``) alone does not bind on a GMF branch, whose score ``w·(γ_u ⊙ γ_i)`` is unchanged when ``γ_u, γ_i`` are
+scaled by ``1/√c`` and ``w`` by ``c`` while their penalty falls by ``c``; MF (``w`` fixed to ones) has no such
+escape.
 """
 
 from __future__ import annotations
@@ -94,15 +99,19 @@ def _mlp_forward(layers, user, item):
     return h
 
 
-class _MLPWeightPenalty:
-    """Adds ``mlp_l2 · ½ Σ_l ‖W_l‖²`` (the MLP layers' weight matrices, not their biases) to the BPR loss."""
+class _DenseWeightPenalty:
+    """Adds ``mlp_l2 · ½ Σ_l ‖W_l‖²`` (the MLP layers' weight matrices, not their biases) and
+    ``output_l2 · ½ ‖w_out‖²`` (the output layer) to each mini-batch's BPR loss."""
 
-    mlp_l2: float
+    mlp_l2: float = 0.0
+    output_l2: float = 0.0
 
     def _loss(self, params, batch, mask, key, step, aux):
         loss = super()._loss(params, batch, mask, key, step, aux)
         if self.mlp_l2:
             loss = loss + self.mlp_l2 * 0.5 * sum(jnp.sum(layer["w"] ** 2) for layer in params["mlp"])
+        if self.output_l2:
+            loss = loss + self.output_l2 * 0.5 * jnp.sum(params["out"] ** 2)
         return loss
 
 
@@ -131,7 +140,7 @@ def _check_optimizer(optimizer: Any) -> str:
 # ----------------------------------------------------------------------------------------------------------
 # the towers
 # ----------------------------------------------------------------------------------------------------------
-class GMF(BPRRecommender):
+class GMF(_DenseWeightPenalty, BPRRecommender):
     """He et al.'s generalised MF with the paper's biases: ``α + β_u + β_i + w·(γ_u ⊙ γ_i)``, BPR.
 
     NeuMF's GMF branch as a model of its own (the first tower :class:`NeuMF` pre-trains). Dropout applies to
@@ -139,14 +148,19 @@ class GMF(BPRRecommender):
 
     Args:
         latent_size, learning_rate, dropout, l2: as :class:`~infae_kit.models.mf.MF`.
+        output_l2: weight of ``½ ‖w‖²`` added to each mini-batch loss. Without it the L2 on the embeddings
+            does not bind: scaling ``γ_u, γ_i`` by ``1/√c`` and ``w`` by ``c`` keeps every score and divides
+            that penalty by ``c``.
         batch_size, epochs, eval_every, patience, seed, progress: training loop (see ``fit``).
     """
 
     name = "gmf"
+    _extra_config = ("output_l2",)
 
     def __init__(self, latent_size: int = 64, learning_rate: float = 0.001, dropout: float = 0.0, l2: float = 1e-4,
-                 **training) -> None:
+                 output_l2: float = 0.0, **training) -> None:
         super().__init__(latent_size=latent_size, learning_rate=learning_rate, dropout=dropout, l2=l2, **training)
+        self.output_l2 = non_negative_float("output_l2", output_l2)
 
     def _init_params(self, key):
         keys = jax.random.split(key, 3)
@@ -171,7 +185,7 @@ class GMF(BPRRecommender):
         return _blockwise_scores(_gmf_block_scores, params, users, self.n_items_, self.latent_size)
 
 
-class NCFMLP(_MLPWeightPenalty, BPRRecommender):
+class NCFMLP(_DenseWeightPenalty, BPRRecommender):
     """He et al.'s MLP model with the paper's biases: ``α + β_u + β_i + w·MLP([γ_u; γ_i])``, BPR.
 
     NeuMF's MLP branch as a model of its own (the second tower :class:`NeuMF` pre-trains): ``n_layers`` ReLU
@@ -181,17 +195,19 @@ class NCFMLP(_MLPWeightPenalty, BPRRecommender):
         latent_size, learning_rate, dropout, l2: as :class:`~infae_kit.models.mf.MF`.
         n_layers: MLP depth (Table 3: {1, 2, 3}).
         mlp_l2: weight of ``½ Σ_l ‖W_l‖²`` over the MLP layers' weight matrices, added to each mini-batch loss.
+        output_l2: weight of ``½ ‖w‖²`` (the output layer), added to each mini-batch loss.
         batch_size, epochs, eval_every, patience, seed, progress: training loop (see ``fit``).
     """
 
     name = "ncf_mlp"
-    _extra_config = ("n_layers", "mlp_l2")
+    _extra_config = ("n_layers", "mlp_l2", "output_l2")
 
     def __init__(self, latent_size: int = 64, n_layers: int = 1, learning_rate: float = 0.001, dropout: float = 0.0,
-                 l2: float = 1e-4, mlp_l2: float = 0.0, **training) -> None:
+                 l2: float = 1e-4, mlp_l2: float = 0.0, output_l2: float = 0.0, **training) -> None:
         super().__init__(latent_size=latent_size, learning_rate=learning_rate, dropout=dropout, l2=l2, **training)
         self.n_layers = positive_int("n_layers", n_layers)
         self.mlp_l2 = non_negative_float("mlp_l2", mlp_l2)
+        self.output_l2 = non_negative_float("output_l2", output_l2)
 
     def _init_params(self, key):
         keys = jax.random.split(key, 3 + self.n_layers)
@@ -356,7 +372,7 @@ def _write_tower(path: Path, key: dict, info: dict, params: dict) -> None:
 # ----------------------------------------------------------------------------------------------------------
 # NeuMF
 # ----------------------------------------------------------------------------------------------------------
-class NeuMF(_MLPWeightPenalty, BPRRecommender):
+class NeuMF(_DenseWeightPenalty, BPRRecommender):
     """Neural matrix factorisation (He et al., 2017) with biases: ``α + β_u + β_i + φ(γ_u, γ_i)``, BPR.
 
     φ concatenates the GMF branch ``γ^G_u ⊙ γ^G_i`` and an MLP tower over ``[γ^M_u; γ^M_i]`` (``n_layers``
@@ -371,9 +387,11 @@ class NeuMF(_MLPWeightPenalty, BPRRecommender):
             pre-trained).
         n_layers: MLP depth (Table 3: {1, 2, 3}).
         mlp_l2: weight of ``½ Σ_l ‖W_l‖²`` over the MLP layers' weight matrices, added to each mini-batch loss.
+        output_l2: weight of ``½ ‖w_out‖²`` (the output layer), added to each mini-batch loss: without it ``l2``
+            does not bind on the GMF branch (see :class:`GMF`).
         optimizer: ``"adam"`` or ``"sgd"`` (plain SGD, no momentum): NeuMF's own training.
         pretrain: first train a :class:`GMF` and an :class:`NCFMLP` tower with this model's latent size,
-            layers, dropout, l2, mlp_l2, batch size, early stopping and seed (Adam), then start NeuMF from
+            layers, dropout, l2, mlp_l2, output_l2, batch size, early stopping and seed (Adam), then start NeuMF from
             :func:`neumf_params_from_towers`. With ``validation`` the towers early-stop on it too.
         pretrain_epochs: the towers' epoch cap (default: ``epochs``). Used only with ``pretrain=True``.
         pretrain_learning_rate: the towers' Adam step (default: ``learning_rate``). Used only with pretraining.
@@ -384,17 +402,19 @@ class NeuMF(_MLPWeightPenalty, BPRRecommender):
     """
 
     name = "neumf"
-    _extra_config = ("n_layers", "mlp_l2", "optimizer", "pretrain", "pretrain_epochs", "pretrain_learning_rate",
+    _extra_config = ("n_layers", "mlp_l2", "output_l2", "optimizer", "pretrain", "pretrain_epochs", "pretrain_learning_rate",
                      "pretrain_alpha")
 
     def __init__(self, latent_size: int = 64, n_layers: int = 1, learning_rate: float = 0.001, dropout: float = 0.0,
-                 l2: float = 1e-4, mlp_l2: float = 0.0, optimizer: str = "adam", pretrain: bool = False,
+                 l2: float = 1e-4, mlp_l2: float = 0.0, output_l2: float = 0.0, optimizer: str = "adam",
+                 pretrain: bool = False,
                  pretrain_epochs: int | None = None, pretrain_learning_rate: float | None = None,
                  pretrain_alpha: float = 0.5, pretrain_cache_dir: str | os.PathLike | None = None,
                  **training) -> None:
         super().__init__(latent_size=latent_size, learning_rate=learning_rate, dropout=dropout, l2=l2, **training)
         self.n_layers = positive_int("n_layers", n_layers)
         self.mlp_l2 = non_negative_float("mlp_l2", mlp_l2)
+        self.output_l2 = non_negative_float("output_l2", output_l2)
         self.optimizer = _check_optimizer(optimizer)
         if not isinstance(pretrain, (bool, np.bool_)):
             raise ParameterError(f"pretrain must be True or False, got {pretrain!r}.")
@@ -448,7 +468,8 @@ class NeuMF(_MLPWeightPenalty, BPRRecommender):
                       learning_rate=self.pretrain_learning_rate or self.learning_rate,
                       epochs=self.pretrain_epochs or self.epochs, eval_every=self.eval_every, patience=self.patience,
                       seed=self.seed, progress=self.progress)
-        return GMF(**common), NCFMLP(n_layers=self.n_layers, mlp_l2=self.mlp_l2, **common)
+        return (GMF(output_l2=self.output_l2, **common),
+                NCFMLP(n_layers=self.n_layers, mlp_l2=self.mlp_l2, output_l2=self.output_l2, **common))
 
     def pretrain_towers(self, X, validation=None) -> tuple[dict, dict]:
         """Train :meth:`make_towers` on ``X`` (early stopping on ``validation``), or read them from the cache.
