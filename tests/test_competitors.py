@@ -26,6 +26,7 @@ from infae_kit.models.competitors import (
     search_competitor,
 )
 from infae_kit.models.bias import bias_only_least_squares
+from infae_kit.models.neumf import GMF, NCFMLP, neumf_params_from_towers, tower_cache_path
 from infae_kit.models.lightgcn import _BipartiteProduct
 from infae_kit.models.training import sample_bpr_triplets
 from infae_kit.data import load_dataset
@@ -176,8 +177,9 @@ def test_same_seed_same_scores(planted, name):
 
 
 @pytest.mark.slow  # one of the slowest unit tests: in make test, not in make test-fast
-def test_neumf_scoring_all_items_matches_pair_scores(planted):
-    model = NeuMF(latent_size=8, n_layers=2, epochs=2, batch_size=1024).fit(planted.train)
+@pytest.mark.parametrize("cls", [NeuMF, GMF, NCFMLP])
+def test_neumf_and_towers_score_all_items_as_their_pair_scores(planted, cls):
+    model = cls(latent_size=8, epochs=2, batch_size=1024, **({} if cls is GMF else {"n_layers": 2})).fit(planted.train)
     users = np.array([0, 5, 17])
     full = model.predict(planted.train[users], users=users)
     items = jnp.arange(planted.n_items)
@@ -219,6 +221,15 @@ def test_mvae_scores_new_users(planted, trained):
         ("mf", {"latent_size": 0}, "latent_size"),
         ("mf", {"learning_rate": -0.1}, "learning_rate"),
         ("neumf", {"n_layers": 0}, "n_layers"),
+        ("neumf", {"mlp_l2": -1e-3}, "mlp_l2"),
+        ("neumf", {"output_l2": float("nan")}, "output_l2"),
+        ("neumf", {"optimizer": "rmsprop"}, "optimizer must be one of"),
+        ("neumf", {"pretrain": "yes"}, "pretrain must be True or False"),
+        ("neumf", {"pretrain_alpha": 1.0}, r"pretrain_alpha must be in \(0, 1\)"),
+        ("neumf", {"pretrain_alpha": 0.0}, "would discard one pre-trained tower"),
+        ("neumf", {"pretrain_alpha": "half"}, "pretrain_alpha"),
+        ("neumf", {"pretrain_epochs": 0}, "pretrain_epochs"),
+        ("neumf", {"pretrain_learning_rate": 0.0}, "pretrain_learning_rate"),
         ("lightgcn", {"dropout": 1.0}, "dropout"),
         ("mvae", {"batch_size": 2.5}, "batch_size"),
         ("mvae", {"epochs": 0}, "epochs"),
@@ -287,3 +298,143 @@ def test_repo_records_a_configuration_for_every_trained_model(dataset):
         config = recorded_config(name, dataset)
         assert config, f"no recorded configuration for {name} on {dataset}"
         make_competitor(name, **config)  # and it is valid
+
+
+# ---------------------------------------------------------------------------------------------------------
+# NeuMF: He et al.'s recipe (pre-trained towers, L2 on the MLP, SGD fine-tuning)
+# ---------------------------------------------------------------------------------------------------------
+PRETRAIN = dict(latent_size=8, n_layers=2, learning_rate=0.01, batch_size=1024, epochs=4, eval_every=2,
+                patience=2)
+
+
+@pytest.fixture(scope="module")
+def tower_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("neumf-towers")
+
+
+def test_pretrained_neumf_starts_from_the_towers(planted, tower_cache):
+    alpha = 0.3
+    # SGD with a vanishing step: after one epoch NeuMF still holds its initialisation
+    model = NeuMF(**{**PRETRAIN, "learning_rate": 1e-12}, pretrain=True, pretrain_alpha=alpha, optimizer="sgd",
+                  pretrain_learning_rate=PRETRAIN["learning_rate"], pretrain_cache_dir=tower_cache)
+    model.fit(planted.train, validation=planted.val)
+    assert set(model.towers_) == {"gmf", "ncf_mlp"}
+    gmf_params, mlp_params = model.pretrain_towers(planted.train, planted.val)
+    assert all(t["from_cache"] for t in model.towers_.values())  # the second call reads them back
+    init = neumf_params_from_towers(gmf_params, mlp_params, alpha)
+    for name in ("gmf_user", "gmf_item"):
+        np.testing.assert_array_equal(init[name], gmf_params[name])
+    for name in ("mlp_user", "mlp_item"):
+        np.testing.assert_array_equal(init[name], mlp_params[name])
+    for got, want in zip(init["mlp"], mlp_params["mlp"]):
+        np.testing.assert_array_equal(got["w"], want["w"])
+        np.testing.assert_array_equal(got["b"], want["b"])
+    np.testing.assert_allclose(init["out"], np.concatenate([alpha * np.asarray(gmf_params["out"]),
+                                                            (1 - alpha) * np.asarray(mlp_params["out"])]))
+    for got, want in zip(jax.tree_util.tree_leaves(model.params_), jax.tree_util.tree_leaves(init)):
+        np.testing.assert_allclose(got, want, atol=1e-6)
+    # before fine-tuning NeuMF scores α·GMF + (1 − α)·MLP
+    users, items, key = jnp.arange(40) % planted.n_users, jnp.arange(40) % planted.n_items, jax.random.PRNGKey(0)
+    gmf, mlp = GMF(latent_size=8), NCFMLP(latent_size=8, n_layers=2)
+    mixed = (alpha * gmf._pair_scores(gmf_params, users, items, key, False)
+             + (1 - alpha) * mlp._pair_scores(mlp_params, users, items, key, False))
+    np.testing.assert_allclose(model._pair_scores(init, users, items, key, False), mixed, rtol=1e-5, atol=1e-6)
+
+
+def test_pretraining_changes_the_result_and_is_seeded(planted, tower_cache):
+    plain = NeuMF(**PRETRAIN).fit(planted.train, validation=planted.val).predict(planted.train)
+    first = NeuMF(**PRETRAIN, pretrain=True, pretrain_cache_dir=tower_cache)
+    a = first.fit(planted.train, validation=planted.val).predict(planted.train)
+    second = NeuMF(**PRETRAIN, pretrain=True, pretrain_cache_dir=tower_cache)
+    b = second.fit(planted.train, validation=planted.val).predict(planted.train)
+    assert all(t["from_cache"] for t in second.towers_.values())
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, plain, atol=1e-3)
+    # another seed trains other towers (another cache entry) and another model
+    other = NeuMF(**{**PRETRAIN, "seed": 7}, pretrain=True, pretrain_cache_dir=tower_cache)
+    c = other.fit(planted.train, validation=planted.val).predict(planted.train)
+    assert not any(t["from_cache"] for t in other.towers_.values())
+    assert not np.allclose(a, c, atol=1e-3)
+    assert first.config()["pretrain"] is True and "pretrain_cache_dir" not in first.config()
+
+
+def test_damaged_tower_cache_is_set_aside_and_trained_again(planted, tmp_path):
+    model = NeuMF(**PRETRAIN, pretrain=True, pretrain_cache_dir=tmp_path)
+    reference = model.pretrain_towers(planted.train, planted.val)
+    gmf, _ = model.make_towers()
+    path = tower_cache_path(gmf, planted.train, planted.val, tmp_path)
+    assert path.exists()
+    path.write_bytes(b"not an npz file")
+    again = model.pretrain_towers(planted.train, planted.val)
+    assert not model.towers_["gmf"]["from_cache"] and model.towers_["ncf_mlp"]["from_cache"]
+    assert path.with_name(path.name + ".damaged").exists() and path.exists()
+    for got, want in zip(jax.tree_util.tree_leaves(again), jax.tree_util.tree_leaves(reference)):
+        np.testing.assert_array_equal(got, want)  # seeded: the same tower again
+    # the key is checked too: other data never reads this entry
+    assert tower_cache_path(gmf, planted.train[:-1], planted.val[:-1], tmp_path) != path
+
+
+def test_mlp_and_output_l2_add_their_penalties_and_shrink_their_weights(planted):
+    model = NeuMF(latent_size=8, n_layers=2, mlp_l2=0.5, output_l2=0.25, epochs=1, batch_size=1024)
+    params = model.fit(planted.train).params_
+    batch = [jnp.arange(16) % planted.n_users, jnp.arange(16) % planted.n_items, (jnp.arange(16) + 3) % planted.n_items]
+    mask, key = jnp.ones(16), jax.random.PRNGKey(1)
+    without = NeuMF(latent_size=8, n_layers=2)
+    penalty = (0.5 * 0.5 * sum(float(jnp.sum(layer["w"] ** 2)) for layer in params["mlp"])
+               + 0.25 * 0.5 * float(jnp.sum(params["out"] ** 2)))
+    assert float(model._loss(params, batch, mask, key, 0, {})) == pytest.approx(
+        float(without._loss(params, batch, mask, key, 0, {})) + penalty, rel=1e-5)
+    gmf = GMF(latent_size=8, output_l2=0.25)  # the GMF tower: its output layer only
+    gmf_params = {**params, "out": params["out"][:8]}
+    assert float(gmf._loss(gmf_params, batch, mask, key, 0, {})) == pytest.approx(
+        float(GMF(latent_size=8)._loss(gmf_params, batch, mask, key, 0, {}))
+        + 0.25 * 0.5 * float(jnp.sum(params["out"][:8] ** 2)), rel=1e-5)
+    config = dict(latent_size=8, n_layers=2, learning_rate=0.01, epochs=10, batch_size=1024)
+    free = NeuMF(**config).fit(planted.train).params_["mlp"]
+    shrunk = NeuMF(**config, mlp_l2=0.1).fit(planted.train).params_["mlp"]
+    norm = lambda layers: sum(float(jnp.sum(layer["w"] ** 2)) for layer in layers)  # noqa: E731
+    assert norm(shrunk) < 0.8 * norm(free)
+    free_out = GMF(**{k: v for k, v in config.items() if k != "n_layers"}).fit(planted.train).params_["out"]
+    small_out = GMF(**{k: v for k, v in config.items() if k != "n_layers"}, output_l2=0.1).fit(planted.train).params_["out"]
+    assert float(jnp.sum(small_out ** 2)) < 0.8 * float(jnp.sum(free_out ** 2))
+
+
+def test_sgd_fine_tuning_is_plain_sgd():
+    params = {"w": jnp.ones(3)}
+    grads = {"w": jnp.array([1.0, -2.0, 0.5])}
+    optimizer = NeuMF(optimizer="sgd", learning_rate=0.1)._optimizer()
+    state = optimizer.init(params)
+    for _ in range(2):  # no momentum: the same gradient gives the same step every time
+        updates, state = optimizer.update(grads, state, params)
+        np.testing.assert_allclose(updates["w"], -0.1 * grads["w"], rtol=1e-6)
+
+
+def test_neumf_pretraining_refuses_a_warm_start_and_mismatched_towers(planted, tower_cache):
+    model = NeuMF(**PRETRAIN, pretrain=True, pretrain_cache_dir=tower_cache)
+    with pytest.raises(ParameterError, match="init_params"):
+        model.fit(planted.train, init_params={"anything": 0})
+    gmf_params, mlp_params = model.pretrain_towers(planted.train, planted.val)
+    with pytest.raises(ParameterError, match="different shapes"):
+        neumf_params_from_towers(gmf_params, {**mlp_params, "mlp_item": mlp_params["mlp_item"][:-1]})
+    with pytest.raises(ParameterError, match="no 'gmf_user'"):
+        neumf_params_from_towers(mlp_params, mlp_params)
+
+
+def test_search_over_given_configurations_resumes_from_its_trials_file(planted, tmp_path):
+    path = tmp_path / "trials.json"
+    fixed = {"latent_size": 8, "epochs": 2, "batch_size": 2048}
+    configs = [{"l2": 1e-4}, {"l2": 1e-2}]
+    report = search_competitor("mf", planted, fixed=fixed, configs=configs, trials_path=path, test_trials=True)
+    assert [t["config"]["l2"] for t in report.trials] == [1e-4, 1e-2]
+    assert all("test" in t for t in report.trials)
+    assert report.val_metrics["HR@100"] == max(t["val"]["HR@100"] for t in report.trials)
+    # a rerun with one more configuration trains only that one and picks the same best (retrained, seeded)
+    again = search_competitor("mf", planted, fixed=fixed, configs=configs + [{"l2": 1e-3}], trials_path=path)
+    assert [t["fit_s"] for t in again.trials[:2]] == [t["fit_s"] for t in report.trials]
+    assert len(again.trials) == 3
+    best = max(again.trials, key=lambda t: t["val"]["HR@100"])
+    assert again.val_metrics["HR@100"] == pytest.approx(best["val"]["HR@100"], abs=1e-9)
+    with pytest.raises(ParameterError, match="non-empty list of dicts"):
+        search_competitor("mf", planted, configs=[])
+    with pytest.raises(DataError, match="not of this search"):
+        search_competitor("neumf", planted, fixed=fixed, configs=configs, trials_path=path)

@@ -27,8 +27,11 @@ fitted user in fitting order. :func:`infae_kit.evaluation.evaluate_model` passes
 Bias-only and MVAE score any context row (fold-in).
 
 Hyper-parameters: :data:`PAPER_GRID` is Table 3; :func:`search_competitor` does a budgeted random search over
-it (plus :data:`L2_GRID`, the BPR models' L2 weight, which Table 3 does not list) on validation HR@100; :func:`recorded_config` returns the best configuration found per model × dataset,
-recorded in ``infae_kit/competitor_configs.json`` (``python -m infae_kit.models.competitors search ...`` updates it).
+it (plus :data:`L2_GRID`, the BPR models' L2 weight, which Table 3 does not list), or tries given
+configurations (``configs``: e.g. NeuMF's pre-training options around its recorded configuration), on
+validation HR@100, optionally resumable from a trials file; :func:`recorded_config` returns the best
+configuration found per model × dataset, recorded in ``infae_kit/competitor_configs.json``
+(``python -m infae_kit.models.competitors search ...`` updates it).
 
 Example:
     >>> from infae_kit.models.competitors import make_competitor
@@ -237,47 +240,126 @@ def _sample_configs(name: str, n_trials: int, seed: int, grid: dict | None = Non
 
 
 def search_competitor(name: str, data: RecDataset, n_trials: int = 8, *, seed: int = 0, grid: dict | None = None,
-                      fixed: dict | None = None, progress: bool = False) -> CompetitorReport:
-    """Budgeted random search over Table 3's grid (+ L2) on validation HR@100, then test with the best configuration.
+                      fixed: dict | None = None, configs: Sequence[dict] | None = None,
+                      trials_path: str | Path | None = None, test_trials: bool = False,
+                      progress: bool = False) -> CompetitorReport:
+    """Search on validation HR@100 (a budgeted random draw from Table 3's grid + L2, or the given
+    configurations), then test with the best configuration.
 
     Args:
         name: model key.
         data: a RecDataset.
         n_trials: configurations drawn without replacement from the model's grid (all of them if the grid is
-            smaller); Bias-only has no grid and is fitted once.
+            smaller); Bias-only has no grid and is fitted once. Unused with ``configs``.
         seed: seed of the draw (each model is trained with its own ``seed``, default 42).
         grid: override :data:`SEARCH_GRID` (same keys).
         fixed: training parameters shared by every trial (``epochs``, ``batch_size``, ...).
+        configs: the configurations to try, in order, instead of a draw from the grid (each a dict of the
+            model's hyper-parameters, ``fixed`` underneath): e.g. NeuMF's pre-training options around its
+            recorded configuration.
+        trials_path: a JSON file that holds every finished trial (written atomically after each one). A
+            search started again with the same file skips the configurations it holds for this model and
+            dataset (a search interrupted halfway resumes); when the best trial is one of them, it is trained
+            again at the end (seeded: the same model).
+        test_trials: also evaluate every trial on test (``trials[i]["test"]``; the selection still reads
+            validation only): the table behind an ablation.
         progress: a progress bar over trials.
 
     Returns:
-        The best trial's :class:`CompetitorReport`, with ``trials`` listing every configuration's validation
-        metrics and training time.
+        The best trial's :class:`CompetitorReport` (the first of equal ones), with ``trials`` listing every
+        configuration's validation metrics (and test metrics with ``test_trials``), training time and best epoch.
+
+    Raises:
+        ParameterError: ``configs`` not a non-empty list of dicts, or an invalid configuration.
     """
     from infae_kit.evaluation.protocol import evaluate_model
     from infae_kit.evaluation.selection import select_on_validation
 
-    n_trials = positive_int("n_trials", n_trials)
-    configs = [{}] if name == "bias" else _sample_configs(name, n_trials, seed, grid)
-    trials = []
+    if configs is not None:
+        if (isinstance(configs, (str, dict)) or not len(configs)
+                or not all(isinstance(c, dict) for c in configs)):
+            raise ParameterError(f"configs must be a non-empty list of dicts of hyper-parameters, got {configs!r}.")
+        configs = [dict(c) for c in configs]
+    elif name == "bias":
+        configs = [{}]
+    else:
+        configs = _sample_configs(name, positive_int("n_trials", n_trials), seed, grid)
+    identity = {"model": name, "dataset": str(getattr(data, "name", "")), "shape": list(data.train.shape),
+                "train_nnz": int(data.train.nnz)}
+    done = _read_trials(trials_path, identity)
+    trials: list[dict] = []
 
     def validate(i: int):
         full = {**(fixed or {}), **configs[i]}
-        report = fit_and_evaluate_competitor(name, data, full, test=False)
-        trials.append({"config": full, "val": report.val_metrics, "fit_s": report.timings_s["fit"],
-                       "best_epoch": report.best_epoch})
-        return report.val_metrics, report
+        trial, report = done.get(json.dumps(full, sort_keys=True)), None
+        if trial is None:
+            report = fit_and_evaluate_competitor(name, data, full, test=test_trials, keep_top_k=False)
+            trial = {"config": full, "val": report.val_metrics, "fit_s": report.timings_s["fit"],
+                     "best_epoch": report.best_epoch}
+            if test_trials:
+                trial["test"] = report.test_metrics
+        trials.append(trial)
+        if trials_path is not None:
+            ran = {json.dumps(x["config"], sort_keys=True) for x in trials}
+            kept = [t for k, t in done.items() if k not in ran]
+            atomic_write_json(trials_path, {**identity, "trials": trials + kept})
+        return trial["val"], (trial, report)
 
-    best = select_on_validation(range(len(configs)), validate, select_by=SELECT_BY, progress=progress,
-                                desc=f"{name} search").best_state
+    best_trial, best = select_on_validation(range(len(configs)), validate, select_by=SELECT_BY, progress=progress,
+                                            desc=f"{name} search").best_state
+    if best is None:  # the best trial was read from trials_path: train it again (seeded, so the same model)
+        best = fit_and_evaluate_competitor(name, data, best_trial["config"], test=False)
 
     test = evaluate_model(best.model, data, "test", keep_top_k=True)
     best.test, best.test_metrics, best.trials = test, test.metrics, trials
     return best
 
 
+def _read_trials(path, identity: dict) -> dict[str, dict]:
+    """The trials a search wrote to ``path`` for the same model and data, by configuration (JSON, sorted keys)."""
+    if path is None or not Path(path).exists():
+        return {}
+    try:
+        stored = json.loads(Path(path).read_text(encoding="utf-8"))
+        trials = stored["trials"]
+        same = all(stored.get(k) == v for k, v in identity.items())
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"{path}: not a trials file of this search ({exc}); delete it or pass another "
+                        "trials_path.") from None
+    if not same:
+        raise DataError(
+            f"{path} holds trials of {stored.get('model')!r} on {stored.get('dataset')!r} "
+            f"{stored.get('shape')}, not of this search ({identity['model']!r} on {identity['dataset']!r} "
+            f"{identity['shape']}): pass another trials_path."
+        )
+    return {json.dumps(t["config"], sort_keys=True): t for t in trials}
+
+
+def _parse_configs(text: str | None) -> list[dict] | None:
+    """``--configs``: JSON text of a list of dicts, or the path of a JSON file holding one."""
+    if text is None:
+        return None
+    source = "--configs"
+    if not text.lstrip().startswith("["):
+        path = Path(text)
+        if not path.is_file():
+            raise ParameterError(f"--configs must be a JSON list of dicts or a JSON file; {text!r} is neither.")
+        text, source = path.read_text(encoding="utf-8"), str(path)
+    try:
+        configs = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ParameterError(f"{source}: not valid JSON ({exc.msg}, column {exc.colno}).") from None
+    if not isinstance(configs, list) or not all(isinstance(c, dict) for c in configs):
+        raise ParameterError(f"{source} must hold a JSON list of dicts, got {type(configs).__name__}.")
+    return configs
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m infae_kit.models.competitors search --dataset magazine --models mf,mvae --trials 8 [--record]``."""
+    """``python -m infae_kit.models.competitors search --dataset magazine --models mf,mvae --trials 8 [--record]``.
+
+    ``--configs '[{}, {"pretrain": true}]' --from-recorded`` tries the given changes to each model's recorded
+    configuration instead of a random draw (NeuMF's pre-training options, for example).
+    """
     parser = argparse.ArgumentParser(prog="python -m infae_kit.models.competitors")
     sub = parser.add_subparsers(dest="command", required=True)
     search = sub.add_parser("search", help="random search over Table 3's grid on validation HR@100")
@@ -286,28 +368,53 @@ def main(argv: Sequence[str] | None = None) -> int:
     search.add_argument("--trials", type=int, default=8)
     search.add_argument("--seed", type=int, default=0)
     search.add_argument("--fixed", default="{}", help='JSON of shared training parameters, e.g. {"epochs": 60}')
+    search.add_argument("--configs", default=None,
+                        help="configurations to try instead of a random draw: a JSON list of dicts, or a JSON file "
+                             "holding one; with --from-recorded each is applied over the recorded configuration")
+    search.add_argument("--from-recorded", action="store_true",
+                        help="--configs are changes to the model's recorded configuration for --dataset")
+    search.add_argument("--trials-dir", type=Path, default=None,
+                        help="keep every finished trial in <dir>/<dataset>-<model>.json; a rerun resumes from it")
+    search.add_argument("--test-every-trial", action="store_true",
+                        help="evaluate every trial on test too (the selection still reads validation only)")
     search.add_argument("--record", action="store_true", help="record each best configuration in the repo")
     search.add_argument("--out", type=Path, default=None, help="write every trial and the test metrics here (JSON)")
     args = parser.parse_args(argv)
 
     from infae_kit.data import load_dataset
 
-    data = load_dataset(args.dataset)
     fixed = json.loads(args.fixed)
+    variants = _parse_configs(args.configs)
+    if args.from_recorded and variants is None:
+        parser.error("--from-recorded needs --configs (the changes to try).")
+    data = load_dataset(args.dataset)
     summary = {}
     for name in parse_competitor_names(args.models):
+        configs = variants
+        if variants is not None and args.from_recorded:
+            configs = [{**recorded_config(name, args.dataset), **v} for v in variants]
         t0 = time.perf_counter()
-        report = search_competitor(name, data, args.trials, seed=args.seed, fixed=fixed, progress=True)
+        trials_path = None if args.trials_dir is None else args.trials_dir / f"{args.dataset}-{name}.json"
+        report = search_competitor(name, data, args.trials, seed=args.seed, fixed=fixed, configs=configs,
+                                   trials_path=trials_path, test_trials=args.test_every_trial, progress=True)
         elapsed = time.perf_counter() - t0
         print(f"{args.dataset} {name}: best {report.config} val HR@100 {report.val_metrics[SELECT_BY]:.2f} "
               f"test HR@10 {report.test_metrics['HR@10']:.2f} NDCG@10 {report.test_metrics['NDCG@10']:.2f} "
               f"({len(report.trials)} trials, {elapsed:.0f} s)", flush=True)
+        for trial in report.trials:
+            test = trial.get("test")
+            print(f"  {json.dumps(trial['config'], sort_keys=True)}: val {SELECT_BY} {trial['val'][SELECT_BY]:.2f}"
+                  + (f", test HR@10 {test['HR@10']:.2f} NDCG@10 {test['NDCG@10']:.2f}" if test else "")
+                  + f", best epoch {trial['best_epoch']}, fit {trial['fit_s']:.0f} s", flush=True)
         summary[name] = {"best": report.config, "val": report.val_metrics, "test": report.test_metrics,
                          "trials": report.trials, "search_s": elapsed}
         if args.record:
+            how = (f"random search, {len(report.trials)} trials of Table 3's grid, seed {args.seed}"
+                   if configs is None else
+                   f"search over {len(report.trials)} given configurations "
+                   f"({'changes to the recorded one: ' if args.from_recorded else ''}{json.dumps(variants)})")
             record_config(name, args.dataset, report.config, {SELECT_BY: report.val_metrics[SELECT_BY]},
-                          note=f"random search, {len(report.trials)} trials of Table 3's grid, seed {args.seed}, "
-                               f"fixed {fixed}")
+                          note=f"{how}, fixed {fixed}")
         if args.out is not None:
             atomic_write_json(args.out, {"dataset": args.dataset, "models": summary})
     return 0

@@ -164,6 +164,10 @@ class TrainedRecommender(Recommender):
     def _finalize(self, params) -> None:
         """Hook run after training with the kept parameters (LightGCN caches its propagated embeddings)."""
 
+    def _optimizer(self) -> optax.GradientTransformation:
+        """The optimiser :meth:`fit` trains with: Adam at ``learning_rate`` (NeuMF can fine-tune with plain SGD)."""
+        return optax.adam(self.learning_rate)
+
     # --- training -----------------------------------------------------------------------------------------
     def config(self) -> dict[str, Any]:
         """The hyper-parameters of this model (what :func:`make_competitor` takes)."""
@@ -203,8 +207,8 @@ class TrainedRecommender(Recommender):
                 validation HR@100 and the best parameters are kept. Without it, training runs ``epochs``
                 epochs and keeps the last parameters.
             init_params: warm start: start from these parameters (e.g. ``previous.params_``, same
-                architecture and item count) instead of a fresh seeded initialisation. Adam's moments start
-                afresh. Models whose parameters are per user (MF, NeuMF, LightGCN) also need the same users.
+                architecture and item count) instead of a fresh seeded initialisation. The optimiser's state
+                (Adam's moments) starts afresh. Models whose parameters are per user (MF, NeuMF, LightGCN) also need the same users.
             init_step: value of the optimisation-step counter at the start (schedules that depend on it, such
                 as MVAE's KL annealing, continue from there; pass ``previous.steps_run_`` to continue).
 
@@ -234,7 +238,7 @@ class TrainedRecommender(Recommender):
         params = self._init_params(init_key)
         if init_params is not None:
             params = warm_start_params(params, init_params, type(self).__name__)
-        optimizer = optax.adam(self.learning_rate)
+        optimizer = self._optimizer()
         opt_state = optimizer.init(params)
         epoch_program = self._epoch_program(optimizer)
         aux = self._aux()
