@@ -7,14 +7,29 @@ expected and how to fix it.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 import scipy.sparse as sp
 
 from infae_kit.errors import DataError, ParameterError
 
-__all__ = ["is_int", "is_real", "check_interactions", "binary_interactions", "check_fraction", "as_rng", "positive_int", "positive_float", "non_negative_float", "fraction"]
+__all__ = [
+    "is_int",
+    "is_real",
+    "check_interactions",
+    "binary_interactions",
+    "check_fraction",
+    "check_seed",
+    "as_rng",
+    "positive_int",
+    "positive_float",
+    "non_negative_float",
+    "fraction",
+    "parse_list",
+    "LIST_PARAMETERS",
+    "list_parameter",
+]
 
 
 def is_int(value) -> bool:
@@ -109,6 +124,17 @@ def check_fraction(value, name: str, *, allow_zero: bool) -> float:
     return value
 
 
+def check_seed(value: Any, name: str = "seed") -> int:
+    """``value`` as a seed: an integer ≥ 0, the only seeds NumPy's and JAX's generators take reproducibly.
+
+    Raises:
+        ParameterError: a negative, fractional, boolean or non-numeric value (the message names ``name``).
+    """
+    if not is_int(value) or value < 0:
+        raise ParameterError(f"{name} must be an integer ≥ 0 (e.g. 42), got {value!r}.")
+    return int(value)
+
+
 def as_rng(seed) -> np.random.Generator:
     """``seed`` itself when it is a :class:`numpy.random.Generator`, else ``np.random.default_rng(seed)``."""
     return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
@@ -147,3 +173,85 @@ def fraction(name: str, value: Any) -> float:
     if out >= 1:
         raise ParameterError(f"{name} must be in [0, 1) (a dropout rate), got {value!r}.")
     return out
+
+
+_LIST_EXAMPLES = {int: "10,100,1000", float: "0,1,5,20", str: "user-rns,distill-cf"}
+
+
+def parse_list(value: Any, kind: type = str, name: str = "value", *, minimum: float | None = None,
+               maximum: float | None = None) -> list:
+    """A list parameter (of a notebook, the runner, a CLI): ``"a,b"``, ``"10, 20"`` or a list / tuple.
+
+    Args:
+        value: comma-separated text, a sequence, or one value.
+        kind: ``int``, ``float`` or ``str``; each item is converted (``int`` takes ``"10"`` and ``"10.0"``).
+        name: the parameter's name, for error messages.
+        minimum, maximum: bounds every number must respect (inclusive), e.g. ``minimum=0`` for a λ grid.
+
+    Returns:
+        The items, in the given order, blanks skipped.
+
+    Raises:
+        ParameterError: an empty list, an item ``kind`` cannot convert, a non-finite number or one outside
+            the bounds (the message names ``name``, the item and an example of a valid value).
+    """
+    items = value.split(",") if isinstance(value, str) else list(value if isinstance(value, Iterable) else [value])
+    example = _LIST_EXAMPLES.get(kind, "a,b")
+    label = {int: "an integer", float: "a number", str: "a name"}.get(kind, kind.__name__)
+    out = []
+    for item in items:
+        text = str(item).strip()
+        if not text:
+            continue
+        try:
+            if kind is int:
+                as_float = float(text)
+                if not as_float.is_integer():
+                    raise ValueError(text)
+                converted = int(as_float)
+            else:
+                converted = kind(text)
+        except (TypeError, ValueError, OverflowError):
+            raise ParameterError(f"{name}: cannot read {text!r} as {label}; give comma-separated values, e.g. "
+                                 f"{name}={example!r}.") from None
+        if kind in (int, float):
+            if not math.isfinite(converted):
+                raise ParameterError(f"{name}: {text!r} is not a finite number; give e.g. {name}={example!r}.")
+            if minimum is not None and converted < minimum:
+                raise ParameterError(f"{name}: {text} is below the smallest allowed value {minimum:g}; "
+                                     f"give values ≥ {minimum:g}, e.g. {name}={example!r}.")
+            if maximum is not None and converted > maximum:
+                raise ParameterError(f"{name}: {text} is above the largest allowed value {maximum:g}; "
+                                     f"give values ≤ {maximum:g}.")
+        out.append(converted)
+    if not out:
+        raise ParameterError(f"{name} is empty; give at least one value, e.g. {name}={example!r}.")
+    return out
+
+
+LIST_PARAMETERS: dict[str, tuple[type, float | None, float | None]] = {
+    "lambdas": (float, 0, None),
+    "ease_lambdas": (float, 0, None),
+    "depths": (int, 1, None),
+    "widths": (int, 1, None),
+    "budgets": (int, 1, None),
+    "distill_budgets": (int, 1, None),
+    "arcf_budgets": (int, 1, None),
+    "noise_levels": (float, 0, 100),
+    "noise_percents": (float, 0, 100),
+    "revealed_percents": (float, 0, 100),
+}
+"""The notebooks' numeric list parameters: name → (item type, minimum, maximum). The same name means the same
+thing in every notebook; :func:`list_parameter` reads them there and the runner checks them before a run."""
+
+
+def list_parameter(name: str, value: Any) -> list:
+    """The numeric list parameter ``name`` of :data:`LIST_PARAMETERS` read with its type and bounds.
+
+    Example: ``list_parameter("lambdas", "0,1,5")`` → ``[0.0, 1.0, 5.0]``; ``"1,x,5"`` and ``"-1,5"`` raise.
+
+    Raises:
+        ParameterError: what :func:`parse_list` refuses; ``KeyError`` for a name the table does not hold.
+    """
+    kind, minimum, maximum = LIST_PARAMETERS[name]
+    return parse_list(value, kind, name, minimum=minimum, maximum=maximum)

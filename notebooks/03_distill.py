@@ -73,6 +73,7 @@ from infae_kit.distill import (
     distill_cached,
     distill_config_for,
     hard_gumbel_support,
+    initial_prior,
     load_distilled,
     multi_step_gumbel,
     topk_binarize,
@@ -165,8 +166,8 @@ print(f"{dataset}: loaded in {t_load:.2f} s; a budget of μ = {config.budget} is
 # The soft sample itself has **no exact zeros** (every softmax is positive): it becomes sparse only as τ → 0.
 
 # %%
-first_row = data.train[int(np.sort(np.random.default_rng(seed).choice(data.n_users, config.budget,
-                                                                          replace=False))[0])]
+_, initial_users = initial_prior(data.train, config.budget, config.seed)  # the μ real users the prior starts from
+first_row = data.train[int(initial_users[0])]
 prior_row = jax.numpy.asarray(first_row.toarray().astype(np.float32))
 gammas, taus = (1, 10, 100), (0.3, 1.0, 10.0)
 row_key = jax.random.PRNGKey(seed)

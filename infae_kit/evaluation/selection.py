@@ -7,6 +7,7 @@ from typing import Any, Callable, Sequence
 
 from infae_kit.errors import ParameterError
 from infae_kit.evaluation.protocol import DEFAULT_BATCH_USERS, DEFAULT_KS, EvaluationResult, evaluate_model
+from infae_kit.io_utils import progress_bar
 
 
 @dataclass
@@ -47,8 +48,6 @@ def tune_and_evaluate(
     """
     import time
 
-    from tqdm.auto import tqdm
-
     if not grid:
         raise ParameterError("grid is empty: give at least one value")
     t0 = time.perf_counter()
@@ -57,13 +56,15 @@ def tune_and_evaluate(
     fit_rows = data.train if train is None else train
     if fit_rows.shape[1] != data.n_items:
         raise ParameterError(f"train has {fit_rows.shape[1]} items but the dataset has {data.n_items}")
-    for value in tqdm(list(grid), desc=desc, disable=not progress, leave=False):
+    bar = progress_bar(list(grid), desc=desc, enabled=progress)
+    for value in bar:
         model = make_model(value).fit(fit_rows)
         val[value] = evaluate_model(model, data, "val", ks=ks, batch_size=batch_size).metrics
         if select_by not in val[value]:
             raise ParameterError(f"select_by={select_by!r} is not a computed metric: {sorted(val[value])}")
         if best is None or val[value][select_by] > val[best][select_by]:
             best, best_model = value, model
+    bar.finish()
     t1 = time.perf_counter()
     test = evaluate_model(best_model, data, "test", ks=ks, batch_size=batch_size, keep_top_k=True)
     t2 = time.perf_counter()

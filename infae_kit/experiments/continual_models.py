@@ -69,13 +69,14 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from infae_kit.checks import parse_list
 from infae_kit.data.dataset import RecDataset
 from infae_kit.distill import DistillConfig, distill, distill_cached
 from infae_kit.errors import ParameterError
 from infae_kit.evaluation.metrics import propensity_weights
 from infae_kit.evaluation.protocol import MetricAccumulator
 from infae_kit.experiments.continual import EVALUATIONS, PeriodSplit, split_rows, continual_steps
-from infae_kit.io_utils import atomic_write_json
+from infae_kit.io_utils import atomic_write_json, progress_bar
 from infae_kit.models.competitors import MVAE
 from infae_kit.models.mvae import Replay
 
@@ -325,9 +326,7 @@ class ContinualResult:
 
 
 def _check_strategies(strategies) -> list[str]:
-    if isinstance(strategies, str):
-        strategies = [s.strip() for s in strategies.split(",") if s.strip()]
-    strategies = [str(s).strip().lower() for s in strategies]
+    strategies = [s.lower() for s in parse_list(strategies, str, "strategies")]
     unknown = [s for s in strategies if s not in STRATEGIES]
     if not strategies or unknown:
         raise ParameterError(f"strategies must be a non-empty list of {STRATEGIES}, got {strategies!r}.")
@@ -409,8 +408,6 @@ def run_continual(
         ParameterError: unknown strategy or evaluation, bad budget, a DISTILL-CF budget not smaller than the
             users of a period it would summarise, fewer than 3 periods with a memory strategy.
     """
-    from tqdm.auto import tqdm
-
     strategies = _check_strategies(strategies)
     if not isinstance(split, PeriodSplit):
         raise ParameterError(f"split must be a PeriodSplit (split_into_periods), got {type(split).__name__}.")
@@ -495,7 +492,7 @@ def run_continual(
                 "n_train_rows": int(n_train), "n_memory_rows": int(n_memory), "lambda": lam,
                 "fit_s": float(fit_s), "epochs": len(model.history_), **_evaluate(model, steps[t], weights[t], ks)}
 
-    bar = tqdm(total=1 + len(todo) * (K - 2), desc="continual", disable=not progress)
+    bar = progress_bar(total=1 + len(todo) * (K - 2), desc="continual", enabled=progress)
     t_start = time.perf_counter()
     X0 = split.periods[0][active_rows(split.periods[0])]
     bar.set_postfix_str("period 0 (shared)")
@@ -549,6 +546,6 @@ def run_continual(
         if path is not None:
             atomic_write_json(path, {"strategy": strategy, "config": config, "rows": rows, "exemplars": exemplars,
                                      "summaries": used_summaries, "seconds": result.timings_s[strategy]})
-    bar.close()
+    bar.finish()
     result.rows.sort(key=lambda r: (strategies.index(r["strategy"]), r["period"]))
     return result

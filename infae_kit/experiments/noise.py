@@ -20,6 +20,7 @@ import math
 import numpy as np
 import scipy.sparse as sp
 
+from infae_kit.checks import check_seed
 from infae_kit.errors import ParameterError
 
 __all__ = ["add_noise", "flips_per_user"]
@@ -70,8 +71,7 @@ def add_noise(train, percent: float, *, seed: int = 0) -> sp.csr_matrix:
     from infae_kit.experiments.sampling import binary_interactions  # shared binarisation and input check
 
     percent = check_percent(percent)
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ParameterError(f"seed must be a non-negative integer, got {seed!r}.")
+    seed = check_seed(seed)
     X = binary_interactions(train)
     n_users, n_items = X.shape
     k = flips_per_user(n_items, percent)

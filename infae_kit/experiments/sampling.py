@@ -64,7 +64,7 @@ from typing import Any, Callable
 import numpy as np
 import scipy.sparse as sp
 
-from infae_kit.checks import binary_interactions, is_int
+from infae_kit.checks import binary_interactions, check_seed, is_int
 from infae_kit.errors import DataError, ParameterError
 from infae_kit.io_utils import atomic_write_bytes
 
@@ -161,12 +161,6 @@ def _check_budget(n_users, percent, n_candidates: int, method: str) -> dict[str,
     return {"percent": float(percent)}
 
 
-def _check_seed(seed, method: str) -> int:
-    if not is_int(seed) or seed < 0:
-        raise ParameterError(f"{method}: seed must be a non-negative integer, got {seed!r}.")
-    return int(seed)
-
-
 def _entry_rows(X: sp.csr_matrix) -> np.ndarray:
     """(nnz,) row index of every stored entry of a CSR matrix."""
     return np.repeat(np.arange(X.shape[0], dtype=np.int64), np.diff(X.indptr))
@@ -212,7 +206,7 @@ def _prepare(train, n_users, percent, seed, method: str):
         raise DataError(f"{method}: the train matrix has no interactions; there is nothing to sample.")
     candidates = np.flatnonzero(np.diff(X.indptr) > 0)
     budget = _check_budget(n_users, percent, candidates.shape[0], method)
-    return X, candidates, budget, _check_seed(seed, method)
+    return X, candidates, budget, check_seed(seed, f"{method}: seed")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -539,7 +533,7 @@ def svp_cf_forgetting(train, config: BiasProxyConfig | None = None, *, seed: int
     config = BiasProxyConfig() if config is None else config
     if not isinstance(config, BiasProxyConfig):
         raise ParameterError(f"config must be a BiasProxyConfig, got {type(config).__name__}.")
-    seed = _check_seed(seed, "svp_cf_forgetting")
+    seed = check_seed(seed, "svp_cf_forgetting: seed")
     X = binary_interactions(train)
     if X.nnz == 0:
         raise DataError("svp_cf_forgetting: the train matrix has no interactions; there is nothing to train on.")

@@ -44,7 +44,7 @@ from infae_kit.evaluation.protocol import (
     split_protocol,
     user_batches,
 )
-from infae_kit.io_utils import available_memory_bytes
+from infae_kit.io_utils import available_memory_bytes, progress_bar
 from infae_kit.models.base import Recommender
 from infae_kit.models.ntk import B_STD, W_STD, gram_matrix, ntk_matrix
 
@@ -321,8 +321,6 @@ def tune_and_evaluate_infinite_ae(
       ks, n_negatives, negatives_seed, batch_size: evaluation settings.
       progress: show a progress bar over λ.
     """
-    from tqdm.auto import tqdm
-
     if not lambdas:
         raise ParameterError("lambdas is empty: give at least one λ")
     lambdas = [float(l) for l in lambdas]
@@ -351,7 +349,8 @@ def tune_and_evaluate_infinite_ae(
     best = None
     best_alpha = None
     score_buffer = np.empty((min(batch_size, data.n_users), data.n_items), dtype=dense.dtype) if all_users_trained else None
-    for lam in tqdm(lambdas, desc="∞-AE λ grid", disable=not progress, leave=False):
+    bar = progress_bar(lambdas, desc="∞-AE λ grid", enabled=progress)
+    for lam in bar:
         t = time.perf_counter()
         if lam == 0.0 and all_users_trained:
             alpha, diag, jit = None, 0.0, 0.0
@@ -385,6 +384,7 @@ def tune_and_evaluate_infinite_ae(
             best = lam
             best_alpha = (alpha, diag, jit)
         log.info("∞-AE λ=%g: validation %s", lam, val_metrics[lam])
+    bar.finish()
 
     alpha, diag, jit = best_alpha
     if alpha is None:  # λ = 0 won (only possible on degenerate data): solve it explicitly
