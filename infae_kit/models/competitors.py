@@ -49,9 +49,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from infae_kit.checks import positive_int
+from infae_kit.checks import check_seed, parse_list, positive_int
 from infae_kit.errors import DataError, ParameterError
-from infae_kit.io_utils import atomic_write_json
+from infae_kit.io_utils import atomic_write_json, progress_bar
 from infae_kit.models.base import Recommender
 from infae_kit.models.bias import BiasOnly
 from infae_kit.models.lightgcn import LightGCN
@@ -132,11 +132,11 @@ def make_competitor(name: str, **params) -> Recommender:
 
 def parse_competitor_names(text: str | Sequence[str]) -> list[str]:
     """``"mf,mvae"`` → ``["mf", "mvae"]``; ``"all"`` → every competitor; ``""``/``"none"`` → ``[]``."""
-    if isinstance(text, str):
-        items = [t.strip().lower() for t in text.split(",") if t.strip()]
-    else:
-        items = [str(t).strip().lower() for t in text]
-    if items in ([], ["none"]):
+    given = text if isinstance(text, str) else list(text)
+    if not given or (isinstance(given, str) and given.strip().lower() in ("", "none")):
+        return []
+    items = [t.lower() for t in parse_list(given, str, "competitors")]
+    if items == ["none"]:
         return []
     if items == ["all"]:
         return list(COMPETITOR_NAMES)
@@ -200,17 +200,30 @@ class CompetitorReport:
     trials: list[dict] = field(default_factory=list)
 
 
-def fit_and_evaluate_competitor(name: str, data, config: dict | None = None, *, progress: bool = False,
-                                keep_top_k: bool = True, test: bool = True) -> CompetitorReport:
+def fit_and_evaluate_competitor(name: str, data, config: dict | None = None, *, seed: int | None = None,
+                                progress: bool = False, keep_top_k: bool = True, test: bool = True) -> CompetitorReport:
     """Train ``name`` with ``config`` on ``data.train`` (early stopping on ``data.val``), evaluate val and test.
 
     Test uses train + validation as context, as for every model of the kit (the model itself is not refitted).
+
+    Args:
+        name: model key (:data:`COMPETITOR_NAMES`).
+        data: a RecDataset.
+        config: hyper-parameters (e.g. :func:`recorded_config`).
+        seed: training seed of the trained models (initialisation, BPR negatives, dropout, batches); it
+            replaces a ``seed`` in ``config``. ``None`` keeps ``config``'s or the model's default (42).
+            Bias-only is fitted in closed form, deterministically: it has no seed and ignores this one.
+        progress: a progress bar over the epochs.
+        keep_top_k: keep the test top-k lists (for the coldness plots).
+        test: also evaluate on test.
     """
     from infae_kit.evaluation.protocol import evaluate_model
 
     config = dict(config or {})
     if name != "bias":
         config["progress"] = progress
+        if seed is not None:
+            config["seed"] = check_seed(seed)
     t0 = time.perf_counter()
     model = make_competitor(name, **config).fit(data.train, validation=data.val)
     t1 = time.perf_counter()
@@ -251,18 +264,18 @@ def search_competitor(name: str, data, n_trials: int = 8, *, seed: int = 0, grid
         The best trial's :class:`CompetitorReport`, with ``trials`` listing every configuration's validation
         metrics and training time.
     """
-    from tqdm.auto import tqdm
-
     n_trials = positive_int("n_trials", n_trials)
     configs = [{}] if name == "bias" else _sample_configs(name, n_trials, seed, grid)
     trials, best = [], None
-    for config in tqdm(configs, desc=f"{name} search", disable=not progress, leave=False):
+    bar = progress_bar(configs, desc=f"{name} search", enabled=progress)
+    for config in bar:
         full = {**(fixed or {}), **config}
         report = fit_and_evaluate_competitor(name, data, full, test=False)
         trials.append({"config": full, "val": report.val_metrics, "fit_s": report.timings_s["fit"],
                        "best_epoch": report.best_epoch})
         if best is None or report.val_metrics[SELECT_BY] > best.val_metrics[SELECT_BY]:
             best = report
+    bar.finish()
     from infae_kit.evaluation.protocol import evaluate_model
 
     test = evaluate_model(best.model, data, "test", keep_top_k=True)
