@@ -43,19 +43,23 @@ def is_real(value) -> bool:
             and math.isfinite(value))
 
 
-def check_interactions(X, name: str = "X", n_items: int | None = None) -> sp.csr_matrix:
+def check_interactions(X, name: str = "X", n_items: int | None = None, *,
+                       require_interactions: bool = False) -> sp.csr_matrix:
     """Validate a users × items interaction matrix and return it as csr.
 
     Args:
         X: scipy.sparse matrix or dense 2-D array (users × items), finite non-negative values.
         name: what to call it in error messages.
         n_items: if given, the required number of columns (the fitted model's items).
+        require_interactions: also refuse a matrix whose every value is 0 (stored zeros included): a model
+            fitted on it has nothing to learn from and would rank items by their index.
 
     Returns:
         A csr matrix (the input itself when it already is csr; dense input is converted).
 
     Raises:
-        DataError: not 2-D, no rows or columns, NaN/inf or negative values, wrong number of columns.
+        DataError: not 2-D, no rows or columns, NaN/inf or negative values, wrong number of columns, no
+            interaction at all when ``require_interactions``.
     """
     if sp.issparse(X):
         if X.ndim != 2:
@@ -83,6 +87,12 @@ def check_interactions(X, name: str = "X", n_items: int | None = None) -> sp.csr
             f"{name} has {csr.shape[1]} item columns but the model was fitted on {n_items}; use the same item "
             "index (the same dataset's columns)."
         )
+    if require_interactions and not np.any(csr.data):
+        raise DataError(
+            f"{name} has no interactions (shape {csr.shape}, every value 0): there is nothing to fit, and a model "
+            "fitted on it would recommend items by their index. Fit on a matrix with at least one interaction "
+            "(check the data, the sample or the support passed)."
+        )
     return csr
 
 
@@ -98,13 +108,12 @@ def binary_interactions(X, name: str = "X", *, require_interactions: bool = Fals
         DataError: what :func:`check_interactions` rejects (not 2-D, empty, NaN, negative), or no interaction
             at all when ``require_interactions``.
     """
-    csr = sp.csr_matrix(check_interactions(X, name), dtype=np.float32, copy=True)
+    checked = check_interactions(X, name, require_interactions=require_interactions)
+    csr = sp.csr_matrix(checked, dtype=np.float32, copy=True)
     csr.sum_duplicates()
     csr.eliminate_zeros()
     csr.data[:] = 1.0
     csr.sort_indices()
-    if require_interactions and csr.nnz == 0:
-        raise DataError(f"{name} has no interactions (shape {csr.shape}); it needs at least one user with an item.")
     return csr
 
 

@@ -145,9 +145,7 @@ class MVAE(TrainedRecommender):
     def _train_matrix(self, X):
         if self._binarize:
             return binary_interactions(X, "X", require_interactions=True)
-        X = check_interactions(X, "X")
-        if X.nnz == 0 or not np.any(X.data > 0):
-            raise DataError(f"X has no interactions (shape {X.shape}); the model needs at least one.")
+        X = check_interactions(X, "X", require_interactions=True)
         X = sp.csr_matrix(X, dtype=np.float32, copy=True)
         X.sum_duplicates()
         X.eliminate_zeros()
