@@ -70,10 +70,12 @@ def test_runner_refuses_unknown_parameters(tmp_path, capsys):
     check_parameters(nb, {"dataset": "magazine", "lambdas": "1,5"})
     with pytest.raises(ParameterError, match=r"'lamdbas'.*Its parameters are: .*lambdas"):
         check_parameters(nb, {"dataset": "magazine", "lamdbas": "1,5"})
-    # the CLI refuses before running anything, and writes nothing
-    with pytest.raises(ParameterError, match="lamdbas"):
-        main(["--notebooks", "02", "--datasets", "magazine", "-p", "lamdbas", "1", "--output-dir",
-              str(tmp_path / "out"), "--table", str(tmp_path / "t.md")])
+    # the CLI refuses before running anything, with one line instead of a traceback, and writes nothing
+    rc = main(["--notebooks", "02", "--datasets", "magazine", "-p", "lamdbas", "1", "--output-dir",
+               str(tmp_path / "out"), "--table", str(tmp_path / "t.md")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "error: 02_closed_form_fit.ipynb has no parameter(s) 'lamdbas'" in err
+    assert "Traceback" not in err and "Nothing was run." in err
     assert not (tmp_path / "out").exists() and not (tmp_path / "t.md").exists()
 
 
