@@ -1,14 +1,17 @@
 # infae_kit — one-step environment, tests and the main reproduction job.
 #   make reproduce   set up .venv (if needed) and run notebooks 01–02 on ml-1m and magazine -> figures/
 #   make test        set up .venv (if needed) and run the unit tests + every notebook under nbval
+#   make lab         set up .venv (if needed) and start JupyterLab (notebooks/NN_topic.py open as notebooks)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.infae_kit-installed
+# JupyterLab settings of this venv: .py files open as notebooks (jupytext), no autosave (see jupyter/).
+LABCONFIG := $(VENV)/etc/jupyter/labconfig/default_setting_overrides.json
 NOTEBOOKS ?= 01 02
 DATASETS  ?= ml-1m magazine
 
-.PHONY: env test test-fast reproduce table1 distill sampling benchmark benchmark-distill benchmark-competitors benchmark-sweep lock sync-notebooks clean-venv
+.PHONY: env notebook-filter lab clean-notebooks test test-fast reproduce table1 distill sampling benchmark benchmark-distill benchmark-competitors benchmark-sweep lock sync-notebooks clean-venv
 
 $(STAMP): requirements/lock.txt requirements/neural-tangents.txt pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "infae_kit pins are for Python 3.11, found " + sys.version'
@@ -19,7 +22,27 @@ $(STAMP): requirements/lock.txt requirements/neural-tangents.txt pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (ipykernel)" >/dev/null
 	touch $(STAMP)
 
-env: $(STAMP)
+$(LABCONFIG): jupyter/labconfig/default_setting_overrides.json $(STAMP)
+	mkdir -p $(dir $@)
+	cp $< $@
+
+# git stores notebooks/*.ipynb through tools/notebook_filter.py (declared in .gitattributes): never any outputs,
+# whatever JupyterLab saved. Standard-library Python, so it works with or without the venv.
+notebook-filter:
+	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+	  git config filter.notebook-outputs.clean "$(PYTHON) tools/notebook_filter.py" && \
+	  git config filter.notebook-outputs.smudge cat && \
+	  git config filter.notebook-outputs.required true; \
+	fi
+
+env: $(STAMP) $(LABCONFIG) notebook-filter
+
+lab: env
+	$(BIN)/jupyter lab
+
+# Remove outputs and run metadata from the working copies of the notebooks (what git stores is always clean).
+clean-notebooks:
+	$(PYTHON) tools/notebook_filter.py --in-place notebooks/*.ipynb
 
 test: env
 	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider

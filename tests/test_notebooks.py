@@ -15,8 +15,37 @@ from infae_kit.paths import data_dir
 from infae_kit.evaluation.results import PAPER_CODE_RERUN, PAPER_TABLE1, read_results
 from infae_kit.runner import check_parameters, find_notebook, gather_results, main, parse_value
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
 PY_SOURCES = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
+
+
+def _in_git_checkout() -> bool:
+    try:
+        return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--is-inside-work-tree"], capture_output=True,
+                              text=True).stdout.strip() == "true"
+    except OSError:
+        return False
+
+
+def _committed_text(path: Path) -> str:
+    """The file as git stores it (the index: what a commit records, after the notebook filter); the working
+    copy outside a git checkout (an unpacked archive)."""
+    if not _in_git_checkout():
+        return path.read_text(encoding="utf-8")
+    rel = path.relative_to(ROOT).as_posix()
+    shown = subprocess.run(["git", "-C", str(ROOT), "show", f":{rel}"], capture_output=True)
+    assert shown.returncode == 0, f"{rel} is not in git's index: `git add` it"
+    return shown.stdout.decode("utf-8")
+
+
+def _notebook_filter():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("notebook_filter", ROOT / "tools" / "notebook_filter.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _cells(nb):
@@ -32,16 +61,62 @@ def test_every_notebook_is_a_pair():
 
 @pytest.mark.parametrize("py", PY_SOURCES, ids=lambda p: p.stem)
 def test_pair_in_sync_and_clean(py):
+    """What is committed (git's index), not the working copy JupyterLab may have saved outputs into."""
     ipynb = py.with_suffix(".ipynb")
-    from_py = jupytext.read(py)
-    from_nb = nbformat.read(ipynb, as_version=4)
+    nb_text = _committed_text(ipynb)
+    from_py = jupytext.reads(_committed_text(py), fmt="py:percent")
+    from_nb = nbformat.reads(nb_text, as_version=4)
     assert _cells(from_py) == _cells(from_nb), f"{py.name} and {ipynb.name} differ: run `make sync-notebooks`"
     assert from_nb.metadata["kernelspec"]["name"] == "python3", "papermill needs the kernelspec"
     code = [c for c in from_nb.cells if c.cell_type == "code"]
     assert "parameters" in code[0].metadata.get("tags", []), "the first code cell must be tagged 'parameters'"
     assert all(not c.get("outputs") for c in code), f"{ipynb.name} is committed with outputs"
+    assert all(c.get("execution_count") is None for c in code), f"{ipynb.name} is committed with execution counts"
+    assert set(from_nb.metadata) <= {"kernelspec", "jupytext"}, f"{ipynb.name} carries run metadata"
+    assert _notebook_filter().strip_text(nb_text) == nb_text, f"{ipynb.name} is not as the notebook filter stores it"
     params = code[0].source
     assert "output_dir" in params and "dataset" in params
+
+
+def test_notebook_filter_keeps_outputs_out_of_commits(tmp_path):
+    """The git clean filter `make env` installs: a notebook saved with outputs, run metadata and widget state
+    is committed without them, and `git status` stays clean while the working copy keeps its outputs."""
+    if subprocess.run(["git", "--version"], capture_output=True).returncode != 0:
+        pytest.skip("git is not installed")
+    repo = tmp_path / "repo"
+    (repo / "tools").mkdir(parents=True)
+    (repo / "notebooks").mkdir()
+    (repo / "tools" / "notebook_filter.py").write_bytes((ROOT / "tools" / "notebook_filter.py").read_bytes())
+    (repo / ".gitattributes").write_bytes((ROOT / ".gitattributes").read_bytes())
+    (repo / "jupytext.toml").write_bytes((ROOT / "jupytext.toml").read_bytes())
+    clean_text = _committed_text(NOTEBOOKS / "02_closed_form_fit.ipynb")
+    nb = json.loads(clean_text)
+    nb["metadata"]["language_info"] = {"name": "python", "version": "3.11.7"}
+    nb["metadata"]["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    code = next(c for c in nb["cells"] if c["cell_type"] == "code")
+    code["execution_count"] = 7
+    code["metadata"]["execution"] = {"iopub.status.busy": "2024-01-01T00:00:00Z"}
+    code["outputs"] = [{"output_type": "stream", "name": "stdout", "text": ["λ picked: 20\n"]}]
+    run_text = json.dumps(nb, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
+    target = repo / "notebooks" / "02_closed_form_fit.ipynb"
+    target.write_text(run_text, encoding="utf-8")
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout
+
+    git("init", "-q")
+    git("config", "user.email", "test@example.org")
+    git("config", "user.name", "test")
+    # the same three settings as the Makefile's notebook-filter target
+    git("config", "filter.notebook-outputs.clean", f"{sys.executable} tools/notebook_filter.py")
+    git("config", "filter.notebook-outputs.smudge", "cat")
+    git("config", "filter.notebook-outputs.required", "true")
+    git("add", ".")
+    git("commit", "-q", "-m", "notebook run in JupyterLab")
+    stored = git("show", "HEAD:notebooks/02_closed_form_fit.ipynb")
+    assert stored == clean_text  # exactly the clean notebook: no outputs, counts, language_info or widgets
+    assert target.read_text(encoding="utf-8") == run_text  # the working copy keeps what Lab showed
+    assert git("status", "--porcelain") == ""  # and git sees nothing to commit
 
 
 @pytest.mark.parametrize("py", PY_SOURCES, ids=lambda p: p.stem)
