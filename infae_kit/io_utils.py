@@ -129,13 +129,16 @@ class ProgressBar:
 
     tqdm marks a bar as failed (red in Jupyter) when it is closed short of its total, and a ``break`` out of
     ``for x in tqdm(...)`` does exactly that. Here :meth:`finish` (or leaving a ``with`` block normally) is
-    the end of the work: it sets the total to the steps done, so the bar ends complete, and removes it
-    (``leave=False``: a saved notebook keeps no widget that would need its live state to be displayed). Leaving
-    a ``with`` block through an exception keeps the bar, red, at the step that failed.
+    the end of the work: the total becomes the steps done, so the bar ends complete (``100%``), and
+    :meth:`fail` (or an exception out of a ``with`` block) marks it as stopped by an error.
 
-    Iterating over the bar (when built with an iterable) counts one step per item without tqdm's own
-    generator, whose clean-up after a ``break`` marks the bar as failed; ``update``, ``set_postfix`` and
-    ``set_postfix_str`` go to the tqdm bar.
+    In Jupyter the widget lives only while the loop runs: at the end its output is replaced by the bar's final
+    line as plain text, so a saved notebook holds no widget whose state a reopened notebook would need ("Error
+    displaying widget: model not found"). In a terminal the text bar is cleared at the end.
+
+    Iterating over the bar (when built with an iterable) counts one step per item as the item starts, without
+    tqdm's own generator, whose clean-up after a ``break`` marks the bar as failed; ``update``, ``set_postfix``
+    and ``set_postfix_str`` go to the tqdm bar.
 
     Example::
 
@@ -154,8 +157,17 @@ class ProgressBar:
         if total is None and iterable is not None and hasattr(iterable, "__len__"):
             total = len(iterable)
         self._iterable = iterable
-        self._bar = tqdm(total=total, desc=desc, disable=not enabled, leave=False, initial=initial, unit=unit,
-                         unit_scale=unit_scale)
+        self._display = None  # the notebook output holding the widget, replaced by text at the end
+        options = dict(total=total, desc=desc, disable=not enabled, leave=False, initial=initial, unit=unit,
+                       unit_scale=unit_scale)
+        if enabled and tqdm.__module__ == "tqdm.notebook":
+            from IPython.display import display
+
+            self._bar = tqdm(**options, display=False)
+            self._display = display(self._bar.container, display_id=True)
+        else:
+            self._bar = tqdm(**options)
+        self._ended = False
 
     @property
     def n(self) -> int:
@@ -183,20 +195,31 @@ class ProgressBar:
         if self._iterable is None:
             raise TypeError("this ProgressBar was built without an iterable; count with update() instead")
         for item in self._iterable:
+            self._bar.update(1)  # counted when it starts: a break after its work leaves it counted
             yield item
-            self._bar.update(1)
+
+    def _end(self, suffix: str = "") -> None:
+        if self._ended or self._bar.disable:
+            self._ended = True
+            return
+        self._ended = True
+        final_line = str(self._bar) + suffix
+        self._bar.close()
+        if self._display is not None:
+            self._display.update({"text/plain": final_line}, raw=True)
 
     def finish(self) -> None:
-        """End the bar as complete at the steps done (an early stop is a normal end) and remove it."""
-        if self._bar.disable:
-            return
-        self._bar.total = self._bar.n
-        self._bar.refresh()
-        self._bar.close()
+        """End the bar as complete at the steps done (an early stop is a normal end)."""
+        if not self._bar.disable:
+            self._bar.total = self._bar.n
+            self._bar.refresh()
+        self._end()
 
     def fail(self) -> None:
-        """End the bar as failed: tqdm keeps it, short of its total (red in Jupyter)."""
-        self._bar.close()
+        """End the bar as stopped by an error (red in Jupyter while the widget lives)."""
+        if not self._ended and not self._bar.disable and self._display is not None:
+            self._bar.disp(bar_style="danger")
+        self._end(" (stopped by an error)")
 
     def __enter__(self) -> "ProgressBar":
         return self

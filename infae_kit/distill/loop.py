@@ -348,6 +348,7 @@ def distill(data, config: DistillConfig | None = None, *, progress: bool = True,
         else:
             timings["steps"] += dt
         if not math.isfinite(loss):
+            bar.fail()
             raise NumericalError(f"DISTILL-CF loss became {loss} at step {step}; lower lr or raise val_lambdas")
         history["loss"].append(loss)
         history["steps_run"] = step

@@ -581,6 +581,7 @@ def fit_arcf(train, config: ARCFConfig | None = None, *, seed: int = 0, progress
         if t_first is None:
             t_first = time.perf_counter() - t0 - t_cond
         if not (math.isfinite(d_loss) and math.isfinite(g_loss)):
+            bar.fail()
             raise NumericalError(
                 f"AR-CF: the losses became D={d_loss}, G={g_loss} at epoch {epoch}; lower g_learning_rate / "
                 f"d_learning_rate (now {config.g_learning_rate} / {config.d_learning_rate})."

@@ -233,6 +233,7 @@ class TrainedRecommender(Recommender):
                                                                 step_index, inputs, aux)
             loss = float(loss)
             if not math.isfinite(loss):
+                bar.fail()
                 raise NumericalError(
                     f"{self.name}: the training loss became {loss} at epoch {epoch}; lower learning_rate "
                     f"(now {self.learning_rate}) or raise l2."
