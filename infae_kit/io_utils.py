@@ -124,6 +124,15 @@ def available_memory_bytes() -> int:
         return 1 << 62
 
 
+def _is_notebook_tqdm(cls: type) -> bool:
+    """Whether ``tqdm.auto`` chose Jupyter's widget bar (it does inside a kernel with ipywidgets)."""
+    try:
+        from tqdm.notebook import tqdm as notebook_tqdm
+    except ImportError:  # pragma: no cover - tqdm without its notebook module
+        return False
+    return issubclass(cls, notebook_tqdm)
+
+
 class ProgressBar:
     """A tqdm bar (a widget in Jupyter, text in a terminal) that ends well when its loop stops early.
 
@@ -160,7 +169,7 @@ class ProgressBar:
         self._display = None  # the notebook output holding the widget, replaced by text at the end
         options = dict(total=total, desc=desc, disable=not enabled, leave=False, initial=initial, unit=unit,
                        unit_scale=unit_scale)
-        if enabled and tqdm.__module__ == "tqdm.notebook":
+        if enabled and _is_notebook_tqdm(tqdm):
             from IPython.display import display
 
             self._bar = tqdm(**options, display=False)
