@@ -363,12 +363,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         print("Nothing was run.", file=sys.stderr)
         return 2
-    failures = []
+    failures, n_runs = [], 0
     for nb in notebooks:
         for ds in datasets:
             t = time.perf_counter()
             label = f"{nb.stem} × {ds}" if ds else nb.stem
             log.info("running %s ...", label)
+            n_runs += 1
             try:
                 out = run_notebook(nb, output_dir, params, dataset=ds, log_output=args.log_output)
             except Exception as exc:  # keep going: report every failure, then exit 1
@@ -377,11 +378,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 log.error("%s", failure_report(label, exc, output_dir / f"{nb.stem}{tag}.failed.ipynb"))
                 continue
             log.info("  done in %.0f s -> %s", time.perf_counter() - t, out)
-    try:
-        gather_results(output_dir, table)
-        log.info("results table: %s", table)
-    except ParameterError as exc:
-        log.error("%s", exc)
+    if len(failures) < n_runs:  # at least one run wrote its results
+        try:
+            gather_results(output_dir, table)
+            log.info("results table: %s", table)
+        except ParameterError as exc:
+            log.error("%s", exc)
     if failures:
         log.error("%d run(s) failed: %s", len(failures), ", ".join(failures))
         return 1

@@ -13,7 +13,16 @@ import pytest
 from infae_kit.errors import ParameterError
 from infae_kit.paths import data_dir
 from infae_kit.evaluation.results import PAPER_CODE_RERUN, PAPER_TABLE1, read_results
-from infae_kit.runner import check_parameters, find_notebook, gather_results, main, parse_value
+from infae_kit import runner
+from infae_kit.runner import (
+    check_parameter_values,
+    check_parameters,
+    find_notebook,
+    gather_results,
+    main,
+    notebook_parameters,
+    parse_value,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -152,6 +161,49 @@ def test_runner_refuses_unknown_parameters(tmp_path, capsys):
     assert rc == 2 and "error: 02_closed_form_fit.ipynb has no parameter(s) 'lamdbas'" in err
     assert "Traceback" not in err and "Nothing was run." in err
     assert not (tmp_path / "out").exists() and not (tmp_path / "t.md").exists()
+
+
+@pytest.mark.parametrize("py", PY_SOURCES, ids=lambda p: p.stem)
+def test_every_notebook_default_passes_the_runner_checks(py):
+    """The runner's checks by parameter name hold for what each notebook itself declares."""
+    nb = py.with_suffix(".ipynb")
+    defaults = notebook_parameters(nb)
+    check_parameter_values(nb, defaults)
+    assert isinstance(defaults["dataset"], str) and defaults["output_dir"] == ""
+
+
+def test_runner_follows_infae_runs_dir_and_exits_1_when_a_run_fails(tmp_path, monkeypatch, caplog):
+    """Without --output-dir the runs go to $INFAE_RUNS_DIR; a failing run is reported with the notebook's own error
+    and failing line, the other runs still run, and the exit status is 1."""
+    import papermill
+
+    ran = []
+
+    def fake_run(path, output_dir, parameters, *, dataset=None, log_output=False):
+        ran.append((path.stem, dataset, output_dir))
+        if dataset == "ml-1m":
+            (output_dir / f"{path.stem}-{dataset}.failed.ipynb").parent.mkdir(parents=True, exist_ok=True)
+            (output_dir / f"{path.stem}-{dataset}.failed.ipynb").write_text("{}")
+            raise papermill.PapermillExecutionError(
+                cell_index=4, exec_count=3, source="data = load_dataset(dataset)\nstats = dataset_statistics(data)",
+                ename="DatasetNotFoundError", evalue="Dataset 'ml-1m': file index.npz not found. Searched: ...",
+                traceback=["\x1b[0;31mDatasetNotFoundError\x1b[0m",
+                           "Cell \x1b[0;32mIn[3], line 1\x1b[0m\n----> 1 data"])
+        return output_dir / f"{path.stem}-{dataset}.ipynb"
+
+    monkeypatch.setenv("INFAE_RUNS_DIR", str(tmp_path / "env-runs"))
+    monkeypatch.setattr(runner, "run_notebook", fake_run)
+    monkeypatch.setattr(runner, "gather_results", lambda output_dir, table: "")
+    with caplog.at_level("INFO", logger="infae_kit.runner"):
+        rc = main(["--notebooks", "02", "--datasets", "ml-1m", "magazine", "--table", str(tmp_path / "t.md")])
+    assert rc == 1
+    assert [(stem, ds) for stem, ds, _ in ran] == [("02_closed_form_fit", "ml-1m"), ("02_closed_form_fit", "magazine")]
+    assert {out for _, _, out in ran} == {(tmp_path / "env-runs").resolve()}
+    text = caplog.text
+    assert ("FAILED 02_closed_form_fit × ml-1m: DatasetNotFoundError: Dataset 'ml-1m': file index.npz not found."
+            in text)
+    assert "failing line 1 of cell [3]: data = load_dataset(dataset)" in text
+    assert "02_closed_form_fit-ml-1m.failed.ipynb" in text and "1 run(s) failed: 02_closed_form_fit × ml-1m" in text
 
 
 needs_data = pytest.mark.skipif(
