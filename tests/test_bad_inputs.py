@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import io
 import logging
+import shlex
 import shutil
 import sys
 import tempfile
@@ -315,38 +316,24 @@ def _refused(tmp: Path, *args: str) -> str:
     return f"exit 2: {text}"
 
 
-@case("runner-dataset-misspelt", "runner", "`python -m infae_kit.runner --notebooks 02 --datasets magazin`")
-def _runner_dataset(tmp):
-    return _refused(tmp, "--notebooks", "02", "--datasets", "magazin")
+REFUSED_RUNS = {
+    "runner-dataset-misspelt": ["--notebooks", "02", "--datasets", "magazin"],
+    "runner-parameter-misspelt": ["--notebooks", "02", "--datasets", "magazine", "-p", "lamdbas", "1,5"],
+    "runner-list-not-a-number": ["--notebooks", "02", "--datasets", "magazine", "-p", "lambdas", "1,x,5"],
+    "runner-list-negative": ["--notebooks", "02", "--datasets", "magazine", "-p", "lambdas", "-1,5"],
+    "runner-wrong-type": ["--notebooks", "02", "--datasets", "magazine", "-p", "depth", "deep"],
+    "runner-unknown-sampler": ["--notebooks", "04", "--datasets", "magazine", "-p", "samplers", "user-rns,random"],
+}
+"""Runner command lines refused before any kernel starts (exit 2, nothing run or written)."""
 
-
-@case("runner-parameter-misspelt", "runner", "`... --notebooks 02 --datasets magazine -p lamdbas 1,5`")
-def _runner_parameter(tmp):
-    return _refused(tmp, "--notebooks", "02", "--datasets", "magazine", "-p", "lamdbas", "1,5")
-
-
-@case("runner-list-not-a-number", "runner", "`... --notebooks 02 --datasets magazine -p lambdas \"1,x,5\"`")
-def _runner_list(tmp):
-    return _refused(tmp, "--notebooks", "02", "--datasets", "magazine", "-p", "lambdas", "1,x,5")
-
-
-@case("runner-list-negative", "runner", "`... --notebooks 02 --datasets magazine -p lambdas \"-1,5\"`")
-def _runner_negative(tmp):
-    return _refused(tmp, "--notebooks", "02", "--datasets", "magazine", "-p", "lambdas", "-1,5")
-
-
-@case("runner-wrong-type", "runner", "`... --notebooks 02 --datasets magazine -p depth deep`")
-def _runner_type(tmp):
-    return _refused(tmp, "--notebooks", "02", "--datasets", "magazine", "-p", "depth", "deep")
-
-
-@case("runner-unknown-sampler", "runner", "`... --notebooks 04 --datasets magazine -p samplers user-rns,random`")
-def _runner_sampler(tmp):
-    return _refused(tmp, "--notebooks", "04", "--datasets", "magazine", "-p", "samplers", "user-rns,random")
+for _id, _args in REFUSED_RUNS.items():
+    case(_id, "runner", f"`python -m infae_kit.runner {shlex.join(_args)}`")(
+        lambda tmp, args=tuple(_args): _refused(tmp, *args))
 
 
 @case("runner-notebook-fails", "runner",
-      "`... --notebooks 03 --datasets magazine -p budget 999999 -p preset ci`: more fake users than Magazine's "
+      "`python -m infae_kit.runner --notebooks 03 --datasets magazine -p budget 999999 -p preset ci`: more fake "
+      "users than Magazine's "
       "3,092 users (the run starts; the kit's check stops it before NumPy's)", slow=True, needs="paper data")
 def _runner_fails(tmp):
     with _env(INFAE_FIGURES_DIR=tmp / "figures"):
