@@ -13,6 +13,8 @@ from pathlib import Path
 from infae_kit.errors import ChecksumError, DatasetNotFoundError
 from infae_kit.io_utils import make_temp_file, progress_bar
 
+__all__ = ["CHECKSUM_KINDS", "DownloadError", "file_checksum", "fetch_file"]
+
 logger = logging.getLogger(__name__)
 
 CHECKSUM_KINDS = ("sha256", "git_blob_sha1")

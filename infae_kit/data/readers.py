@@ -21,6 +21,8 @@ from infae_kit.data.dataset import Interactions
 from infae_kit.checks import is_real
 from infae_kit.errors import DataError, DataFormatError, ParameterError
 
+__all__ = ["ROLES", "read_delimited", "read_movielens", "read_netflix_training_set"]
+
 logger = logging.getLogger(__name__)
 
 ROLES = ("user", "item", "rating", "timestamp")
