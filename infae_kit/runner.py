@@ -146,7 +146,7 @@ PARAMETER_CHECKS: dict[str, Callable[[Any], Any]] = {
 """Checks of parameter values by name, run before a kernel starts (the same name means the same thing in every
 notebook). Each raises a :class:`~infae_kit.errors.InfaeError` naming the parameter and the value."""
 
-_EMPTY_MEANS_DEFAULT = ("", "none")  # a list parameter whose default is "" takes "" (the preset) or "none"
+_LIST_WORDS = {"arcf_budgets": ("none",)}  # words a list parameter takes besides numbers (notebook 04: no AR-CF)
 
 
 def _type_error(value: Any, default: Any) -> str | None:
@@ -180,8 +180,9 @@ def check_parameter_values(path: Path, parameters: dict[str, Any]) -> None:
             raise ParameterError(
                 f"{path.stem}: parameter {name} must be {expected} (its default is {default!r}), got {value!r}."
             )
-        if name in LIST_PARAMETERS and default == "" and str(value).strip().lower() in _EMPTY_MEANS_DEFAULT:
-            continue
+        text = str(value).strip().lower()
+        if name in LIST_PARAMETERS and ((default == "" and text == "") or text in _LIST_WORDS.get(name, ())):
+            continue  # "" where the notebook's default is "" means its preset
         check = PARAMETER_CHECKS.get(name)
         if check is not None:
             try:
