@@ -6,14 +6,17 @@
 #   make test-fast   the unit tier only (synthetic data, a few minutes)
 #   make test-x64    the kernel and ∞-AE tests again with JAX_ENABLE_X64=1 (CI runs it after make test)
 #   make docs        render figures/results.md, docs/results.md and benchmarks/README.md from the record
+#   make lab         set up .venv (if needed) and start JupyterLab (notebooks/NN_topic.py open as notebooks)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.infae_kit-installed
+# JupyterLab settings of this venv: .py files open as notebooks (jupytext), no autosave (see jupyter/).
+LABCONFIG := $(VENV)/etc/jupyter/labconfig/default_setting_overrides.json
 NOTEBOOKS ?= 01 02
 DATASETS  ?= ml-1m magazine
 
-.PHONY: env test test-fast test-notebooks test-slow test-x64 docs reproduce table1 distill distill-netflix-shape sampling scale netflix-shape benchmark benchmark-distill benchmark-distill-memory benchmark-distill-paper benchmark-competitors benchmark-sweep benchmark-scale benchmark-netflix-reader benchmark-netflix-shape lock sync-notebooks clean-venv
+.PHONY: env notebook-filter lab clean-notebooks test test-fast test-notebooks test-slow test-x64 docs reproduce table1 distill distill-netflix-shape sampling scale netflix-shape benchmark benchmark-distill benchmark-distill-memory benchmark-distill-paper benchmark-competitors benchmark-sweep benchmark-scale benchmark-netflix-reader benchmark-netflix-shape lock sync-notebooks clean-venv
 
 $(STAMP): requirements/lock.txt requirements/neural-tangents.txt pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "infae_kit pins are for Python 3.11, found " + sys.version'
@@ -24,7 +27,27 @@ $(STAMP): requirements/lock.txt requirements/neural-tangents.txt pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (ipykernel)" >/dev/null
 	touch $(STAMP)
 
-env: $(STAMP)
+$(LABCONFIG): jupyter/labconfig/default_setting_overrides.json $(STAMP)
+	mkdir -p $(dir $@)
+	cp $< $@
+
+# git stores notebooks/*.ipynb through tools/notebook_filter.py (declared in .gitattributes): never any outputs,
+# whatever JupyterLab saved. Standard-library Python, so it works with or without the venv.
+notebook-filter:
+	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+	  git config filter.notebook-outputs.clean "$(PYTHON) tools/notebook_filter.py" && \
+	  git config filter.notebook-outputs.smudge cat && \
+	  git config filter.notebook-outputs.required true; \
+	fi
+
+env: $(STAMP) $(LABCONFIG) notebook-filter
+
+lab: env
+	$(BIN)/jupyter lab
+
+# Remove outputs and run metadata from the working copies of the notebooks (what git stores is always clean).
+clean-notebooks:
+	$(PYTHON) tools/notebook_filter.py --in-place notebooks/*.ipynb
 
 test: env
 	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider

@@ -22,11 +22,15 @@ __all__ = [
     "check_interactions",
     "binary_interactions",
     "check_fraction",
+    "check_seed",
     "as_rng",
     "positive_int",
     "positive_float",
     "non_negative_float",
     "fraction",
+    "parse_list",
+    "LIST_PARAMETERS",
+    "list_parameter",
     "DictConfig",
 ]
 
@@ -47,19 +51,23 @@ def is_real(value: Any) -> bool:
             and math.isfinite(value))
 
 
-def check_interactions(X: MatrixLike, name: str = "X", n_items: int | None = None) -> sp.csr_matrix:
+def check_interactions(X: MatrixLike, name: str = "X", n_items: int | None = None, *,
+                       require_interactions: bool = False) -> sp.csr_matrix:
     """Validate a users × items interaction matrix and return it as csr.
 
     Args:
         X: scipy.sparse matrix or dense 2-D array (users × items), finite non-negative values.
         name: what to call it in error messages.
         n_items: if given, the required number of columns (the fitted model's items).
+        require_interactions: also refuse a matrix whose every value is 0 (stored zeros included): a model
+            fitted on it has nothing to learn from and would rank items by their index.
 
     Returns:
         A csr matrix (the input itself when it already is csr; dense input is converted).
 
     Raises:
-        DataError: not 2-D, no rows or columns, NaN/inf or negative values, wrong number of columns.
+        DataError: not 2-D, no rows or columns, NaN/inf or negative values, wrong number of columns, no
+            interaction at all when ``require_interactions``.
     """
     if sp.issparse(X):
         if X.ndim != 2:
@@ -87,6 +95,12 @@ def check_interactions(X: MatrixLike, name: str = "X", n_items: int | None = Non
             f"{name} has {csr.shape[1]} item columns but the model was fitted on {n_items}; use the same item "
             "index (the same dataset's columns)."
         )
+    if require_interactions and not np.any(csr.data):
+        raise DataError(
+            f"{name} has no interactions (shape {csr.shape}, every value 0): there is nothing to fit, and a model "
+            "fitted on it would recommend items by their index. Fit on a matrix with at least one interaction "
+            "(check the data, the sample or the support passed)."
+        )
     return csr
 
 
@@ -102,13 +116,12 @@ def binary_interactions(X: MatrixLike, name: str = "X", *, require_interactions:
         DataError: what :func:`check_interactions` rejects (not 2-D, empty, NaN, negative), or no interaction
             at all when ``require_interactions``.
     """
-    csr = sp.csr_matrix(check_interactions(X, name), dtype=np.float32, copy=True)
+    checked = check_interactions(X, name, require_interactions=require_interactions)
+    csr = sp.csr_matrix(checked, dtype=np.float32, copy=True)
     csr.sum_duplicates()
     csr.eliminate_zeros()
     csr.data[:] = 1.0
     csr.sort_indices()
-    if require_interactions and csr.nnz == 0:
-        raise DataError(f"{name} has no interactions (shape {csr.shape}); it needs at least one user with an item.")
     return csr
 
 
@@ -126,6 +139,17 @@ def check_fraction(value: Any, name: str, *, allow_zero: bool) -> float:
             + (" Percentages must be divided by 100." if value > 1 else "")
         )
     return value
+
+
+def check_seed(value: Any, name: str = "seed") -> int:
+    """``value`` as a seed: an integer ≥ 0, the only seeds NumPy's and JAX's generators take reproducibly.
+
+    Raises:
+        ParameterError: a negative, fractional, boolean or non-numeric value (the message names ``name``).
+    """
+    if not is_int(value) or value < 0:
+        raise ParameterError(f"{name} must be an integer ≥ 0 (e.g. 42), got {value!r}.")
+    return int(value)
 
 
 def as_rng(seed: Any) -> np.random.Generator:
@@ -230,3 +254,85 @@ class DictConfig:
         choices = tuple(choices)
         if getattr(self, name) not in choices:
             raise self.field_error(name, f"one of {choices}")
+
+
+_LIST_EXAMPLES = {int: "10,100,1000", float: "0,1,5,20", str: "user-rns,distill-cf"}
+
+
+def parse_list(value: Any, kind: type = str, name: str = "value", *, minimum: float | None = None,
+               maximum: float | None = None) -> list:
+    """A list parameter (of a notebook, the runner, a CLI): ``"a,b"``, ``"10, 20"`` or a list / tuple.
+
+    Args:
+        value: comma-separated text, a sequence, or one value.
+        kind: ``int``, ``float`` or ``str``; each item is converted (``int`` takes ``"10"`` and ``"10.0"``).
+        name: the parameter's name, for error messages.
+        minimum, maximum: bounds every number must respect (inclusive), e.g. ``minimum=0`` for a λ grid.
+
+    Returns:
+        The items, in the given order, blanks skipped.
+
+    Raises:
+        ParameterError: an empty list, an item ``kind`` cannot convert, a non-finite number or one outside
+            the bounds (the message names ``name``, the item and an example of a valid value).
+    """
+    items = value.split(",") if isinstance(value, str) else list(value if isinstance(value, Iterable) else [value])
+    example = _LIST_EXAMPLES.get(kind, "a,b")
+    label = {int: "an integer", float: "a number", str: "a name"}.get(kind, kind.__name__)
+    out = []
+    for item in items:
+        text = str(item).strip()
+        if not text:
+            continue
+        try:
+            if kind is int:
+                as_float = float(text)
+                if not as_float.is_integer():
+                    raise ValueError(text)
+                converted = int(as_float)
+            else:
+                converted = kind(text)
+        except (TypeError, ValueError, OverflowError):
+            raise ParameterError(f"{name}: cannot read {text!r} as {label}; give comma-separated values, e.g. "
+                                 f"{name}={example!r}.") from None
+        if kind in (int, float):
+            if not math.isfinite(converted):
+                raise ParameterError(f"{name}: {text!r} is not a finite number; give e.g. {name}={example!r}.")
+            if minimum is not None and converted < minimum:
+                raise ParameterError(f"{name}: {text} is below the smallest allowed value {minimum:g}; "
+                                     f"give values ≥ {minimum:g}, e.g. {name}={example!r}.")
+            if maximum is not None and converted > maximum:
+                raise ParameterError(f"{name}: {text} is above the largest allowed value {maximum:g}; "
+                                     f"give values ≤ {maximum:g}.")
+        out.append(converted)
+    if not out:
+        raise ParameterError(f"{name} is empty; give at least one value, e.g. {name}={example!r}.")
+    return out
+
+
+LIST_PARAMETERS: dict[str, tuple[type, float | None, float | None]] = {
+    "lambdas": (float, 0, None),
+    "ease_lambdas": (float, 0, None),
+    "depths": (int, 1, None),
+    "widths": (int, 1, None),
+    "budgets": (int, 1, None),
+    "distill_budgets": (int, 1, None),
+    "arcf_budgets": (int, 1, None),
+    "noise_levels": (float, 0, 100),
+    "noise_percents": (float, 0, 100),
+    "revealed_percents": (float, 0, 100),
+}
+"""The notebooks' numeric list parameters: name → (item type, minimum, maximum). The same name means the same
+thing in every notebook; :func:`list_parameter` reads them there and the runner checks them before a run."""
+
+
+def list_parameter(name: str, value: Any) -> list:
+    """The numeric list parameter ``name`` of :data:`LIST_PARAMETERS` read with its type and bounds.
+
+    Example: ``list_parameter("lambdas", "0,1,5")`` → ``[0.0, 1.0, 5.0]``; ``"1,x,5"`` and ``"-1,5"`` raise.
+
+    Raises:
+        ParameterError: what :func:`parse_list` refuses; ``KeyError`` for a name the table does not hold.
+    """
+    kind, minimum, maximum = LIST_PARAMETERS[name]
+    return parse_list(value, kind, name, minimum=minimum, maximum=maximum)

@@ -6,6 +6,8 @@ fix it. They also derive from the closest built-in exception, so ``except ValueE
 
 from __future__ import annotations
 
+import os
+
 __all__ = [
     "InfaeError",
     "DataError",
@@ -28,7 +30,15 @@ class DataError(InfaeError, ValueError):
 
 
 class DataFormatError(DataError):
-    """A data file cannot be parsed (names the file and the line or value)."""
+    """A data file cannot be parsed (names the file and the line or value).
+
+    Attributes:
+        path: the file, when the error is about one file as a whole (damaged, truncated), else ``None``.
+    """
+
+    def __init__(self, message: str, *, path: str | os.PathLike | None = None) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class DamagedFileError(DataFormatError):

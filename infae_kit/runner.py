@@ -6,28 +6,36 @@ Usage::
     python -m infae_kit.runner --notebooks 02_closed_form_fit --datasets douban-book -p lambdas "1,5,20"
 
 * A notebook is named by its file stem or its number prefix (``02`` → ``notebooks/02_closed_form_fit.ipynb``).
-* Parameters are checked against the notebook's ``parameters`` cell *before* anything runs: an unknown name is
-  an error (papermill itself only warns). Values are parsed as JSON when they parse (``5``, ``0.5``, ``true``),
-  else kept as strings.
-* Executed notebooks go to ``<output-dir>/<stem>-<dataset>.ipynb`` (default ``runs/``), and each notebook writes
-  ``<output-dir>/<stem>-<dataset>.json``.
+* Everything is checked *before* a kernel starts: notebook names, dataset names (the registry), parameter names
+  against the notebook's ``parameters`` cell (papermill itself only warns on an unknown one), and parameter
+  values: the type of the notebook's default, the seed, the numeric lists (``lambdas``, ``budgets``, ...) and
+  the names of competitors, samplers and models. A mistake is printed as one clear message and nothing runs
+  (exit status 2). Values are parsed as JSON when they parse (``5``, ``0.5``, ``true``), else kept as strings;
+  a value may start with ``-`` (``-p lambdas "-1,5"`` reaches the check).
+* Executed notebooks go to ``<output-dir>/<stem>-<dataset>.ipynb`` (``$INFAE_RUNS_DIR`` or ``runs/`` by
+  default); each notebook writes ``<output-dir>/<stem>-<dataset>.json``.
 * Each run's result file is then merged into the recorded one, ``figures/<stem>-<dataset>.json``
   (:func:`infae_kit.evaluation.results.record_results`): the run refreshes the cells it computed and every
   other recorded model is kept. ``--no-record`` leaves ``figures/`` alone (an exploratory run).
 * Last, the recorded results are gathered into ``figures/results.md``, and the documents generated from them
   (``docs/results.md``, ``benchmarks/README.md``) are rendered again. ``--gather`` does only this step.
+* A run that fails is reported with the notebook's error (``ename: evalue``) and the head of the failing cell;
+  its executed notebook, with the full traceback, is kept as ``<stem>-<dataset>.failed.ipynb``. The other runs
+  go on, and the exit status is 1 when any run failed.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
+from infae_kit.checks import LIST_PARAMETERS, check_seed, is_int, is_real, list_parameter, positive_int
 from infae_kit.errors import InfaeError, ParameterError
 from infae_kit.evaluation.reports import render_documents
 from infae_kit.evaluation.results import record_results, result_files
@@ -36,10 +44,13 @@ from infae_kit.paths import figures_dir, repo_root, runs_dir
 
 __all__ = [
     "NOTEBOOKS_DIR",
+    "PARAMETER_CHECKS",
     "find_notebook",
     "notebook_parameters",
     "parse_value",
     "check_parameters",
+    "check_parameter_values",
+    "failure_report",
     "run_notebook",
     "gather_results",
     "main",
@@ -48,6 +59,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 NOTEBOOKS_DIR = repo_root() / "notebooks"
+_SOURCE_LINES = 2  # first lines of the failing cell shown in a failure report
 
 
 def find_notebook(name: str, notebooks_dir: Path = NOTEBOOKS_DIR) -> Path:
@@ -67,13 +79,24 @@ def find_notebook(name: str, notebooks_dir: Path = NOTEBOOKS_DIR) -> Path:
 
 
 def notebook_parameters(path: Path) -> dict[str, Any]:
-    """Parameters declared in the notebook's cell tagged ``parameters`` (name → default as written)."""
+    """Parameters declared in the notebook's cell tagged ``parameters``: name → default value.
+
+    Defaults are Python literals (``"magazine"``, ``42``, ``None``); one that is not a literal is kept as its
+    source text.
+    """
     import papermill
 
     params = papermill.inspect_notebook(str(path))
     if not params:
         raise ParameterError(f"{path.name} has no cell tagged 'parameters'")
-    return {name: info.get("default") for name, info in params.items()}
+    out = {}
+    for name, info in params.items():
+        text = info.get("default")
+        try:
+            out[name] = ast.literal_eval(text) if isinstance(text, str) else text
+        except (ValueError, SyntaxError):
+            out[name] = text
+    return out
 
 
 def parse_value(text: str) -> Any:
@@ -95,9 +118,137 @@ def check_parameters(path: Path, parameters: dict[str, Any]) -> None:
         )
 
 
+def _dataset(value: Any) -> Any:
+    from infae_kit.data.registry import check_dataset_name
+
+    return check_dataset_name(value)
+
+
+def _competitors(value: Any) -> Any:
+    from infae_kit.models.competitors import parse_competitor_names
+
+    return parse_competitor_names(value)
+
+
+def _names(canonical: str, parameter: str) -> Callable[[Any], Any]:
+    def check(value: Any) -> list[str]:
+        from infae_kit.checks import parse_list
+        from infae_kit.experiments import sweeps
+
+        return [getattr(sweeps, canonical)(v) for v in parse_list(value, str, parameter)]
+
+    return check
+
+
+PARAMETER_CHECKS: dict[str, Callable[[Any], Any]] = {
+    "dataset": _dataset,
+    "seed": check_seed,
+    "competitors": _competitors,
+    "samplers": _names("canonical_source", "samplers"),
+    "models": _names("canonical_model", "models"),
+    "budget": lambda value: positive_int("budget", value),
+    **{name: (lambda value, name=name: list_parameter(name, value)) for name in LIST_PARAMETERS},
+}
+"""Checks of parameter values by name, run before a kernel starts (the same name means the same thing in every
+notebook). Each raises a :class:`~infae_kit.errors.InfaeError` naming the parameter and the value."""
+
+_LIST_WORDS = {"arcf_budgets": ("none",)}  # words a list parameter takes besides numbers (notebook 04: no AR-CF)
+
+
+def _type_error(value: Any, default: Any) -> str | None:
+    """Why ``value`` cannot replace ``default`` (a Python literal) in the parameters cell, or ``None``."""
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else "true or false"
+    if is_int(default):
+        return None if is_int(value) else "an integer"
+    if isinstance(default, float):
+        return None if is_real(value) else "a number"
+    return None
+
+
+def check_parameter_values(path: Path, parameters: dict[str, Any]) -> None:
+    """Check the values a run would inject into ``path``'s parameters cell, before any kernel starts.
+
+    A value must have the type of the notebook's default (an integer for ``42``, a number for ``0.8``, true or
+    false for ``True``; any value where the default is a string or ``None``), and the parameters of
+    :data:`PARAMETER_CHECKS` must pass their check.
+
+    Raises:
+        ParameterError, UnknownDatasetError: the first value that cannot work, named with its notebook.
+    """
+    defaults = notebook_parameters(path)
+    for name, value in parameters.items():
+        if name not in defaults or value is None:
+            continue
+        default = defaults[name]
+        expected = _type_error(value, default)
+        if expected is not None:
+            raise ParameterError(
+                f"{path.stem}: parameter {name} must be {expected} (its default is {default!r}), got {value!r}."
+            )
+        text = str(value).strip().lower()
+        if name in LIST_PARAMETERS and ((default == "" and text == "") or text in _LIST_WORDS.get(name, ())):
+            continue  # "" where the notebook's default is "" means its preset
+        check = PARAMETER_CHECKS.get(name)
+        if check is not None:
+            try:
+                check(value)
+            except InfaeError as err:
+                raise type(err)(f"{path.stem}: {err}") from None
+
+
+def _failing_line(traceback: Sequence[str], cell_source: str) -> tuple[int, str] | None:
+    """``(line number, text)`` of the failing line of the cell, read from IPython's ``Cell In[n], line L``."""
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(traceback or ()))
+    match = re.search(r"Cell In\[\d*\], line (\d+)", text)
+    if match is None:
+        return None
+    number = int(match.group(1))
+    lines = cell_source.splitlines()
+    return (number, lines[number - 1].strip()) if 0 < number <= len(lines) else None
+
+
+def failure_report(label: str, exc: BaseException, executed: Path | None = None) -> str:
+    """What a failed run prints: the notebook's error (``ename: evalue``), the failing cell's first lines and
+    failing line, and where the executed notebook with the full traceback is.
+
+    Args:
+        label: ``"<notebook> × <dataset>"``.
+        exc: the exception papermill raised (a ``PapermillExecutionError`` carries the notebook's own error),
+            or any other.
+        executed: the executed notebook kept for inspection, if any.
+    """
+    ename = getattr(exc, "ename", None)
+    if ename is not None:
+        evalue = str(getattr(exc, "evalue", "")).strip()
+        lines = [f"FAILED {label}: {ename}: {evalue}" if evalue else f"FAILED {label}: {ename}"]
+        cell = str(getattr(exc, "source", ""))
+        source = [line for line in cell.splitlines() if line.strip()]
+        count = getattr(exc, "exec_count", None)
+        where = f"cell [{count}]" if count is not None else "the cell"
+        if source:
+            lines.append(f"  {where} begins:")
+            lines += [f"    {line}" for line in source[:_SOURCE_LINES]]
+        failing = _failing_line(getattr(exc, "traceback", ()), cell)
+        if failing is not None:
+            lines.append(f"  failing line {failing[0]} of {where}: {failing[1]}")
+    else:
+        text = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+        lines = [f"FAILED {label}: {type(exc).__name__}" + (f": {text}" if text else "")]
+    if executed is not None and executed.exists():
+        lines.append(f"  full traceback: {executed}")
+    return "\n".join(lines)
+
+
 def run_notebook(path: Path, output_dir: Path, parameters: dict[str, Any], *, dataset: str | None = None,
                  kernel_name: str = "python3", log_output: bool = False) -> Path:
-    """Execute one notebook with papermill; returns the executed notebook's path."""
+    """Execute one notebook with papermill; returns the executed notebook's path.
+
+    On failure the partly executed notebook is kept as ``<stem>[-<dataset>].failed.ipynb`` next to where the
+    executed one would have gone, and papermill's exception is raised (see :func:`failure_report`).
+    """
     import papermill
 
     params = dict(parameters)
@@ -109,9 +260,16 @@ def run_notebook(path: Path, output_dir: Path, parameters: dict[str, Any], *, da
     tag = f"-{dataset}" if dataset is not None else ""
     out = output_dir / f"{path.stem}{tag}.ipynb"
     tmp = output_dir / f".{out.stem}.running.ipynb"
-    papermill.execute_notebook(str(path), str(tmp), parameters=params, kernel_name=kernel_name,
-                               cwd=str(path.parent), progress_bar=False, log_output=log_output)
+    failed = output_dir / f"{out.stem}.failed.ipynb"
+    try:
+        papermill.execute_notebook(str(path), str(tmp), parameters=params, kernel_name=kernel_name,
+                                   cwd=str(path.parent), progress_bar=False, log_output=log_output)
+    except BaseException:
+        if tmp.exists():
+            tmp.replace(failed)
+        raise
     tmp.replace(out)
+    failed.unlink(missing_ok=True)
     return out
 
 
@@ -189,17 +347,52 @@ def _describe_parameters(parameters: dict[str, Any], current: dict[str, Any]) ->
     return ", ".join(differ) if differ else "same parameters"
 
 
+def _split_parameters(argv: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """Take ``-p NAME VALUE`` / ``--parameter NAME VALUE`` out of ``argv`` verbatim.
+
+    argparse reads a value that starts with ``-`` (``"-1,5"``) as an option; taken out here, every value
+    reaches the parameter checks as written.
+    """
+    rest, pairs, i = [], [], 0
+    while i < len(argv):
+        token = argv[i]
+        if token in ("-p", "--parameter"):
+            if i + 2 >= len(argv):
+                raise ParameterError(f"{token} needs a name and a value, e.g. -p lambdas 1,5,20.")
+            pairs.append((argv[i + 1], argv[i + 2]))
+            i += 3
+        else:
+            rest.append(token)
+            i += 1
+    return rest, pairs
+
+
+def _preflight(notebook_names: Sequence[str], datasets: Sequence[str] | None,
+               params: dict[str, Any]) -> list[Path]:
+    """Every check that needs no kernel: notebooks, dataset names, parameter names and values."""
+    from infae_kit.data.registry import check_dataset_name
+
+    notebooks = [find_notebook(n) for n in notebook_names]
+    for ds in datasets or ():
+        check_dataset_name(ds)
+    for nb in notebooks:
+        check_parameters(nb, {**params, **({"dataset": None} if datasets else {}), "output_dir": None})
+        check_parameter_values(nb, params)
+    return notebooks
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``python -m infae_kit.runner --notebooks … --datasets …`` (see the module docstring)."""
+    """The command line (see the module docstring). Returns the exit status: 0 when every run succeeded, 1
+    when a run failed, 2 when the command itself is wrong (nothing ran)."""
     parser = argparse.ArgumentParser(prog="python -m infae_kit.runner", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--notebooks", nargs="+", default=None, help="notebook stems or number prefixes")
     parser.add_argument("--datasets", nargs="+", default=None,
                         help="datasets to run each notebook on (passed as the 'dataset' parameter)")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                        help="notebook parameter (repeatable); unknown names are refused")
+                        help="notebook parameter (repeatable); unknown names and bad values are refused")
     parser.add_argument("--output-dir", type=Path, default=None,
-                        help="where executed notebooks and result JSON go (default: runs/)")
+                        help="where executed notebooks and result JSON go (default: $INFAE_RUNS_DIR or runs/)")
     parser.add_argument("--record-dir", type=Path, default=None,
                         help="the recorded results each run is merged into (default: figures/)")
     parser.add_argument("--no-record", action="store_true",
@@ -209,50 +402,64 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--table", type=Path, default=None,
                         help="markdown table gathering the recorded results (default: <record-dir>/results.md)")
     parser.add_argument("--log-output", action="store_true", help="stream notebook output to the terminal")
-    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("papermill").setLevel(logging.WARNING)  # its per-notebook INFO lines repeat ours
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        rest, pairs = _split_parameters(argv)
+    except ParameterError as err:
+        parser.print_usage(sys.stderr)
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    args = parser.parse_args(rest)
     if args.gather == bool(args.notebooks):
         parser.error("give --notebooks to run notebooks, or --gather alone to regenerate the results documents")
-    output_dir = args.output_dir or runs_dir()
-    record_dir = args.record_dir or figures_dir()
-    table = args.table or record_dir / "results.md"
+    output_dir = args.output_dir if args.output_dir is not None else runs_dir()
+    record_dir = args.record_dir if args.record_dir is not None else figures_dir()
+    table = args.table if args.table is not None else record_dir / "results.md"
 
-    failures = []
+    failures, n_runs = [], 0
     if args.notebooks:
-        params = {name: parse_value(value) for name, value in args.parameter}
-        notebooks = [find_notebook(n) for n in args.notebooks]
+        params = {name: parse_value(value) for name, value in pairs}
         datasets = args.datasets or [None]
-        # Validate every (notebook, parameters) pair before running anything.
-        for nb in notebooks:
-            check_parameters(nb, {**params, **({"dataset": None} if args.datasets else {}), "output_dir": None})
+        try:  # everything that needs no kernel, before the first one starts
+            notebooks = _preflight(args.notebooks, args.datasets, params)
+        except InfaeError as err:
+            print(f"error: {err}", file=sys.stderr)
+            print("Nothing was run.", file=sys.stderr)
+            return 2
         for nb in notebooks:
             for ds in datasets:
                 t = time.perf_counter()
                 label = f"{nb.stem} × {ds}" if ds else nb.stem
                 log.info("running %s ...", label)
+                n_runs += 1
                 try:
                     out = run_notebook(nb, output_dir, params, dataset=ds, log_output=args.log_output)
-                    log.info("  done in %.0f s -> %s", time.perf_counter() - t, out)
-                    if not args.no_record:
-                        recorded = record_results(out.with_suffix(".json"), record_dir)
-                        log.info("  recorded in %s", recorded)
-                except Exception as exc:  # keep going: report every failure at the end
-                    failures.append((label, exc))
-                    log.error("FAILED %s: %s", label, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-    try:
-        if not result_files(record_dir, notebook_stems()):
-            log.info("no recorded results in %s: nothing to gather", record_dir)
-        else:
-            gather_results(record_dir, table)
-            log.info("results table: %s", table)
-            if record_dir.resolve() == (repo_root() / "figures").resolve():
-                for path in render_documents(record_dir):
-                    log.info("rendered %s", path)
-    except InfaeError as exc:
-        log.error("%s", exc)
-        failures.append(("gather", exc))
+                except Exception as exc:  # keep going: report every failure, then exit 1
+                    failures.append(label)
+                    tag = f"-{ds}" if ds is not None else ""
+                    log.error("%s", failure_report(label, exc, output_dir / f"{nb.stem}{tag}.failed.ipynb"))
+                    continue
+                log.info("  done in %.0f s -> %s", time.perf_counter() - t, out)
+                if not args.no_record:
+                    recorded = record_results(out.with_suffix(".json"), record_dir)
+                    log.info("  recorded in %s", recorded)
+    if args.gather or len(failures) < n_runs:  # --gather, or at least one run wrote its results
+        try:
+            if not result_files(record_dir, notebook_stems()):
+                log.info("no recorded results in %s: nothing to gather", record_dir)
+            else:
+                gather_results(record_dir, table)
+                log.info("results table: %s", table)
+                if record_dir.resolve() == (repo_root() / "figures").resolve():
+                    for path in render_documents(record_dir):
+                        log.info("rendered %s", path)
+        except InfaeError as exc:
+            log.error("%s", exc)
+            failures.append("gather")
     if failures:
-        log.error("%d step(s) failed: %s", len(failures), ", ".join(label for label, _ in failures))
+        log.error("%d step(s) failed: %s", len(failures), ", ".join(failures))
         return 1
     return 0
 

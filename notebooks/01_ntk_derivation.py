@@ -56,7 +56,7 @@ from jax.experimental import enable_x64
 
 import infae_kit
 from infae_kit.data import load_dataset
-from infae_kit.errors import ParameterError
+from infae_kit.checks import list_parameter, positive_int
 from infae_kit.models.infinite_ae import tune_and_evaluate_infinite_ae
 from infae_kit.models.ntk import B_STD, W_STD, ntk_from_gram, ntk_matrix
 from infae_kit.models.ntk_figures import ntk_of_counts as ntk_counts_fn
@@ -70,15 +70,9 @@ nt = import_neural_tangents()
 print(f"python {platform.python_version()} | jax {jax.__version__} | neural-tangents {nt.__version__} | "
       f"numpy {np.__version__} | infae_kit {infae_kit.__version__}")
 
-try:
-    depth_list = tuple(int(v) for v in str(depths).split(","))
-    width_list = tuple(int(v) for v in str(widths).split(","))
-except ValueError as err:
-    raise ParameterError(f"depths={depths!r} and widths={widths!r} must be comma-separated integers, "
-                         "e.g. depths='1,2,3'") from err
-if min(depth_list) < 1 or min(width_list) < 1 or int(n_seeds) < 1:
-    raise ParameterError(f"depths, widths and n_seeds must be >= 1, got {depth_list}, {width_list}, {n_seeds}")
-width_list = tuple(sorted(set(width_list)))
+depth_list = tuple(list_parameter("depths", depths))
+width_list = tuple(sorted(set(list_parameter("widths", widths))))
+n_seeds = positive_int("n_seeds", n_seeds)
 out_dir = output_path(output_dir, runs_dir())
 fig_dir = output_path(figures_dir, default_figures_dir())
 set_theme()

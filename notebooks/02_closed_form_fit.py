@@ -37,7 +37,7 @@ ease_lambdas = "1,10,100,1000,10000"  # EASE λ grid (the paper's)
 depth = 1                     # hidden Dense→ReLU blocks (the paper's ∞-AE: 1)
 dtype = "float32"             # float32 like the paper's code, or float64
 user_budget = 0               # 0: train on all users; N: a random sample of N users (Netflix protocol of the paper)
-seed = 42                     # split seed for raw datasets, user-sample seed
+seed = 42                     # split seed for raw datasets, user sample and trained competitors
 repeats = "collapse"          # paper splits only: collapse (binary relevance) or count (as the paper code)
 n_buckets = 5                 # coldness buckets for Figure 7
 competitors = "bias,mf"       # trained competitors, comma-separated from bias, mf, neumf, lightgcn, mvae; all; none
@@ -55,6 +55,7 @@ import numpy as np
 from IPython.display import Markdown, display
 
 import infae_kit
+from infae_kit.checks import list_parameter
 from infae_kit.models.baselines import EASE, PopRec
 from infae_kit.models.competitors import fit_and_evaluate_competitor, parse_competitor_names, recorded_config, search_competitor
 from infae_kit.data import dataset_statistics, load_dataset
@@ -74,8 +75,8 @@ from infae_kit.evaluation.results import (
 set_theme()
 print(f"python {platform.python_version()} · jax {jax.__version__} · numpy {np.__version__} · "
       f"infae_kit {infae_kit.__version__}")
-lambda_grid = [float(x) for x in str(lambdas).split(",")]
-ease_grid = [float(x) for x in str(ease_lambdas).split(",")]
+lambda_grid = list_parameter("lambdas", lambdas)
+ease_grid = list_parameter("ease_lambdas", ease_lambdas)
 budget = int(user_budget) or None
 competitor_names = parse_competitor_names(competitors)
 out_dir = output_path(output_dir, runs_dir())
@@ -163,9 +164,9 @@ print(f"EASE λ picked on validation HR@100: {ease.best_value:g} ({ease.timings_
 competitor_reports = {}
 for name in competitor_names:
     if int(competitor_search) > 0 and name != "bias":
-        rep = search_competitor(name, data, int(competitor_search), seed=seed, progress=True)
+        rep = search_competitor(name, data, int(competitor_search), seed=seed, fixed={"seed": seed}, progress=True)
     else:
-        rep = fit_and_evaluate_competitor(name, data, recorded_config(name, dataset), progress=True)
+        rep = fit_and_evaluate_competitor(name, data, recorded_config(name, dataset), seed=seed, progress=True)
     competitor_reports[name] = rep
     print(f"{name:9s} fit {rep.timings_s.get('fit', float('nan')):6.1f} s  best epoch {rep.best_epoch}  "
           f"val HR@100 {rep.val_metrics['HR@100']:.2f}  test HR@10 {rep.test_metrics['HR@10']:.2f}  "

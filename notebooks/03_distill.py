@@ -68,7 +68,14 @@ from IPython.display import Markdown, display
 import infae_kit
 from infae_kit.models.baselines import EASE, EASE_LAMBDA_GRID
 from infae_kit.data import dataset_statistics, load_dataset
-from infae_kit.distill import distill_cache_path, distill_cached, distill_config_for, load_distilled, topk_binarize
+from infae_kit.distill import (
+    distill_cache_path,
+    distill_cached,
+    distill_config_for,
+    initial_prior,
+    load_distilled,
+    topk_binarize,
+)
 from infae_kit.evaluation.protocol import evaluate_model, metric_names
 from infae_kit.evaluation.selection import tune_and_evaluate
 from infae_kit.models.infinite_ae import InfiniteAE, tune_and_evaluate_infinite_ae
@@ -158,8 +165,8 @@ print(f"{dataset}: loaded in {t_load:.2f} s; a budget of μ = {config.budget} is
 # The soft sample itself has **no exact zeros** (every softmax is positive): it becomes sparse only as τ → 0.
 
 # %%
-first_row = data.train[int(np.sort(np.random.default_rng(seed).choice(data.n_users, config.budget,
-                                                                          replace=False))[0])]
+_, initial_users = initial_prior(data.train, config.budget, config.seed)  # the μ real users the prior starts from
+first_row = data.train[int(initial_users[0])]
 prior_row = jax.numpy.asarray(first_row.toarray().astype(np.float32))
 gammas, taus = (1, 10, 100), (0.3, 1.0, 10.0)
 fig, gumbel_grid = gumbel_row_profile(prior_row, jax.random.PRNGKey(seed), gammas, taus,

@@ -61,6 +61,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 import infae_kit
+from infae_kit.checks import list_parameter, parse_list
 from infae_kit.data import dataset_statistics, load_dataset
 from infae_kit.evaluation.protocol import metric_names
 from infae_kit.paths import figures_dir as default_figures_dir, output_path, runs_dir
@@ -73,7 +74,6 @@ from infae_kit.experiments.sweeps import (
     SOURCE_LABELS,
     check_notebook_preset,
     notebook_settings,
-    parse_list,
     sampling_distill_budgets,
     run_sweep,
 )
@@ -88,10 +88,10 @@ cache_dir = out_dir / "sweep_cache"
 
 resolved_preset = check_notebook_preset(os.environ.get("INFAE_NOTEBOOK_PRESET", "full")
                                        if preset == "auto" else preset)
-budget_list = parse_list(budgets or SAMPLING_BUDGETS[resolved_preset], int, "budgets")
-distill_list = (parse_list(distill_budgets, int, "distill_budgets") if distill_budgets
+budget_list = list_parameter("budgets", budgets or SAMPLING_BUDGETS[resolved_preset])
+distill_list = (list_parameter("distill_budgets", distill_budgets) if distill_budgets
                 else sampling_distill_budgets(dataset, budget_list))
-arcf_list = [] if arcf_budgets == "none" else (parse_list(arcf_budgets, int, "arcf_budgets") if arcf_budgets
+arcf_list = [] if arcf_budgets == "none" else (list_parameter("arcf_budgets", arcf_budgets) if arcf_budgets
                                                else sampling_distill_budgets(dataset, ARCF_BUDGETS[resolved_preset]))
 source_list = parse_list(samplers, str, "samplers")
 model_list = parse_list(models, str, "models")

@@ -58,6 +58,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 import infae_kit
+from infae_kit.checks import list_parameter, parse_list
 from infae_kit.data import load_dataset
 from infae_kit.evaluation.protocol import metric_names
 from infae_kit.experiments.noise import add_noise, flips_per_user
@@ -72,7 +73,6 @@ from infae_kit.experiments.sweeps import (
     SOURCE_LABELS,
     check_notebook_preset,
     notebook_settings,
-    parse_list,
     relative_drop,
     run_sweep,
 )
@@ -87,9 +87,9 @@ cache_dir = out_dir / "sweep_cache"
 
 resolved_preset = check_notebook_preset(os.environ.get("INFAE_NOTEBOOK_PRESET", "full")
                                        if preset == "auto" else preset)
-noise_list = parse_list(noise_levels or NOISE_LEVELS[resolved_preset], float, "noise_levels")
-budget_list = parse_list(budgets or NOISE_BUDGETS[resolved_preset], int, "budgets")
-distill_list = parse_list(distill_budgets or NOISE_DISTILL_BUDGETS[resolved_preset], int, "distill_budgets")
+noise_list = list_parameter("noise_levels", noise_levels or NOISE_LEVELS[resolved_preset])
+budget_list = list_parameter("budgets", budgets or NOISE_BUDGETS[resolved_preset])
+distill_list = list_parameter("distill_budgets", distill_budgets or NOISE_DISTILL_BUDGETS[resolved_preset])
 source_list = parse_list(samplers, str, "samplers")
 settings = notebook_settings(resolved_preset, dataset=dataset, seed=seed, distill_steps=distill_steps)
 if 0.0 not in noise_list:

@@ -70,6 +70,7 @@ import scipy.sparse as sp
 from IPython.display import Markdown, display
 
 import infae_kit
+from infae_kit.checks import list_parameter, parse_list
 from infae_kit.experiments import privacy as P
 from infae_kit.data import load_dataset
 from infae_kit.distill import distill_cached, distill_config_for
@@ -95,9 +96,9 @@ ci_mode = resolved_preset == "ci"
 config = distill_config_for(dataset, resolved_preset, budget=distill_budget, gamma=distill_gamma,
                             tau=None if distill_tau is None else float(distill_tau), steps=distill_steps,
                             seed=int(seed))
-strategies = [s.strip() for s in str(sampling_strategies).split(",") if s.strip()]
-noise_levels = [float(x) / 100 for x in str(noise_percents).split(",")]
-fractions = [float(x) / 100 for x in str(revealed_percents).split(",")]
+strategies = parse_list(sampling_strategies, str, "sampling_strategies")
+noise_levels = [x / 100 for x in list_parameter("noise_percents", noise_percents)]
+fractions = [x / 100 for x in list_parameter("revealed_percents", revealed_percents)]
 fig8_fraction = float(fig8_revealed_percent) / 100
 n_attacked = int(n_targets)
 if ci_mode:

@@ -81,6 +81,7 @@ import optax
 from IPython.display import Markdown, display
 
 import infae_kit
+from infae_kit.checks import parse_list
 from infae_kit.experiments.continual import split_into_periods
 from infae_kit.experiments.continual_figures import (
     averages_table,
@@ -120,7 +121,7 @@ mvae_config = dict(latent_size=run["latent_size"], hidden_size=run["hidden_size"
 distill_config = DistillConfig(budget=run["budget"], gamma=run["distill_gamma"], tau=float(distill_tau),
                                steps=run["distill_steps"], log_freq=max(1, min(40, run["distill_steps"] // 3)),
                                support=str(distill_support), seed=int(seed))
-strategy_list = [s.strip() for s in strategies.split(",") if s.strip()]
+strategy_list = parse_list(strategies, str, "strategies")
 print(f"preset {resolved_preset!r}: {run}")
 print(f"MVAE {mvae_config}")
 print(f"DISTILL-CF γ={distill_config.gamma}, τ={distill_config.tau:g}, {distill_config.steps} steps, "

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import http.server
 import io
-import threading
 import zipfile
-from functools import partial
 
 import numpy as np
 import pytest
@@ -16,31 +13,15 @@ import pytest
 from infae_kit.data import DownloadError, fetch_file, file_checksum, load_dataset
 from infae_kit.data import registry
 from infae_kit.errors import ChecksumError, DatasetNotFoundError
-
-
-class _Handler(http.server.SimpleHTTPRequestHandler):
-    hits: list[str]
-
-    def log_message(self, *args):  # keep test output clean
-        pass
-
-    def do_GET(self):  # noqa: N802
-        self.server.hits.append(self.path)
-        super().do_GET()
+from local_http import serve_folder
 
 
 @pytest.fixture()
 def server(tmp_path):
     root = tmp_path / "www"
     root.mkdir()
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(_Handler, directory=str(root)))
-    httpd.hits = []
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    yield root, base, httpd.hits
-    httpd.shutdown()
-    httpd.server_close()
+    with serve_folder(root) as (base, hits):
+        yield root, base, hits
 
 
 def _sha256(data: bytes) -> str:

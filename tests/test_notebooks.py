@@ -1,5 +1,8 @@
 """Notebooks: paired sources in sync, clean committed .ipynb, papermill runs on real data, the runner."""
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import jupytext
@@ -9,10 +12,47 @@ import pytest
 from infae_kit.errors import ParameterError
 from infae_kit.paths import data_dir
 from infae_kit.evaluation.results import PAPER_CODE_RERUN, PAPER_TABLE1, read_results
-from infae_kit.runner import check_parameters, find_notebook, main, parse_value
+from infae_kit import runner
+from infae_kit.runner import (
+    check_parameter_values,
+    check_parameters,
+    find_notebook,
+    main,
+    notebook_parameters,
+    parse_value,
+)
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
 PY_SOURCES = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
+
+
+def _in_git_checkout() -> bool:
+    try:
+        return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--is-inside-work-tree"], capture_output=True,
+                              text=True).stdout.strip() == "true"
+    except OSError:
+        return False
+
+
+def _committed_text(path: Path) -> str:
+    """The file as git stores it (the index: what a commit records, after the notebook filter); the working
+    copy outside a git checkout (an unpacked archive)."""
+    if not _in_git_checkout():
+        return path.read_text(encoding="utf-8")
+    rel = path.relative_to(ROOT).as_posix()
+    shown = subprocess.run(["git", "-C", str(ROOT), "show", f":{rel}"], capture_output=True)
+    assert shown.returncode == 0, f"{rel} is not in git's index: `git add` it"
+    return shown.stdout.decode("utf-8")
+
+
+def _notebook_filter():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("notebook_filter", ROOT / "tools" / "notebook_filter.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _cells(nb):
@@ -28,16 +68,62 @@ def test_every_notebook_is_a_pair():
 
 @pytest.mark.parametrize("py", PY_SOURCES, ids=lambda p: p.stem)
 def test_pair_in_sync_and_clean(py):
+    """What is committed (git's index), not the working copy JupyterLab may have saved outputs into."""
     ipynb = py.with_suffix(".ipynb")
-    from_py = jupytext.read(py)
-    from_nb = nbformat.read(ipynb, as_version=4)
+    nb_text = _committed_text(ipynb)
+    from_py = jupytext.reads(_committed_text(py), fmt="py:percent")
+    from_nb = nbformat.reads(nb_text, as_version=4)
     assert _cells(from_py) == _cells(from_nb), f"{py.name} and {ipynb.name} differ: run `make sync-notebooks`"
     assert from_nb.metadata["kernelspec"]["name"] == "python3", "papermill needs the kernelspec"
     code = [c for c in from_nb.cells if c.cell_type == "code"]
     assert "parameters" in code[0].metadata.get("tags", []), "the first code cell must be tagged 'parameters'"
     assert all(not c.get("outputs") for c in code), f"{ipynb.name} is committed with outputs"
+    assert all(c.get("execution_count") is None for c in code), f"{ipynb.name} is committed with execution counts"
+    assert set(from_nb.metadata) <= {"kernelspec", "jupytext"}, f"{ipynb.name} carries run metadata"
+    assert _notebook_filter().strip_text(nb_text) == nb_text, f"{ipynb.name} is not as the notebook filter stores it"
     params = code[0].source
     assert "output_dir" in params and "dataset" in params
+
+
+def test_notebook_filter_keeps_outputs_out_of_commits(tmp_path):
+    """The git clean filter `make env` installs: a notebook saved with outputs, run metadata and widget state
+    is committed without them, and `git status` stays clean while the working copy keeps its outputs."""
+    if subprocess.run(["git", "--version"], capture_output=True).returncode != 0:
+        pytest.skip("git is not installed")
+    repo = tmp_path / "repo"
+    (repo / "tools").mkdir(parents=True)
+    (repo / "notebooks").mkdir()
+    (repo / "tools" / "notebook_filter.py").write_bytes((ROOT / "tools" / "notebook_filter.py").read_bytes())
+    (repo / ".gitattributes").write_bytes((ROOT / ".gitattributes").read_bytes())
+    (repo / "jupytext.toml").write_bytes((ROOT / "jupytext.toml").read_bytes())
+    clean_text = _committed_text(NOTEBOOKS / "02_closed_form_fit.ipynb")
+    nb = json.loads(clean_text)
+    nb["metadata"]["language_info"] = {"name": "python", "version": "3.11.7"}
+    nb["metadata"]["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    code = next(c for c in nb["cells"] if c["cell_type"] == "code")
+    code["execution_count"] = 7
+    code["metadata"]["execution"] = {"iopub.status.busy": "2024-01-01T00:00:00Z"}
+    code["outputs"] = [{"output_type": "stream", "name": "stdout", "text": ["λ picked: 20\n"]}]
+    run_text = json.dumps(nb, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
+    target = repo / "notebooks" / "02_closed_form_fit.ipynb"
+    target.write_text(run_text, encoding="utf-8")
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout
+
+    git("init", "-q")
+    git("config", "user.email", "test@example.org")
+    git("config", "user.name", "test")
+    # the same three settings as the Makefile's notebook-filter target
+    git("config", "filter.notebook-outputs.clean", f"{sys.executable} tools/notebook_filter.py")
+    git("config", "filter.notebook-outputs.smudge", "cat")
+    git("config", "filter.notebook-outputs.required", "true")
+    git("add", ".")
+    git("commit", "-q", "-m", "notebook run in JupyterLab")
+    stored = git("show", "HEAD:notebooks/02_closed_form_fit.ipynb")
+    assert stored == clean_text  # exactly the clean notebook: no outputs, counts, language_info or widgets
+    assert target.read_text(encoding="utf-8") == run_text  # the working copy keeps what Lab showed
+    assert git("status", "--porcelain") == ""  # and git sees nothing to commit
 
 
 @pytest.mark.parametrize("py", PY_SOURCES, ids=lambda p: p.stem)
@@ -66,11 +152,56 @@ def test_runner_refuses_unknown_parameters(tmp_path, capsys):
     check_parameters(nb, {"dataset": "magazine", "lambdas": "1,5"})
     with pytest.raises(ParameterError, match=r"'lamdbas'.*Its parameters are: .*lambdas"):
         check_parameters(nb, {"dataset": "magazine", "lamdbas": "1,5"})
-    # the CLI refuses before running anything, and writes nothing
-    with pytest.raises(ParameterError, match="lamdbas"):
-        main(["--notebooks", "02", "--datasets", "magazine", "-p", "lamdbas", "1", "--output-dir",
-              str(tmp_path / "out"), "--table", str(tmp_path / "t.md")])
+    # the CLI refuses before running anything, with one line instead of a traceback, and writes nothing
+    rc = main(["--notebooks", "02", "--datasets", "magazine", "-p", "lamdbas", "1", "--output-dir",
+               str(tmp_path / "out"), "--table", str(tmp_path / "t.md")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "error: 02_closed_form_fit.ipynb has no parameter(s) 'lamdbas'" in err
+    assert "Traceback" not in err and "Nothing was run." in err
     assert not (tmp_path / "out").exists() and not (tmp_path / "t.md").exists()
+
+
+@pytest.mark.parametrize("py", PY_SOURCES, ids=lambda p: p.stem)
+def test_every_notebook_default_passes_the_runner_checks(py):
+    """The runner's checks by parameter name hold for what each notebook itself declares."""
+    nb = py.with_suffix(".ipynb")
+    defaults = notebook_parameters(nb)
+    check_parameter_values(nb, defaults)
+    assert isinstance(defaults["dataset"], str) and defaults["output_dir"] == ""
+
+
+def test_runner_follows_infae_runs_dir_and_exits_1_when_a_run_fails(tmp_path, monkeypatch, caplog):
+    """Without --output-dir the runs go to $INFAE_RUNS_DIR; a failing run is reported with the notebook's own error
+    and failing line, the other runs still run, and the exit status is 1."""
+    import papermill
+
+    ran = []
+
+    def fake_run(path, output_dir, parameters, *, dataset=None, log_output=False):
+        ran.append((path.stem, dataset, output_dir))
+        if dataset == "ml-1m":
+            (output_dir / f"{path.stem}-{dataset}.failed.ipynb").parent.mkdir(parents=True, exist_ok=True)
+            (output_dir / f"{path.stem}-{dataset}.failed.ipynb").write_text("{}")
+            raise papermill.PapermillExecutionError(
+                cell_index=4, exec_count=3, source="data = load_dataset(dataset)\nstats = dataset_statistics(data)",
+                ename="DatasetNotFoundError", evalue="Dataset 'ml-1m': file index.npz not found. Searched: ...",
+                traceback=["\x1b[0;31mDatasetNotFoundError\x1b[0m",
+                           "Cell \x1b[0;32mIn[3], line 1\x1b[0m\n----> 1 data"])
+        return output_dir / f"{path.stem}-{dataset}.ipynb"
+
+    monkeypatch.setenv("INFAE_RUNS_DIR", str(tmp_path / "env-runs"))
+    monkeypatch.setattr(runner, "run_notebook", fake_run)
+    monkeypatch.setattr(runner, "gather_results", lambda output_dir, table: "")
+    with caplog.at_level("INFO", logger="infae_kit.runner"):
+        rc = main(["--notebooks", "02", "--datasets", "ml-1m", "magazine", "--table", str(tmp_path / "t.md")])
+    assert rc == 1
+    assert [(stem, ds) for stem, ds, _ in ran] == [("02_closed_form_fit", "ml-1m"), ("02_closed_form_fit", "magazine")]
+    assert {out for _, _, out in ran} == {(tmp_path / "env-runs").resolve()}
+    text = caplog.text
+    assert ("FAILED 02_closed_form_fit × ml-1m: DatasetNotFoundError: Dataset 'ml-1m': file index.npz not found."
+            in text)
+    assert "failing line 1 of cell [3]: data = load_dataset(dataset)" in text
+    assert "02_closed_form_fit-ml-1m.failed.ipynb" in text and "1 run(s) failed: 02_closed_form_fit × ml-1m" in text
 
 
 needs_data = pytest.mark.skipif(

@@ -19,7 +19,6 @@ from infae_kit.experiments.sweeps import (
     FULL,
     SweepSettings,
     noisy_dataset,
-    parse_list,
     relative_drop,
     run_cell,
     run_sweep,
@@ -34,17 +33,6 @@ FAST = SweepSettings(seed=3, infae_lambdas=(0.1, 5.0), ease_lambdas=(10.0, 100.0
 @pytest.fixture(scope="module")
 def data():
     return load_dataset("synthetic", n_users=120, n_items=200, seed=5)
-
-
-def test_parse_list_reads_numbers_and_names_and_rejects_bad_values():
-    assert parse_list("10, 100,1000", int) == [10, 100, 1000]
-    assert parse_list([1, 2.0], int) == [1, 2]
-    assert parse_list("0,0.5", float) == [0.0, 0.5]
-    assert parse_list("user-rns, distill-cf") == ["user-rns", "distill-cf"]
-    with pytest.raises(ParameterError, match="budgets"):
-        parse_list("10,1.5", int, "budgets")
-    with pytest.raises(ParameterError, match="empty"):
-        parse_list(" , ", int, "budgets")
 
 
 def test_noisy_dataset_corrupts_train_only(data):

@@ -5,13 +5,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
 
 from infae_kit.errors import ChecksumError, DatasetNotFoundError
+from infae_kit.io_utils import make_temp_file, progress_bar
+
+__all__ = ["CHECKSUM_KINDS", "DownloadError", "file_checksum", "fetch_file"]
 
 __all__ = [
     "CHECKSUM_KINDS",
@@ -82,12 +84,8 @@ def _stream(url: str, fh, timeout: float, label: str) -> None:
     with response:
         total = response.headers.get("Content-Length")
         total = int(total) if total and total.isdigit() else None
-        from tqdm.auto import tqdm
-
-        with tqdm(
-            total=total, unit="B", unit_scale=True, desc=label,
-            disable=total is not None and total < _PROGRESS_MIN_BYTES, leave=False,
-        ) as bar:
+        with progress_bar(total=total, unit="B", unit_scale=True, desc=label,
+                          enabled=total is None or total >= _PROGRESS_MIN_BYTES) as bar:
             while True:
                 try:
                     chunk = response.read(_CHUNK)
@@ -97,8 +95,8 @@ def _stream(url: str, fh, timeout: float, label: str) -> None:
                     break
                 fh.write(chunk)
                 bar.update(len(chunk))
-        if total is not None and fh.tell() != total:
-            raise DownloadError(f"Download of {url} is incomplete: {fh.tell()} of {total} bytes.")
+            if total is not None and fh.tell() != total:
+                raise DownloadError(f"Download of {url} is incomplete: {fh.tell()} of {total} bytes.")
 
 
 def fetch_file(
@@ -145,14 +143,14 @@ def fetch_file(
             return dest
         logger.warning("Cached %s has a wrong checksum; downloading it again.", dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    fd, tmp_name = make_temp_file(dest.parent, f".{dest.name}.", ".part")
     member_tmp = None
     try:
         with os.fdopen(fd, "wb") as fh:
             _stream(url, fh, timeout, dest.name)
         final_tmp = Path(tmp_name)
         if extract_member is not None:
-            fd2, member_tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".member", dir=dest.parent)
+            fd2, member_tmp = make_temp_file(dest.parent, f".{dest.name}.", ".member")
             try:
                 with zipfile.ZipFile(tmp_name) as zf, os.fdopen(fd2, "wb") as out:
                     try:

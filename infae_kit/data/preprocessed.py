@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,20 @@ __all__ = [
     "read_preprocessed_interactions",
     "load_preprocessed",
 ]
+
+
+def _damaged(path: Path, kind: str, err: BaseException) -> DataFormatError:
+    """The error for a file that exists but cannot be parsed: names it, its size, the parser's reason, the fix."""
+    try:
+        size = f"{path.stat().st_size:,} bytes"
+    except OSError:
+        size = "size unknown"
+    reason = f"{type(err).__name__}: {err}".strip().rstrip(":")
+    return DataFormatError(
+        f"{path} ({size}) cannot be read as {kind} ({reason}). The file is damaged or incomplete (an "
+        "interrupted copy or download?). Fix: replace it with a complete copy of the file.",
+        path=path,
+    )
 
 
 def read_preprocessed_interactions(hdf5_path: str | os.PathLike, index_path: str | os.PathLike) -> Interactions:
@@ -33,18 +49,38 @@ def read_preprocessed_interactions(hdf5_path: str | os.PathLike, index_path: str
     import h5py
 
     hdf5_path, index_path = Path(hdf5_path), Path(index_path)
-    with h5py.File(hdf5_path, "r") as fh:
+    try:
+        fh = h5py.File(hdf5_path, "r")
+    except FileNotFoundError:
+        raise
+    except OSError as err:  # h5py's error for a truncated or non-HDF5 file
+        raise _damaged(hdf5_path, "HDF5", err) from None
+    with fh:
         missing = [k for k in ("user", "item") if k not in fh]
         if missing:
             raise DataFormatError(f"{hdf5_path} lacks the dataset(s) {missing}; found {sorted(fh.keys())}.")
-        arrays = {k: np.asarray(fh[k][()]).ravel() for k in ("user", "item", "rating", "time") if k in fh}
+        try:
+            arrays = {k: np.asarray(fh[k][()]).ravel() for k in ("user", "item", "rating", "time") if k in fh}
+        except (OSError, KeyError, ValueError) as err:  # a file cut inside a dataset's chunks
+            raise _damaged(hdf5_path, "HDF5", err) from None
     lengths = {k: v.shape[0] for k, v in arrays.items()}
     if len(set(lengths.values())) != 1:
         raise DataFormatError(f"{hdf5_path}: datasets have different lengths {lengths}; they must be aligned.")
-    with np.load(index_path, allow_pickle=False) as npz:
+    try:
+        npz = np.load(index_path, allow_pickle=False)
+    except FileNotFoundError:
+        raise
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as err:  # truncated, empty or not an archive
+        raise _damaged(index_path, "a NumPy .npz archive", err) from None
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise DataFormatError(f"{index_path} holds a single array, not a .npz archive with the key 'data'.")
+    with npz:
         if "data" not in npz.files:
             raise DataFormatError(f"{index_path} lacks the key 'data' (found {npz.files}).")
-        label = np.asarray(npz["data"]).ravel()
+        try:
+            label = np.asarray(npz["data"]).ravel()
+        except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as err:
+            raise _damaged(index_path, "a NumPy .npz archive", err) from None
     n_rows = arrays["user"].shape[0]
     if label.shape[0] != n_rows:
         raise DataFormatError(

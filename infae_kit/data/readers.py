@@ -19,7 +19,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from infae_kit.data.dataset import Interactions
-from infae_kit.errors import DataError, DataFormatError
+from infae_kit.checks import is_real
+from infae_kit.errors import DataError, DataFormatError, ParameterError
+
+__all__ = ["ROLES", "read_delimited", "read_movielens", "read_netflix_training_set"]
 
 __all__ = [
     "ROLES",
@@ -72,9 +75,10 @@ def _parse_int(text: str) -> int:
 
 
 def _slow_parse(
-    path: Path, lines: list[str], first_line_no: int, sep: str, roles: Sequence[str | None]
+    path: Path, lines: list[str], first_line_no: int, sep: str, roles: Sequence[str | None], integer_ids: bool = False
 ) -> dict[str, np.ndarray | list]:
-    """Line-by-line parse; raises DataFormatError at the first bad line. Ids are kept as strings."""
+    """Line-by-line parse; raises DataFormatError at the first bad line. Ids are kept as strings (and must read
+    as integers when ``integer_ids``)."""
     n_cols = len(roles)
     cols: dict[str, list] = {r: [] for r in roles if r not in _SKIP}
     for offset, line in enumerate(lines):
@@ -91,6 +95,11 @@ def _slow_parse(
             if role in ("user", "item"):
                 if not text:
                     raise _format_error(path, line_no, line, f"empty {role} id")
+                if integer_ids:
+                    try:
+                        int(text)
+                    except ValueError:
+                        raise _format_error(path, line_no, line, f"{role} id {text!r} is not an integer") from None
                 cols[role].append(text)
             elif role == "rating":
                 try:
@@ -147,7 +156,8 @@ def _fast_parse(text: str, sep: str, roles: Sequence[str | None]) -> dict[str, n
     return cols
 
 
-def _raise_first_bad_line(path: Path, lines: list[str], first_line_no: int, sep: str, roles: Sequence[str | None]) -> None:
+def _raise_first_bad_line(path: Path, lines: list[str], first_line_no: int, sep: str, roles: Sequence[str | None],
+                          integer_ids: bool = False) -> None:
     """Find the first malformed line quickly: fast-parse blocks, slow-parse only the first failing block.
 
     Raises DataFormatError when that block has a bad line; returns when the block is well-formed (the fast
@@ -159,7 +169,7 @@ def _raise_first_bad_line(path: Path, lines: list[str], first_line_no: int, sep:
         try:
             _fast_parse("\n".join(chunk), sep, roles)
         except ValueError:
-            _slow_parse(path, chunk, first_line_no + start, sep, roles)
+            _slow_parse(path, chunk, first_line_no + start, sep, roles, integer_ids)
             return
 
 
@@ -169,6 +179,7 @@ def read_delimited(
     columns: Sequence[str | None] = ("user", "item", "rating", "timestamp"),
     header: None | str | bool = None,
     min_rating: float | None = None,
+    integer_ids: bool = False,
 ) -> Interactions:
     """Read a delimited rating file (one interaction per line).
 
@@ -181,6 +192,7 @@ def read_delimited(
         header: ``None`` (no header), ``True`` (skip the first line) or ``'infer'`` (skip the first line
             when its rating/timestamp fields are not numbers, or, without such columns, when no field is).
         min_rating: keep only rows with ``rating >= min_rating`` (logged; needs a rating column).
+        integer_ids: user and item ids must be integers (a line with another id is an error naming it).
 
     Returns:
         Interactions with int64 ids when every id is an integer, else int64 codes plus the string
@@ -200,6 +212,8 @@ def read_delimited(
         raise DataError(f"columns={tuple(columns)} must name 'user' and 'item' exactly once each (and no role twice).")
     if min_rating is not None and "rating" not in named:
         raise DataError("min_rating needs a 'rating' column.")
+    if min_rating is not None and not is_real(min_rating):
+        raise ParameterError(f"min_rating must be a number (rows with rating >= it are kept), got {min_rating!r}.")
     text = _read_text(path)
     if not text.strip():
         raise DataError(f"{path} is empty: no interactions to read.")
@@ -231,8 +245,8 @@ def read_delimited(
         cols = _fast_parse(data_text, sep, roles)
     except ValueError:
         lines = data_text.split("\n")
-        _raise_first_bad_line(path, lines, skip_rows + 1, sep, roles)
-        parsed = _slow_parse(path, lines, skip_rows + 1, sep, roles)
+        _raise_first_bad_line(path, lines, skip_rows + 1, sep, roles, integer_ids)
+        parsed = _slow_parse(path, lines, skip_rows + 1, sep, roles, integer_ids)
         cols = {}
         cols["user"], user_vocab = _ids_to_array(parsed["user"])
         cols["item"], item_vocab = _ids_to_array(parsed["item"])
@@ -295,10 +309,7 @@ def read_movielens(path: str | os.PathLike) -> Interactions:
             f"Cannot tell the MovieLens format of {path} from its name or first line {head.strip()!r}; "
             "use read_delimited(path, sep=...) instead."
         )
-    interactions = read_delimited(path, sep=sep, columns=ROLES, header=header)
-    if interactions.user_ids is not None or interactions.item_ids is not None:
-        raise DataFormatError(f"{path}: MovieLens user and movie ids must be integers.")
-    return interactions
+    return read_delimited(path, sep=sep, columns=ROLES, header=header, integer_ids=True)
 
 
 _NETFLIX_HEADER = re.compile(r"^\s*(\d+)\s*:\s*$")

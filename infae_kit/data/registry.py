@@ -10,15 +10,37 @@ places searched, the source and the fix.
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from infae_kit import paths
+from infae_kit.checks import check_seed, is_real, positive_int
 from infae_kit.data.dataset import RecDataset, build_rec_dataset
 from infae_kit.data.fractal import FRACTAL_SPECS
-from infae_kit.errors import DatasetNotFoundError, ParameterError, UnknownDatasetError
+from infae_kit.errors import (
+    ChecksumError,
+    DataError,
+    DataFormatError,
+    DatasetNotFoundError,
+    ParameterError,
+    UnknownDatasetError,
+)
+
+__all__ = [
+    "DOWNLOAD_ENV",
+    "NETFLIX_ENV",
+    "FileSource",
+    "DatasetSpec",
+    "list_datasets",
+    "check_dataset_name",
+    "dataset_info",
+    "load_dataset",
+]
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "DOWNLOAD_ENV",
@@ -314,12 +336,20 @@ def list_datasets() -> list[str]:
 def _spec(name: str) -> DatasetSpec:
     try:
         return _REGISTRY[name]
-    except KeyError:
+    except (KeyError, TypeError):
         close = difflib.get_close_matches(str(name), list(_REGISTRY), n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise UnknownDatasetError(
             f"Unknown dataset {name!r}.{hint} Known datasets: {', '.join(_REGISTRY)}."
         ) from None
+
+
+def check_dataset_name(name: str) -> str:
+    """``name`` when it is registered; otherwise :class:`UnknownDatasetError` with the closest name.
+
+    Cheap (no file is opened): the runner checks names with it before starting any notebook.
+    """
+    return _spec(name).name
 
 
 def dataset_info(name: str) -> dict[str, Any]:
@@ -348,6 +378,8 @@ def _locate(spec: DatasetSpec, role: str, data_dir: Path | None, download: bool)
         searched.append(cached)
     for candidate in searched:
         if candidate.exists():
+            if candidate == cached:
+                return _verified_cache_file(spec, source, cached, download)
             return candidate
     if download and source.url:
         return fetch_file(source.url, cached, source.checksum, extract_member=source.extract_member)
@@ -371,13 +403,66 @@ def _locate(spec: DatasetSpec, role: str, data_dir: Path | None, download: bool)
     )
 
 
+def _verified_cache_file(spec: DatasetSpec, source: FileSource, cached: Path, download: bool) -> Path:
+    """A file of the download cache, used only once its checksum matches the registry's.
+
+    A file that does not match (truncated by an interrupted copy, edited, from another release) is fetched
+    again when downloads are on (the damaged file is replaced only by a verified download); otherwise the
+    error names the file, both checksums and the fix.
+    """
+    from infae_kit.data.download import fetch_file, file_checksum
+
+    if source.checksum is None:
+        return cached
+    if download:  # fetch_file checks the cached file first and downloads only on a mismatch
+        return fetch_file(source.url, cached, source.checksum, extract_member=source.extract_member)
+    kind, expected = source.checksum
+    actual = file_checksum(cached, kind)
+    if actual == expected.lower():
+        return cached
+    raise ChecksumError(
+        f"Dataset {spec.name!r}: the cached file {cached} ({cached.stat().st_size:,} bytes) has {kind} {actual}, "
+        f"not the expected {expected}: it is damaged or incomplete (an interrupted download or copy?). Fix: "
+        f"call load_dataset({spec.name!r}, download=True) (or set ${DOWNLOAD_ENV}=1) to fetch it again from "
+        f"{source.url} (the file is replaced only once the new copy is verified), or delete it and put a "
+        f"complete copy of {source.filename} in the data directory."
+    )
+
+
+def _damaged_file_error(spec: DatasetSpec, err: DataFormatError) -> DataFormatError:
+    """``err`` (a file of ``spec`` that cannot be parsed) with where a complete copy comes from."""
+    from infae_kit.data.download import file_checksum
+
+    path = Path(err.path) if err.path is not None else None
+    source = next((s for s in spec.files.values() if path is not None and path.name == s.filename), None)
+    if source is None or source.url is None:
+        return err
+    hint = f"\nSource of a complete copy: {source.origin or source.url}\n  URL: {source.url}"
+    if source.checksum is not None:
+        kind, expected = source.checksum
+        actual = file_checksum(path, kind)
+        verdict = "matches" if actual == expected.lower() else f"differs: {actual}"
+        hint += f"\n  expected {kind} {expected}; this file's {verdict}"
+    hint += (f"\nOr call load_dataset({spec.name!r}, download=True) with the damaged file moved out of the data "
+             "directory: it is then fetched into the download cache and verified.")
+    return DataFormatError(f"{err}{hint}", path=path)
+
+
 def _take_options(spec: DatasetSpec, options: dict[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(options) - set(spec.options))
     if unknown:
         raise ParameterError(
             f"load_dataset({spec.name!r}) got unknown option(s) {unknown}; accepted: {sorted(spec.options) or 'none'}."
         )
-    return dict(options)
+    opts = dict(options)
+    if opts.get("min_rating") is not None and not is_real(opts["min_rating"]):
+        raise ParameterError(
+            f"load_dataset({spec.name!r}): min_rating must be a number (only ratings >= it are kept, e.g. 4), got "
+            f"{opts['min_rating']!r}."
+        )
+    if opts.get("max_movies") is not None:
+        opts["max_movies"] = positive_int("max_movies", opts["max_movies"])
+    return opts
 
 
 def load_dataset(
@@ -405,10 +490,23 @@ def load_dataset(
     Raises:
         UnknownDatasetError: unknown name (known names and the closest match are listed).
         DatasetNotFoundError: a file is missing (file, places searched, source and fix are named).
-        ParameterError: unknown option.
+        ParameterError: unknown option, a seed that is not an integer ≥ 0, a non-numeric ``min_rating``.
+        ChecksumError: a file of the download cache does not match its checksum and downloads are off.
+        DataFormatError: a file that cannot be parsed (damaged, truncated): names it and where a good copy is.
     """
     spec = _spec(name)
+    seed = check_seed(seed)
     opts = _take_options(spec, options)
+    try:
+        return _load(spec, opts, data_dir, download, seed)
+    except DataFormatError as err:
+        if err.path is None:
+            raise
+        raise _damaged_file_error(spec, err) from None
+
+
+def _load(spec: DatasetSpec, opts: dict[str, Any], data_dir, download: bool, seed: int) -> RecDataset:
+    name = spec.name
     root = _resolve_data_dir(data_dir)
     want_download = _download_requested(download)
     if spec.kind == "synthetic":
@@ -458,8 +556,6 @@ def load_dataset(
 
             table = read_delimited(path, sep="\t", columns=("user", "item", "rating"))
     if min_rating is not None:
-        from infae_kit.errors import DataError
-
         if table.rating is None:
             raise DataError(f"Dataset {name!r} has no ratings; min_rating cannot be applied.")
         table = table.subset(table.rating >= min_rating)

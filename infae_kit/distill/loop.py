@@ -63,6 +63,7 @@ from infae_kit.distill.sampler import (gumbel_sum_backward, gumbel_sum_forward, 
 from infae_kit.errors import DataError, NumericalError, ParameterError
 from infae_kit.evaluation import metrics as M
 from infae_kit.evaluation.protocol import DEFAULT_KS, MetricAccumulator, split_protocol, user_batches
+from infae_kit.io_utils import progress_bar
 from infae_kit.models.infinite_ae import RidgeSolver
 from infae_kit.models.ntk import ntk_matrix, ntk_matrix_jax
 
@@ -352,8 +353,6 @@ def distill(data, config: DistillConfig | None = None, *, progress: bool = True,
     Returns:
       :class:`DistillResult`.
     """
-    from tqdm.auto import tqdm
-
     config = DistillConfig() if config is None else config
     if not isinstance(config, DistillConfig):
         raise ParameterError(f"config must be a DistillConfig, got {type(config).__name__}")
@@ -408,8 +407,8 @@ def distill(data, config: DistillConfig | None = None, *, progress: bool = True,
     dense_all = jnp.asarray(train.toarray()) if config.batch_size == -1 else None
     last_hr = history["evaluations"][-1]["metrics"][SELECT_BY] if history["evaluations"] else float("nan")
     done = history.get("stopped_early", False) or start_step > config.steps
-    bar = tqdm(range(start_step, config.steps + 1), desc="DISTILL-CF", disable=not progress or done,
-               initial=start_step - 1, total=config.steps, leave=False)
+    bar = progress_bar(range(start_step, config.steps + 1), desc="DISTILL-CF", enabled=progress and not done,
+                       initial=start_step - 1, total=config.steps)
 
     def state_dict():
         return {"config": config.to_dict(), "history": history, "lambda": lam, "timings": timings}
@@ -431,6 +430,7 @@ def distill(data, config: DistillConfig | None = None, *, progress: bool = True,
         else:
             timings["steps"] += dt
         if not math.isfinite(loss):
+            bar.fail()
             raise NumericalError(f"DISTILL-CF loss became {loss} at step {step}; lower lr or raise val_lambdas")
         history["loss"].append(loss)
         history["steps_run"] = step
@@ -460,7 +460,7 @@ def distill(data, config: DistillConfig | None = None, *, progress: bool = True,
             save_checkpoint(ckpt_dir, step, prior, opt_state, key, best_support, state_dict())
         if stopping:
             break
-    bar.close()
+    bar.finish()  # an early stop is a normal end
 
     n_timed = max(len(history["loss"]) - 1, 0)
     timings["total"] = time.perf_counter() - t_start  # this call only

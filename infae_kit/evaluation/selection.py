@@ -18,6 +18,7 @@ from typing import Any, Callable, Hashable, Sequence
 
 from infae_kit.errors import ParameterError
 from infae_kit.evaluation.protocol import DEFAULT_BATCH_USERS, DEFAULT_KS, EvaluationResult, evaluate_model
+from infae_kit.io_utils import progress_bar
 
 __all__ = ["DEFAULT_SELECT_BY", "Selection", "TuningReport", "select_on_validation", "tune_and_evaluate"]
 
@@ -98,20 +99,20 @@ def select_on_validation(
     Raises:
         ParameterError: an empty grid, or ``select_by`` not among the metrics ``validate`` returns.
     """
-    from tqdm.auto import tqdm
-
     values = list(grid)
     if not values:
         raise ParameterError("the grid is empty: give at least one value to select from.")
     val: dict[Any, dict[str, float]] = {}
     best, best_state = None, None
-    for value in tqdm(values, desc=desc, disable=not progress, leave=False):
+    bar = progress_bar(values, desc=desc, enabled=progress)
+    for value in bar:
         metrics, state = validate(value)
         if select_by not in metrics:
             raise ParameterError(f"select_by={select_by!r} is not a computed metric: {sorted(metrics)}")
         val[value] = dict(metrics)
         if best is None or metrics[select_by] > val[best][select_by]:
             best, best_state = value, state
+    bar.finish()
     return Selection(best, val, best_state, select_by)
 
 

@@ -94,9 +94,9 @@ import scipy.sparse as sp
 from infae_kit import __version__
 from infae_kit.caching import (UNREADABLE_ERRORS, check_cache_format, data_name, dataset_fingerprint, entry_path,
                                set_aside)
-from infae_kit.checks import DictConfig, MatrixLike, binary_interactions, is_int
+from infae_kit.checks import DictConfig, MatrixLike, binary_interactions, check_seed, is_int
 from infae_kit.errors import DataError, MemoryBudgetError, NumericalError, ParameterError
-from infae_kit.io_utils import atomic_write_bytes, atomic_write_json, available_memory_bytes
+from infae_kit.io_utils import atomic_write_bytes, atomic_write_json, available_memory_bytes, progress_bar
 
 if TYPE_CHECKING:
     from infae_kit.data.dataset import RecDataset
@@ -400,7 +400,7 @@ class ARCFModel:
             ``(probabilities (n_users, n_items) float32, seeds (n_users,) int64)``.
         """
         n_users = _check_n_users(n_users)
-        seed = _check_seed(seed)
+        seed = check_seed(seed)
         seeds, z = self._seeds_and_noise(n_users, seed)
         params = [{"w": jnp.asarray(layer["w"]), "b": jnp.asarray(layer["b"])} for layer in self.generator]
         out = np.empty((n_users, self.n_items), dtype=np.float32)
@@ -493,12 +493,6 @@ def _check_n_users(n_users) -> int:
     return int(n_users)
 
 
-def _check_seed(seed) -> int:
-    if not is_int(seed) or seed < 0:
-        raise ParameterError(f"seed must be an integer >= 0, got {seed!r}.")
-    return int(seed)
-
-
 def fit_arcf(train: MatrixLike, config: ARCFConfig | None = None, *, seed: int = 0, progress: bool = True) -> ARCFModel:
     """Train AR-CF's user generator on the real users of ``train``.
 
@@ -518,12 +512,10 @@ def fit_arcf(train: MatrixLike, config: ARCFConfig | None = None, *, seed: int =
         MemoryBudgetError: the dense train matrix would take more than half the memory available.
         NumericalError: a loss became NaN/inf (lower the learning rates).
     """
-    from tqdm.auto import tqdm
-
     config = ARCFConfig() if config is None else config
     if not isinstance(config, ARCFConfig):
         raise ParameterError(f"config must be an ARCFConfig, got {type(config).__name__}.")
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     X = binary_interactions(train, "train", require_interactions=True)
     n_users, n_items = X.shape
     needed = n_users * n_items * 4
@@ -554,7 +546,7 @@ def fit_arcf(train: MatrixLike, config: ARCFConfig | None = None, *, seed: int =
     rng = np.random.default_rng([seed, 0xE90C])
     history: dict[str, list[float]] = {"d_loss": [], "g_loss": []}
     t_first = None
-    bar = tqdm(range(1, config.epochs + 1), desc="AR-CF epochs", disable=not progress, leave=False)
+    bar = progress_bar(range(1, config.epochs + 1), desc="AR-CF epochs", enabled=progress)
     for epoch in bar:
         order = rng.permutation(real_users)
         users = np.zeros(n_batches * B, np.int32)
@@ -567,6 +559,7 @@ def fit_arcf(train: MatrixLike, config: ARCFConfig | None = None, *, seed: int =
         if t_first is None:
             t_first = time.perf_counter() - t0 - t_cond
         if not (math.isfinite(d_loss) and math.isfinite(g_loss)):
+            bar.fail()
             raise NumericalError(
                 f"AR-CF: the losses became D={d_loss}, G={g_loss} at epoch {epoch}; lower g_learning_rate / "
                 f"d_learning_rate (now {config.g_learning_rate} / {config.d_learning_rate})."
@@ -574,6 +567,7 @@ def fit_arcf(train: MatrixLike, config: ARCFConfig | None = None, *, seed: int =
         history["d_loss"].append(d_loss)
         history["g_loss"].append(g_loss)
         bar.set_postfix(d_loss=f"{d_loss:.3f}", g_loss=f"{g_loss:.3f}")
+    bar.finish()
     generator = [{"w": np.asarray(layer["w"]), "b": np.asarray(layer["b"])} for layer in g_params]
     timings = {"conditions": t_cond, "first_epoch": float(t_first or 0.0), "total": time.perf_counter() - t0,
                "cpu_total": time.process_time() - cpu0}
@@ -592,7 +586,7 @@ def arcf_cache_path(data: RecDataset, config: ARCFConfig, cache_dir: str | os.Pa
     """``cache_dir/arcf-<dataset>-<12 hex>``, the hex a SHA-256 of the data fingerprint
     (:func:`infae_kit.caching.dataset_fingerprint`), the training fields of ``config`` (all but ``binarize``,
     which only changes the generation), ``seed`` and the cache's format (:func:`infae_kit.caching.entry_path`)."""
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     return entry_path(cache_dir, f"arcf-{data_name(data)}", _cache_key(data, config, seed))
 
 
@@ -639,7 +633,7 @@ def arcf_users_cached(data: RecDataset, n_users: int, config: ARCFConfig | None,
         ParameterError: ``n_users`` not an integer ≥ 1, a bad ``seed`` or ``config``.
     """
     n_users = _check_n_users(n_users)
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     config = ARCFConfig() if config is None else config
     if not isinstance(config, ARCFConfig):
         raise ParameterError(f"config must be an ARCFConfig, got {type(config).__name__}.")

@@ -68,6 +68,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from infae_kit.caching import check_cache_format, dataset_fingerprint, entry_path, read_json_entry
+from infae_kit.checks import parse_list
 from infae_kit.data.dataset import RecDataset
 from infae_kit.distill import DistillConfig, distill, distill_cached
 from infae_kit.errors import ParameterError
@@ -82,7 +83,7 @@ from infae_kit.experiments.continual_mvae import (
     ader_lambda,
     teacher_targets,
 )
-from infae_kit.io_utils import atomic_write_json
+from infae_kit.io_utils import atomic_write_json, progress_bar
 from infae_kit.models.mvae import MVAE
 
 if TYPE_CHECKING:
@@ -228,9 +229,7 @@ class ContinualResult:
 
 
 def _check_strategies(strategies) -> list[str]:
-    if isinstance(strategies, str):
-        strategies = [s.strip() for s in strategies.split(",") if s.strip()]
-    strategies = [str(s).strip().lower() for s in strategies]
+    strategies = [s.lower() for s in parse_list(strategies, str, "strategies")]
     unknown = [s for s in strategies if s not in STRATEGIES]
     if not strategies or unknown:
         raise ParameterError(f"strategies must be a non-empty list of {STRATEGIES}, got {strategies!r}.")
@@ -310,8 +309,6 @@ def run_continual(
         ParameterError: unknown strategy or evaluation, bad budget, a DISTILL-CF budget not smaller than the
             users of a period it would summarise, fewer than 3 periods with a memory strategy.
     """
-    from tqdm.auto import tqdm
-
     strategies = _check_strategies(strategies)
     if not isinstance(split, PeriodSplit):
         raise ParameterError(f"split must be a PeriodSplit (split_into_periods), got {type(split).__name__}.")
@@ -396,7 +393,7 @@ def run_continual(
                 "n_train_rows": int(n_train), "n_memory_rows": int(n_memory), "lambda": lam,
                 "fit_s": float(fit_s), "epochs": len(model.history_), **_evaluate(model, steps[t], weights[t], ks)}
 
-    bar = tqdm(total=1 + len(todo) * (K - 2), desc="continual", disable=not progress)
+    bar = progress_bar(total=1 + len(todo) * (K - 2), desc="continual", enabled=progress)
     t_start = time.perf_counter()
     X0 = split.periods[0][active_rows(split.periods[0])]
     bar.set_postfix_str("period 0 (shared)")
@@ -450,6 +447,6 @@ def run_continual(
         if path is not None:
             atomic_write_json(path, {"strategy": strategy, "config": config, "rows": rows, "exemplars": exemplars,
                                      "summaries": used_summaries, "seconds": result.timings_s[strategy]})
-    bar.close()
+    bar.finish()
     result.rows.sort(key=lambda r: (strategies.index(r["strategy"]), r["period"]))
     return result

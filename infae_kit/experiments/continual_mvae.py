@@ -138,7 +138,7 @@ class ContinualMVAE(MVAE):
     def _train_matrix(self, X):
         if self._binarize:
             return binary_interactions(X, "X", require_interactions=True)
-        X = check_interactions(X, "X")
+        X = check_interactions(X, "X", require_interactions=True)
         if X.nnz == 0 or not np.any(X.data > 0):
             raise DataError(f"X has no interactions (shape {X.shape}); the model needs at least one.")
         X = sp.csr_matrix(X, dtype=np.float32, copy=True)

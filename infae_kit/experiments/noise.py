@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from infae_kit.checks import MatrixLike, binary_interactions
+from infae_kit.checks import MatrixLike, binary_interactions, check_seed
 from infae_kit.errors import ParameterError
 
 __all__ = ["add_noise", "check_percent", "flips_per_user"]
@@ -71,8 +71,7 @@ def add_noise(train: MatrixLike, percent: float, *, seed: int = 0) -> sp.csr_mat
         DataError: ``train`` is not a valid interaction matrix (see ``check_interactions``).
     """
     percent = check_percent(percent)
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ParameterError(f"seed must be a non-negative integer, got {seed!r}.")
+    seed = check_seed(seed)
     X = binary_interactions(train)
     n_users, n_items = X.shape
     k = flips_per_user(n_items, percent)

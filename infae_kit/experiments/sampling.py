@@ -62,7 +62,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from infae_kit.caching import UNREADABLE_ERRORS, check_cache_format, dataset_fingerprint, entry_path, set_aside
-from infae_kit.checks import DictConfig, MatrixLike, binary_interactions, is_int
+from infae_kit.checks import DictConfig, MatrixLike, binary_interactions, check_seed, is_int
 from infae_kit.errors import DataError, ParameterError
 from infae_kit.io_utils import atomic_write_bytes
 
@@ -156,12 +156,6 @@ def _check_budget(n_users, percent, n_candidates: int, method: str) -> dict[str,
     return {"percent": float(percent)}
 
 
-def _check_seed(seed, method: str) -> int:
-    if not is_int(seed) or seed < 0:
-        raise ParameterError(f"{method}: seed must be a non-negative integer, got {seed!r}.")
-    return int(seed)
-
-
 def _entry_rows(X: sp.csr_matrix) -> np.ndarray:
     """(nnz,) row index of every stored entry of a CSR matrix."""
     return np.repeat(np.arange(X.shape[0], dtype=np.int64), np.diff(X.indptr))
@@ -207,7 +201,7 @@ def _prepare(train, n_users, percent, seed, method: str):
         raise DataError(f"{method}: the train matrix has no interactions; there is nothing to sample.")
     candidates = np.flatnonzero(np.diff(X.indptr) > 0)
     budget = _check_budget(n_users, percent, candidates.shape[0], method)
-    return X, candidates, budget, _check_seed(seed, method)
+    return X, candidates, budget, check_seed(seed, f"{method}: seed")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -519,7 +513,7 @@ def svp_cf_forgetting(train: MatrixLike, config: BiasProxyConfig | None = None, 
     config = BiasProxyConfig() if config is None else config
     if not isinstance(config, BiasProxyConfig):
         raise ParameterError(f"config must be a BiasProxyConfig, got {type(config).__name__}.")
-    seed = _check_seed(seed, "svp_cf_forgetting")
+    seed = check_seed(seed, "svp_cf_forgetting: seed")
     X = binary_interactions(train)
     if X.nnz == 0:
         raise DataError("svp_cf_forgetting: the train matrix has no interactions; there is nothing to train on.")

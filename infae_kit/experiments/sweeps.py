@@ -44,15 +44,16 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import scipy.sparse as sp
 
 from infae_kit.caching import check_cache_format, dataset_fingerprint, entry_path, read_json_entry
+from infae_kit.checks import check_seed
 from infae_kit.errors import ParameterError
 from infae_kit.evaluation.selection import tune_and_evaluate
-from infae_kit.io_utils import atomic_write_json
+from infae_kit.io_utils import atomic_write_json, progress_bar
 from infae_kit.models.baselines import EASE, EASE_LAMBDA_GRID
 from infae_kit.models.infinite_ae import InfiniteAE
 
@@ -75,7 +76,6 @@ __all__ = [
     "training_rows",
     "run_cell",
     "run_sweep",
-    "parse_list",
     "notebook_settings",
     "check_notebook_preset",
     "relative_drop",
@@ -125,34 +125,6 @@ def canonical_model(name: Any) -> str:
     return key
 
 
-def parse_list(value: Any, kind: type = str, name: str = "value") -> list:
-    """A notebook parameter as a list: ``"a,b"`` or ``"10, 20"`` or a list/tuple; ``kind`` converts each item.
-
-    Raises:
-        ParameterError: an empty list, or an item ``kind`` cannot convert (the message names ``name``).
-    """
-    items = value.split(",") if isinstance(value, str) else list(value if isinstance(value, Iterable) else [value])
-    out = []
-    for item in items:
-        text = str(item).strip()
-        if not text:
-            continue
-        try:
-            if kind is int:
-                as_float = float(text)
-                if not as_float.is_integer():
-                    raise ValueError(text)
-                out.append(int(as_float))
-            else:
-                out.append(kind(text))
-        except (TypeError, ValueError):
-            raise ParameterError(f"{name}: cannot read {text!r} as {kind.__name__}; give e.g. "
-                                 f"{'10,100,1000' if kind is not str else 'user-rns,distill-cf'}.") from None
-    if not out:
-        raise ParameterError(f"{name} is empty; give at least one value.")
-    return out
-
-
 # ---------------------------------------------------------------------------------------------------------
 # Settings, noise and the training rows of one cell
 # ---------------------------------------------------------------------------------------------------------
@@ -182,8 +154,7 @@ class SweepSettings:
     arcf_overrides: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if isinstance(self.seed, (bool, np.bool_)) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
-            raise ParameterError(f"SweepSettings.seed must be a non-negative integer, got {self.seed!r}.")
+        self.seed = check_seed(self.seed, "SweepSettings.seed")
         for name in ("infae_lambdas", "ease_lambdas"):
             grid = tuple(float(v) for v in getattr(self, name))
             if not grid or any(not math.isfinite(v) or v < 0 for v in grid):
@@ -522,8 +493,6 @@ def run_sweep(data: RecDataset, *, sources: Sequence[str], budgets: Sequence[int
         ParameterError: an unknown source or model, an empty or invalid budget list (the message names the bad
             budget and the data's size), a bad noise level.
     """
-    from tqdm.auto import tqdm
-
     from infae_kit.experiments.noise import check_percent
 
     settings = SweepSettings() if settings is None else settings
@@ -553,7 +522,7 @@ def run_sweep(data: RecDataset, *, sources: Sequence[str], budgets: Sequence[int
     rows: list[dict[str, Any]] = []
     n_cached = 0
     current = (None, None, None)
-    bar = tqdm(cells, desc=f"sweep {data.name}", disable=not progress)
+    bar = progress_bar(cells, desc=f"sweep {data.name}", enabled=progress)
     for noise, source, n, model in bar:
         if current[0] != noise:
             noisy = noisy_dataset(data, noise, seed=settings.seed)
@@ -563,6 +532,7 @@ def run_sweep(data: RecDataset, *, sources: Sequence[str], budgets: Sequence[int
                        progress=progress, fingerprint=current[2])
         n_cached += bool(row["from_cache"])
         rows.append(row)
+    bar.finish()
     return SweepResult(rows, time.perf_counter() - t0, len(rows) - n_cached, n_cached)
 
 

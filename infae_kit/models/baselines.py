@@ -22,7 +22,7 @@ import scipy.linalg
 import scipy.sparse as sp
 
 from infae_kit.checks import MatrixLike, check_interactions, non_negative_float
-from infae_kit.errors import DataError, MemoryBudgetError, NumericalError, ParameterError
+from infae_kit.errors import MemoryBudgetError, NumericalError, ParameterError
 from infae_kit.io_utils import available_memory_bytes
 from infae_kit.models.base import Recommender
 
@@ -54,9 +54,7 @@ class PopRec(Recommender):
 
     def fit(self, X: MatrixLike) -> "PopRec":
         """Count item popularity in ``X`` (users × items)."""
-        X = check_interactions(X, "X")
-        if X.nnz == 0:
-            raise DataError(f"X has no interactions (shape {X.shape}); PopRec needs at least one.")
+        X = check_interactions(X, "X", require_interactions=True)
         self.item_counts_ = np.asarray(X.sum(axis=0), dtype=np.float32).ravel()
         self.n_items_ = X.shape[1]
         return self
@@ -105,7 +103,7 @@ def ease_item_weights(
 
     Raises:
         ParameterError: negative or non-finite ``λ``, unsupported dtype.
-        DataError: empty ``X``.
+        DataError: ``X`` without a single interaction (what ``check_interactions`` refuses).
         MemoryBudgetError: ``m × m`` would not fit.
         NumericalError: ``XᵀX + λI`` is not positive definite (singular Gram with ``λ = 0``).
     """
@@ -113,9 +111,7 @@ def ease_item_weights(
     dtype = np.dtype(dtype)
     if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise ParameterError(f"dtype must be float32 or float64, got {dtype}.")
-    X = check_interactions(X, "X")
-    if X.nnz == 0:
-        raise DataError(f"X has no interactions (shape {X.shape}); EASE needs at least one.")
+    X = check_interactions(X, "X", require_interactions=True)
     n_items = X.shape[1]
     # one m × m array (Gram → Cholesky → inverse → B, all in place) plus column-block temporaries
     needed = n_items * n_items * dtype.itemsize + 4 * 2048 * n_items * dtype.itemsize

@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from infae_kit.checks import positive_int
+from infae_kit.checks import check_seed, parse_list, positive_int
 from infae_kit.errors import DataError, ParameterError
 from infae_kit.io_utils import atomic_write_json
 from infae_kit.models.base import Recommender
@@ -138,11 +138,11 @@ def make_competitor(name: str, **params: Any) -> Recommender:
 
 def parse_competitor_names(text: str | Sequence[str]) -> list[str]:
     """``"mf,mvae"`` → ``["mf", "mvae"]``; ``"all"`` → every competitor; ``""``/``"none"`` → ``[]``."""
-    if isinstance(text, str):
-        items = [t.strip().lower() for t in text.split(",") if t.strip()]
-    else:
-        items = [str(t).strip().lower() for t in text]
-    if items in ([], ["none"]):
+    given = text if isinstance(text, str) else list(text)
+    if not given or (isinstance(given, str) and given.strip().lower() in ("", "none")):
+        return []
+    items = [t.lower() for t in parse_list(given, str, "competitors")]
+    if items == ["none"]:
         return []
     if items == ["all"]:
         return list(COMPETITOR_NAMES)
@@ -206,17 +206,30 @@ class CompetitorReport:
     trials: list[dict] = field(default_factory=list)
 
 
-def fit_and_evaluate_competitor(name: str, data: RecDataset, config: dict | None = None, *, progress: bool = False,
-                                keep_top_k: bool = True, test: bool = True) -> CompetitorReport:
+def fit_and_evaluate_competitor(name: str, data: RecDataset, config: dict | None = None, *, seed: int | None = None,
+                                progress: bool = False, keep_top_k: bool = True, test: bool = True) -> CompetitorReport:
     """Train ``name`` with ``config`` on ``data.train`` (early stopping on ``data.val``), evaluate val and test.
 
     Test uses train + validation as context, as for every model of the kit (the model itself is not refitted).
+
+    Args:
+        name: model key (:data:`COMPETITOR_NAMES`).
+        data: a RecDataset.
+        config: hyper-parameters (e.g. :func:`recorded_config`).
+        seed: training seed of the trained models (initialisation, BPR negatives, dropout, batches); it
+            replaces a ``seed`` in ``config``. ``None`` keeps ``config``'s or the model's default (42).
+            Bias-only is fitted in closed form, deterministically: it has no seed and ignores this one.
+        progress: a progress bar over the epochs.
+        keep_top_k: keep the test top-k lists (for the coldness plots).
+        test: also evaluate on test.
     """
     from infae_kit.evaluation.protocol import evaluate_model
 
     config = dict(config or {})
     if name != "bias":
         config["progress"] = progress
+        if seed is not None:
+            config["seed"] = check_seed(seed)
     t0 = time.perf_counter()
     model = make_competitor(name, **config).fit(data.train, validation=data.val)
     t1 = time.perf_counter()

@@ -222,9 +222,10 @@ class InfiniteAE(Recommender):
 
     def _prepare(self, X) -> tuple[np.ndarray, np.ndarray]:
         """Select users, check memory, build the dense rows and the kernel. Returns ``(K, X_dense)``."""
-        X = check_interactions(X, "X")
+        X = check_interactions(X, "X", require_interactions=True)
         idx = self._select_users(X)
-        rows = X[idx]
+        rows = check_interactions(X[idx], f"X's {len(idx)} sampled users (user_budget={self.user_budget})",
+                                  require_interactions=True)
         check_memory(len(idx), X.shape[1], self.dtype, limit_bytes=self.memory_limit_bytes)
         self.train_user_index_ = idx
         self.train_rows_ = rows

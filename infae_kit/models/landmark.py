@@ -45,6 +45,7 @@ from infae_kit.evaluation.protocol import (
     MetricAccumulator,
 )
 from infae_kit.evaluation.selection import TuningReport, select_on_validation
+from infae_kit.io_utils import progress_bar
 from infae_kit.jax_compat import enable_x64
 from infae_kit.models.base import Recommender
 from infae_kit.models.infinite_ae import PAPER_LAMBDA_GRID
@@ -277,8 +278,6 @@ def _score_pass(context, targets, excluded, users: np.ndarray, weights, negative
     ``context(selection)`` gives the context rows of a block of users; ``targets`` and ``excluded`` are the
     ``(len(users), items)`` target and masked rows of ``users``; ``negatives`` the AUC negatives of all users.
     """
-    from tqdm.auto import tqdm
-
     sel_all = users
     local_negatives = None if negatives is None else negatives[sel_all]
     accs = {key: MetricAccumulator(targets, excluded, weights, local_negatives, ks) for key in betas}
@@ -288,8 +287,8 @@ def _score_pass(context, targets, excluded, users: np.ndarray, weights, negative
         norms_l = engine.put(basis.sq_norms)
         on_device = {key: engine.put(beta) for key, beta in betas.items()}
         n_steps = -(-n_local // (rows * engine.blocks_per_step))
-        for blocks in tqdm(engine.steps(sel_all, rows, n_users), total=n_steps, disable=not progress, desc=desc,
-                           leave=False):
+        bar = progress_bar(engine.steps(sel_all, rows, n_users), total=n_steps, enabled=progress, desc=desc)
+        for blocks in bar:
             csrs = [context(sel) for sel in blocks]
             grams, norms = zip(*(gram_rows(c, basis) for c in csrs))
             kernels = engine.kernels(list(grams), list(norms), norms_l, spec, rows)
@@ -301,6 +300,7 @@ def _score_pass(context, targets, excluded, users: np.ndarray, weights, negative
                         accs[key].add(slice(at, at + scores.shape[0]), scores)
                     at += scores.shape[0]
             position += sum(sizes)
+        bar.finish()
     return {key: engine.merge_evaluation(acc, ks, n_users) for key, acc in accs.items()}
 
 

@@ -41,7 +41,7 @@ from infae_kit.evaluation.protocol import (
     EvaluationResult,
     MetricAccumulator,
 )
-from infae_kit.io_utils import available_memory_bytes
+from infae_kit.io_utils import available_memory_bytes, progress_bar
 from infae_kit.jax_compat import enable_x64
 from infae_kit.models.landmark_basis import (
     KernelSpec,
@@ -271,8 +271,6 @@ def accumulate_normal_equations(X, basis: LandmarkBasis, *, block_users: int = D
     Returns:
       :class:`NormalEquations` summed over every user of every process.
     """
-    from tqdm.auto import tqdm
-
     engine = engine or BlockEngine()
     n_users, n_items = int(X.shape[0]), int(X.shape[1])
     spec = KernelSpec(n_items, int(depth), float(w_std), float(b_std))
@@ -285,8 +283,9 @@ def accumulate_normal_equations(X, basis: LandmarkBasis, *, block_users: int = D
     with enable_x64():
         basis_norms = engine.put(basis.sq_norms)
         n_steps = -(-max(stop - start, 0) // (rows * engine.blocks_per_step))
-        for blocks in tqdm(engine.steps((start, stop), rows, n_users), total=n_steps, disable=not progress,
-                           desc="landmark ∞-AE: normal equations", leave=False):
+        bar = progress_bar(engine.steps((start, stop), rows, n_users), total=n_steps, enabled=progress,
+                           desc="landmark ∞-AE: normal equations")
+        for blocks in bar:
             csrs = [X[sel] for sel in blocks]
             grams, norms = zip(*(gram_rows(c, basis) for c in csrs)) if csrs else ((), ())
             kernels, step_ktk, step_trace = engine.normal_terms(list(grams), list(norms), basis_norms, spec, rows)
@@ -295,6 +294,7 @@ def accumulate_normal_equations(X, basis: LandmarkBasis, *, block_users: int = D
             for csr, k in zip(csrs, kernels):
                 if csr.shape[0]:
                     ktx_t += csr.T.astype(k.dtype) @ k
+        bar.finish()
     ktx = engine.sum_across_processes(ktx_t).T.copy()
     k_mm = ntk_matrix(basis.rows, depth=depth, dtype="float64", w_std=w_std, b_std=b_std)
     return NormalEquations(ktk, ktx, float(trace), n_users, k_mm)

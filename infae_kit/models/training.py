@@ -17,6 +17,7 @@ from infae_kit.checks import (
     MatrixLike,
     binary_interactions,
     check_interactions,
+    check_seed,
     fraction,
     non_negative_float,
     positive_float,
@@ -24,6 +25,7 @@ from infae_kit.checks import (
 )
 from infae_kit.errors import DataError, NumericalError, ParameterError
 from infae_kit.evaluation.metrics import propensity_weights
+from infae_kit.io_utils import progress_bar
 from infae_kit.models.base import Recommender
 
 __all__ = [
@@ -134,9 +136,7 @@ class TrainedRecommender(Recommender):
         self.epochs = positive_int("epochs", epochs)
         self.eval_every = positive_int("eval_every", eval_every)
         self.patience = positive_int("patience", patience)
-        if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ParameterError(f"seed must be an integer ≥ 0, got {seed!r}.")
-        self.seed = int(seed)
+        self.seed = check_seed(seed)
         self.progress = bool(progress)
         self.n_items_ = None
         self.params_ = None
@@ -216,8 +216,6 @@ class TrainedRecommender(Recommender):
             ``self``, with ``history_`` (epoch, loss, validation metrics), ``best_epoch_``, ``train_time_s_``
             and ``steps_run_`` (the step counter at the end: ``init_step`` + the steps taken).
         """
-        from tqdm.auto import tqdm
-
         from infae_kit.evaluation.protocol import MetricAccumulator, user_batches
 
         t0 = time.perf_counter()
@@ -247,13 +245,14 @@ class TrainedRecommender(Recommender):
         weights = propensity_weights(X)
         self.history_ = []
         best_value, best_params, best_epoch, stale = -np.inf, params, 0, 0
-        bar = tqdm(range(1, self.epochs + 1), desc=f"{self.name} epochs", disable=not self.progress, leave=False)
+        bar = progress_bar(range(1, self.epochs + 1), desc=f"{self.name} epochs", enabled=self.progress)
         for epoch in bar:
             inputs = [jnp.asarray(a) for a in self._epoch_inputs(rng, X)]
             params, opt_state, step_index, loss = epoch_program(params, opt_state, jax.random.fold_in(key, epoch),
                                                                 step_index, inputs, aux)
             loss = float(loss)
             if not math.isfinite(loss):
+                bar.fail()
                 raise NumericalError(
                     f"{self.name}: the training loss became {loss} at epoch {epoch}; lower learning_rate "
                     f"(now {self.learning_rate}) or raise l2."
@@ -277,6 +276,7 @@ class TrainedRecommender(Recommender):
                     break
             else:
                 self.history_.append(record)
+        bar.finish()  # an early stop is a normal end
         if validation is None:
             best_params, best_epoch = params, self.history_[-1]["epoch"]
         self.params_ = best_params
