@@ -235,8 +235,8 @@ def set_aside(path: str | os.PathLike, reason: str) -> Path:
         n += 1
         target = target.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{n}")
     os.replace(path, target)
-    warnings.warn(DamagedCacheWarning(f"cache entry {path} could not be read ({reason}); moved it to "
-                                      f"{target.name} and recomputing it."), stacklevel=2)
+    warnings.warn(DamagedCacheWarning(f"{path} could not be read ({reason}); set aside as {target.name} and "
+                                      "recomputed."), stacklevel=2)
     return target
 
 

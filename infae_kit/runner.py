@@ -459,7 +459,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             log.error("%s", exc)
             failures.append("gather")
     if failures:
-        log.error("%d step(s) failed: %s", len(failures), ", ".join(failures))
+        log.error("%d run(s) failed: %s", len(failures), ", ".join(failures))
         return 1
     return 0
 

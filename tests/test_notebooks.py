@@ -193,7 +193,8 @@ def test_runner_follows_infae_runs_dir_and_exits_1_when_a_run_fails(tmp_path, mo
     monkeypatch.setattr(runner, "run_notebook", fake_run)
     monkeypatch.setattr(runner, "gather_results", lambda output_dir, table: "")
     with caplog.at_level("INFO", logger="infae_kit.runner"):
-        rc = main(["--notebooks", "02", "--datasets", "ml-1m", "magazine", "--table", str(tmp_path / "t.md")])
+        rc = main(["--notebooks", "02", "--datasets", "ml-1m", "magazine", "--table", str(tmp_path / "t.md"),
+                   "--no-record", "--record-dir", str(tmp_path / "record")])
     assert rc == 1
     assert [(stem, ds) for stem, ds, _ in ran] == [("02_closed_form_fit", "ml-1m"), ("02_closed_form_fit", "magazine")]
     assert {out for _, _, out in ran} == {(tmp_path / "env-runs").resolve()}

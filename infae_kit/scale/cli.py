@@ -303,18 +303,22 @@ def _supervise(args, argv: Sequence[str]) -> int:
     log.info("started %d processes on 127.0.0.1:%d (pids %s)", n, port, [c.pid for c in children])
     failed_at = None
     first_failure = None
+    stopped_here: set[int] = set()  # processes this supervisor terminated after the timeout
     while True:
         codes = [c.poll() for c in children]
         if all(code is not None for code in codes):
             break
-        bad = [(i, code) for i, code in enumerate(codes) if code not in (None, 0)]
+        # A process killed by a signal is the cause; the others' exits (a lost peer) are the consequence, and
+        # both can be seen in the same poll.
+        bad = sorted(((i, code) for i, code in enumerate(codes) if code not in (None, 0)), key=lambda ic: ic[1] >= 0)
         if bad and failed_at is None:
             failed_at, first_failure = time.monotonic(), bad[0]
             log.error("process %d %s; waiting up to %.0f s for the others to stop", bad[0][0],
                       _describe_exit(bad[0][1]), args.timeout)
         if failed_at is not None and time.monotonic() - failed_at > args.timeout:
-            for c in children:
+            for i, c in enumerate(children):
                 if c.poll() is None:
+                    stopped_here.add(i)
                     c.terminate()
             time.sleep(2)
             for c in children:
@@ -324,7 +328,8 @@ def _supervise(args, argv: Sequence[str]) -> int:
     codes = [c.returncode for c in children]
     if all(code == 0 for code in codes):
         return 0
-    first = first_failure or next((i, code) for i, code in enumerate(codes) if code != 0)
+    killed = [(i, code) for i, code in enumerate(codes) if code < 0 and i not in stopped_here]
+    first = killed[0] if killed else first_failure or next((i, code) for i, code in enumerate(codes) if code != 0)
     sys.stderr.write(
         f"infae_kit.scale: process {first[0]} of {n} {_describe_exit(first[1])}; the run was stopped "
         f"(exit statuses {codes}) and no results were written to {args.output}.\n")
