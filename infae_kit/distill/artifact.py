@@ -168,12 +168,22 @@ def _ckpt_step(path: Path) -> int:
         return -1
 
 
-def save_checkpoint(directory: Path, step: int, prior, opt_state, key, best_support, state: dict) -> None:
+def save_checkpoint(directory: Path, step: int, prior: jax.Array | np.ndarray, opt_state: Any,
+                    key: jax.Array | np.ndarray, best_support: np.ndarray | None, state: dict) -> None:
     """Write ``ckpt_<step>.npz`` then ``checkpoint.json`` naming it, each atomically.
 
     The npz is self-contained (arrays and the run's state as JSON), so any one of them can restart the run;
     the two newest are kept (the previous one is removed only once the new one is complete), so that a damaged
     newest checkpoint falls back to the one before it (:func:`load_checkpoint`).
+
+    Args:
+      directory: the run's checkpoint folder (created if missing).
+      step: the outer step just completed.
+      prior: ``(μ, items)`` learnable prior ``Xˢ``.
+      opt_state: the optax optimiser state (a pytree of arrays).
+      key: the PRNG key of the next step.
+      best_support: ``(μ, items)`` best support so far, or None before the first validation.
+      state: the run's JSON-serialisable state (config, history, λ, timings).
     """
     directory.mkdir(parents=True, exist_ok=True)
     leaves = jax.tree_util.tree_leaves(opt_state)
@@ -230,13 +240,19 @@ def _read_checkpoint(path: Path, manifest: dict | None, prior_template, opt_stat
         raise DamagedFileError(path, f"{type(exc).__name__}: {exc}") from exc
 
 
-def load_checkpoint(directory: Path, prior_template, opt_state_template):
+def load_checkpoint(directory: Path | None, prior_template: jax.Array | np.ndarray, opt_state_template: Any
+                    ) -> tuple[dict, jax.Array, Any, jax.Array, np.ndarray | None] | None:
     """The newest readable checkpoint of ``directory`` as ``(state, prior, opt_state, key, best_support)``.
 
     The manifest's checkpoint is tried first, then the other ``ckpt_*.npz`` newest first. A damaged file (a
     truncated manifest or npz, a wrong shape) is set aside as ``<name>.damaged-<timestamp>`` with a warning
     naming it (:func:`~infae_kit.caching.set_aside`) and the next one is tried. Returns None when no
     checkpoint is usable (the run starts from scratch).
+
+    Args:
+      directory: the run's checkpoint folder (None or missing: no checkpoint).
+      prior_template: the ``(μ, items)`` prior the run starts from (its shape is checked).
+      opt_state_template: an optimiser state of the run's structure (its tree and leaf shapes are used).
     """
     if directory is None or not directory.exists():
         return None

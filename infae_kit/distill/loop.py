@@ -46,7 +46,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -67,6 +67,9 @@ from infae_kit.io_utils import progress_bar
 from infae_kit.models.infinite_ae import RidgeSolver
 from infae_kit.models.ntk import ntk_matrix, ntk_matrix_jax
 
+if TYPE_CHECKING:
+    from infae_kit.data.dataset import RecDataset
+
 _BCE_EPS = 1e-6
 
 __all__ = [
@@ -83,7 +86,7 @@ __all__ = [
 ]
 
 
-def reconstruction_loss(xs: jax.Array, x_batch: jax.Array, lam, *, loss: str = "multinomial",
+def reconstruction_loss(xs: jax.Array, x_batch: jax.Array, lam: float | jax.Array, *, loss: str = "multinomial",
                         depth: int = 1) -> jax.Array:
     """Loss of ∞-AE fitted on the support ``xs`` at reconstructing the real users ``x_batch``.
 
@@ -112,8 +115,8 @@ def cardinality_penalty(xs: jax.Array, lambda2: float, avg_interactions: float) 
     return lambda2 * jnp.mean(jnp.sum(xs, axis=-1)) / avg_interactions
 
 
-def distill_objective(prior: jax.Array, key: jax.Array, x_batch: jax.Array, lam, *, gamma: int, tau: float,
-                      lambda2: float, avg_interactions: float, loss: str = "multinomial",
+def distill_objective(prior: jax.Array, key: jax.Array, x_batch: jax.Array, lam: float | jax.Array, *, gamma: int,
+                      tau: float, lambda2: float, avg_interactions: float, loss: str = "multinomial",
                       depth: int = 1, noise: str = "hash") -> jax.Array:
     """DISTILL-CF loss of one outer step (see the module docstring); differentiable in ``prior``.
 
@@ -133,7 +136,8 @@ def distill_objective(prior: jax.Array, key: jax.Array, x_batch: jax.Array, lam,
             + cardinality_penalty(xs, lambda2, avg_interactions))
 
 
-def make_step(config: DistillConfig, avg_interactions: float):
+def make_step(config: DistillConfig, avg_interactions: float
+              ) -> tuple[optax.GradientTransformation, Callable[..., tuple[jax.Array, Any, jax.Array, jax.Array]]]:
     """``(optimizer, step)``; ``step(prior, opt_state, key, batches, lam) -> (prior, opt_state, key, loss)``.
 
     ``batches`` is an iterable of ``(b, items)`` dense real-user rows (numpy or JAX; one for full batch,
@@ -221,7 +225,7 @@ def _support_key(key: jax.Array) -> jax.Array:
     return jax.random.split(key)[1]
 
 
-def sample_support(prior, key, config: DistillConfig) -> np.ndarray:
+def sample_support(prior: jax.Array | np.ndarray, key: jax.Array, config: DistillConfig) -> np.ndarray:
     """The discrete support of ``prior`` for ``key`` as a dense ``(μ, items)`` float32 numpy array.
 
     ``"soft"``: the sampler's output; ``"topk"``: its :func:`topk_binarize`; ``"hard"``: the binary union of
@@ -327,7 +331,7 @@ def real_user_batch(train: sp.csr_matrix, config: DistillConfig, step: int, part
     return train[batch_rows(config, step, train.shape[0], part)].toarray().astype(np.float32, copy=False)
 
 
-def distill(data, config: DistillConfig | None = None, *, progress: bool = True,
+def distill(data: RecDataset, config: DistillConfig | None = None, *, progress: bool = True,
             checkpoint_dir: str | os.PathLike | None = None, resume: bool = True,
             stop_at: int | None = None) -> DistillResult:
     """Run DISTILL-CF on ``data`` (a :class:`~infae_kit.data.RecDataset`) and return the best support found.

@@ -9,6 +9,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpy.typing as npt
 
 from infae_kit.errors import ParameterError
 
@@ -64,7 +65,7 @@ def hash_uniform(seed: jax.Array, shape: tuple[int, int]) -> jax.Array:
     return ((bits >> 9).astype(jnp.int32).astype(jnp.float32) + 0.5) * jnp.float32(2.0 ** -23)
 
 
-def noise_from_seed(seed: jax.Array, shape: tuple[int, ...], dtype, generator: str) -> jax.Array:
+def noise_from_seed(seed: jax.Array, shape: tuple[int, ...], dtype: npt.DTypeLike, generator: str) -> jax.Array:
     """Standard Gumbel noise of one sample from its seed (see :func:`gumbel_noise`)."""
     if generator == "threefry":
         return jax.random.gumbel(seed, shape, dtype)
@@ -115,7 +116,8 @@ def frechet_power(e: jax.Array, tau: float, coef: np.ndarray) -> jax.Array:
     return p
 
 
-def gumbel_noise(key: jax.Array, shape: tuple[int, int], dtype=jnp.float32, generator: str = "hash") -> jax.Array:
+def gumbel_noise(key: jax.Array, shape: tuple[int, int], dtype: npt.DTypeLike = jnp.float32,
+                 generator: str = "hash") -> jax.Array:
     """Standard Gumbel noise of ``shape`` (2-D), the noise of one multi-step Gumbel sample.
 
     ``"threefry"`` is ``jax.random.gumbel`` (JAX's counter-based threefry-2x32, 20 rounds per pair of words).

@@ -9,9 +9,15 @@ Its cost against the number of users is measured by :mod:`infae_kit.scale.cost`.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from infae_kit.errors import MemoryBudgetError, ParameterError
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+    from infae_kit.data.dataset import RecDataset
+    from infae_kit.models.infinite_ae import InfiniteAEReport
 
 __all__ = ["quality_against_landmarks", "exact_fits", "MODELS"]
 
@@ -19,7 +25,7 @@ MODELS = ("landmark", "sampled", "exact")
 """Model names of the rows of :func:`quality_against_landmarks` and :func:`cost_against_users`."""
 
 
-def exact_fits(n_users: int, n_items: int, dtype="float32") -> bool:
+def exact_fits(n_users: int, n_items: int, dtype: npt.DTypeLike = "float32") -> bool:
     """Whether exact ∞-AE on ``n_users`` passes its memory guard on this machine."""
     from infae_kit.models.infinite_ae import check_memory
 
@@ -30,10 +36,10 @@ def exact_fits(n_users: int, n_items: int, dtype="float32") -> bool:
     return True
 
 
-def quality_against_landmarks(data, landmarks: Sequence[int], selections: Sequence[str], *,
+def quality_against_landmarks(data: RecDataset, landmarks: Sequence[int], selections: Sequence[str], *,
                               lambdas: Sequence[float] | None = None, block_users: int = 8192, seed: int = 42,
-                              eval_users: int | None = None, sampled: bool = True, exact_report=None,
-                              progress: bool = False) -> list[dict]:
+                              eval_users: int | None = None, sampled: bool = True,
+                              exact_report: InfiniteAEReport | None = None, progress: bool = False) -> list[dict]:
     """Test and validation metrics of landmark ∞-AE (each rule) and of ∞-AE on ``m`` sampled users, per ``m``.
 
     Args:

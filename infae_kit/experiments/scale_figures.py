@@ -7,9 +7,12 @@ Both take plain rows (lists of dicts) as returned by
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["plot_quality_against_landmarks", "plot_cost_against_users"]
 
@@ -21,7 +24,7 @@ _STYLE = {"uniform": ("#4C72B0", "o"), "kmeans++": ("#DD8452", "s"), "leverage":
 
 
 def plot_quality_against_landmarks(rows: Sequence[dict], metrics: Sequence[str], *, title: str = "",
-                                   split: str = "test"):
+                                   split: str = "test") -> Figure:
     """One panel per metric: the metric against m (log x) for each landmark rule and for ∞-AE on m sampled
     users; exact ∞-AE as a dashed horizontal line. Returns the matplotlib Figure."""
     import matplotlib.pyplot as plt
@@ -58,7 +61,7 @@ def plot_quality_against_landmarks(rows: Sequence[dict], metrics: Sequence[str],
     return fig
 
 
-def plot_cost_against_users(rows: Sequence[dict], exponents: dict | None = None, *, title: str = ""):
+def plot_cost_against_users(rows: Sequence[dict], exponents: dict | None = None, *, title: str = "") -> Figure:
     """Fit time and peak RSS against users on log–log axes, one line per model, the fitted exponent in the
     legend. Returns the matplotlib Figure."""
     import matplotlib.pyplot as plt

@@ -28,12 +28,13 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 
-from infae_kit.checks import check_interactions, is_int
+from infae_kit.checks import MatrixLike, check_interactions, is_int
 from infae_kit.errors import (
     DataError,
     NumericalError,
@@ -71,6 +72,9 @@ from infae_kit.models.ntk import (
     B_STD,
     W_STD,
 )
+
+if TYPE_CHECKING:
+    from infae_kit.data.dataset import RecDataset
 
 __all__ = ["LandmarkInfiniteAE", "LandmarkReport", "tune_and_evaluate_landmark"]
 
@@ -118,10 +122,10 @@ class LandmarkInfiniteAE(Recommender):
       (2, 3)
     """
 
-    def __init__(self, lam: float = 5.0, *, landmarks=1000, selection: str | None = None, support=None,
-                 block_users: int = DEFAULT_BLOCK_USERS, depth: int = 1, dtype="float32", scale_lambda: bool = True,
-                 seed: int = 42, w_std: float = W_STD, b_std: float = B_STD, memory_limit_bytes: int | None = None,
-                 engine: BlockEngine | None = None):
+    def __init__(self, lam: float = 5.0, *, landmarks: int | npt.ArrayLike = 1000, selection: str | None = None,
+                 support: MatrixLike | None = None, block_users: int = DEFAULT_BLOCK_USERS, depth: int = 1,
+                 dtype: npt.DTypeLike = "float32", scale_lambda: bool = True, seed: int = 42, w_std: float = W_STD,
+                 b_std: float = B_STD, memory_limit_bytes: int | None = None, engine: BlockEngine | None = None):
         if not np.isfinite(lam) or lam < 0:
             raise ParameterError(f"lam must be a finite number >= 0, got {lam!r}")
         if np.dtype(dtype) not in (np.float32, np.float64):
@@ -149,7 +153,7 @@ class LandmarkInfiniteAE(Recommender):
         return landmark_basis(X, self.landmarks, self.selection, support=self.support, seed=self.seed,
                               depth=self.depth, dtype=self.dtype, w_std=self.w_std, b_std=self.b_std)
 
-    def fit(self, X) -> "LandmarkInfiniteAE":
+    def fit(self, X: MatrixLike) -> "LandmarkInfiniteAE":
         """Fit on ``X``: ``(U, items)`` binary csr rows, every one a regression target. Returns ``self``."""
         X = check_interactions(X, "X")
         self.basis_ = self._basis(X)
@@ -170,7 +174,7 @@ class LandmarkInfiniteAE(Recommender):
         self.n_users_trained_ = int(ne.n_users)
         return self
 
-    def save(self, path) -> Path:
+    def save(self, path: Path | str) -> Path:
         """Write the fitted model (landmark rows, β, λ and the kernel's settings) to an ``.npz`` file, atomically."""
         import io
 
@@ -188,7 +192,7 @@ class LandmarkInfiniteAE(Recommender):
         return atomic_write_bytes(path, buffer.getvalue())
 
     @classmethod
-    def load(cls, path) -> "LandmarkInfiniteAE":
+    def load(cls, path: Path | str) -> "LandmarkInfiniteAE":
         """A model written by :meth:`save`, ready to ``predict`` / ``recommend``."""
         try:
             with np.load(path, allow_pickle=False) as z:
@@ -228,7 +232,7 @@ class LandmarkInfiniteAE(Recommender):
             raise NumericalError("landmark ∞-AE produced non-finite scores; refit with a larger λ or dtype='float64'")
         return out
 
-    def predict(self, X_context) -> np.ndarray:
+    def predict(self, X_context: MatrixLike) -> np.ndarray:
         """Scores ``(b, items)`` in the model's dtype for the context rows (any users: they are just rows)."""
         self._check_fitted()
         return self._scores(check_interactions(X_context, "X_context", n_items=self.n_items_))
@@ -305,15 +309,15 @@ def _score_pass(context, targets, excluded, users: np.ndarray, weights, negative
 
 
 def tune_and_evaluate_landmark(
-    data,
-    landmarks=1000,
+    data: RecDataset,
+    landmarks: int | npt.ArrayLike = 1000,
     selection: str | None = None,
     lambdas: Sequence[float] = PAPER_LAMBDA_GRID,
     block_users: int = DEFAULT_BLOCK_USERS,
     *,
-    support=None,
+    support: MatrixLike | None = None,
     depth: int = 1,
-    dtype="float32",
+    dtype: npt.DTypeLike = "float32",
     select_by: str = "HR@100",
     seed: int = 42,
     ks: Sequence[int] = DEFAULT_KS,

@@ -21,10 +21,11 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpy.typing as npt
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-from infae_kit.checks import check_interactions, is_int
+from infae_kit.checks import MatrixLike, check_interactions, is_int
 from infae_kit.errors import (
     DataError,
     ParameterError,
@@ -78,6 +79,7 @@ class KernelSpec:
     b_std: float = B_STD
 
     def kwargs(self) -> dict:
+        """The spec as keyword arguments of :func:`~infae_kit.models.ntk.ntk_from_gram`."""
         return dict(n_features=self.n_features, depth=self.depth, w_std=self.w_std, b_std=self.b_std)
 
 
@@ -95,11 +97,22 @@ def block_kernel(gram: jax.Array, sq_norms_b: jax.Array, sq_norms_l: jax.Array, 
     return jnp.where(valid[:, None], k, jnp.zeros((), k.dtype))
 
 
-def block_normal_terms(gram, sq_norms_b, sq_norms_l, valid, spec: KernelSpec):
+def block_normal_terms(gram: jax.Array, sq_norms_b: jax.Array, sq_norms_l: jax.Array, valid: jax.Array,
+                       spec: KernelSpec) -> tuple[jax.Array, jax.Array, jax.Array]:
     """One block's share of the normal equations: ``(K_b (b, m), K_bᵀ K_b (m, m), Σ_b Θ(x, x))``.
 
     ``K_bᵀ K_b`` is computed at full float32 precision (no TF32/bf16 passes on GPUs). Traceable: the sharded
     engine calls it inside ``shard_map``.
+
+    Args:
+      gram: ``(b, m)`` Gram ``X_b Lᵀ`` of the block's rows with the landmark rows.
+      sq_norms_b: ``(b,)`` squared norms of the block's rows.
+      sq_norms_l: ``(m,)`` squared norms of the landmark rows.
+      valid: ``(b,)`` bool, False on padding rows (their kernel rows and self-similarities are 0).
+      spec: the NTK.
+
+    Returns:
+      ``(K_b (b, m), K_bᵀ K_b (m, m), Σ_b Θ(x, x))`` (a scalar) in the block's dtype.
     """
     k = block_kernel(gram, sq_norms_b, sq_norms_l, valid, spec)
     ktk = jnp.matmul(k.T, k, precision=jax.lax.Precision.HIGHEST)
@@ -154,7 +167,7 @@ def check_landmark_count(m, n_users: int) -> int:
     return m
 
 
-def check_landmark_users(indices, n_users: int) -> np.ndarray:
+def check_landmark_users(indices: npt.ArrayLike, n_users: int) -> np.ndarray:
     """``indices`` as a sorted int64 array of distinct user indices in ``[0, n_users)``.
 
     Raises:
@@ -181,7 +194,7 @@ def check_landmark_users(indices, n_users: int) -> np.ndarray:
     return uniq
 
 
-def read_landmark_file(path, user_ids: np.ndarray) -> np.ndarray:
+def read_landmark_file(path: Path | str, user_ids: np.ndarray) -> np.ndarray:
     """User indices of the landmarks listed in a file, one original user id per line (``#`` comments allowed).
 
     Args:
@@ -286,7 +299,7 @@ def _leverage(X: sp.csr_matrix, pool: np.ndarray, m: int, rng: np.random.Generat
     return pool[np.sort(np.argpartition(-keys, m - 1)[:m])]
 
 
-def select_landmark_users(X, m: int, selection: str = RECOMMENDED_SELECTION, *, seed: int = 42,
+def select_landmark_users(X: MatrixLike, m: int, selection: str = RECOMMENDED_SELECTION, *, seed: int = 42,
                           depth: int = 1, w_std: float = W_STD, b_std: float = B_STD) -> np.ndarray:
     """Indices of ``m`` landmark users of ``X`` chosen by ``selection``.
 
@@ -339,8 +352,9 @@ def resolve_selection(landmarks, selection: str | None, support) -> str:
     return selection or RECOMMENDED_SELECTION
 
 
-def landmark_basis(X, landmarks=1000, selection: str | None = None, *, support=None, seed: int = 42,
-                   depth: int = 1, dtype="float32", w_std: float = W_STD, b_std: float = B_STD) -> LandmarkBasis:
+def landmark_basis(X: MatrixLike, landmarks: int | npt.ArrayLike = 1000, selection: str | None = None, *,
+                   support: MatrixLike | None = None, seed: int = 42, depth: int = 1,
+                   dtype: npt.DTypeLike = "float32", w_std: float = W_STD, b_std: float = B_STD) -> LandmarkBasis:
     """The landmark rows of a landmark ∞-AE on train rows ``X``.
 
     Args:

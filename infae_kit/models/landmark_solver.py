@@ -30,6 +30,7 @@ from typing import Iterator, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 
 from infae_kit.errors import (
@@ -78,7 +79,7 @@ DEFAULT_BLOCK_USERS = 8192
 # memory
 # ----------------------------------------------------------------------------------------------------------
 def estimate_landmark_memory_bytes(n_landmarks: int, n_items: int, block_users: int, n_lambdas: int = 1,
-                                   dtype="float32") -> int:
+                                   dtype: npt.DTypeLike = "float32") -> int:
     """Bytes a landmark ∞-AE holds at its peak, beyond the interaction matrices themselves.
 
     Stages: accumulation (landmark rows, the float64 accumulators ``m × m`` and ``m × items``, one block's Gram,
@@ -109,8 +110,8 @@ def _largest_fitting(predicate, high: int) -> int:
     return lo
 
 
-def check_landmark_memory(n_landmarks: int, n_items: int, block_users: int, n_lambdas: int = 1, dtype="float32",
-                          *, limit_bytes: int | None = None) -> int:
+def check_landmark_memory(n_landmarks: int, n_items: int, block_users: int, n_lambdas: int = 1,
+                          dtype: npt.DTypeLike = "float32", *, limit_bytes: int | None = None) -> int:
     """Raise :class:`MemoryBudgetError` before a landmark ∞-AE that cannot fit; return the estimate in bytes.
 
     The message names the block size that would fit at this ``m`` and the ``m`` that would fit at this block size.
@@ -194,14 +195,28 @@ class BlockEngine:
         return g, n, v
 
     def normal_terms(self, grams: list[np.ndarray], norms: list[np.ndarray], basis_norms: jax.Array,
-                     spec: KernelSpec, rows: int):
-        """``(kernels, Σ K_bᵀ K_b as float64 (m, m), Σ Θ(x,x))`` of one step's blocks (kernels as host arrays)."""
+                     spec: KernelSpec, rows: int) -> tuple[list[np.ndarray], np.ndarray, float]:
+        """``(kernels, Σ K_bᵀ K_b as float64 (m, m), Σ Θ(x,x))`` of one step's blocks (kernels as host arrays).
+
+        Args:
+          grams: per block, its ``(b_i, m)`` Gram with the landmark rows.
+          norms: per block, its ``(b_i,)`` squared row norms.
+          basis_norms: ``(m,)`` squared norms of the landmark rows, on the device (:meth:`put`).
+          spec: the NTK.
+          rows: rows of every padded block array (:meth:`padded_block`).
+
+        Returns:
+          ``(kernels, ktk, trace)``: the ``(b_i, m)`` kernel of each block on the host, the step's
+          ``Σ K_bᵀ K_b`` ``(m, m)`` float64 and its ``Σ Θ(x, x)``.
+        """
         g, n, v = self._stack(grams, norms, rows, basis_norms.dtype)
         k, ktk, tr = block_normal_terms_jit(jnp.asarray(g[0]), jnp.asarray(n[0]), basis_norms, jnp.asarray(v[0]), spec)
         return [np.asarray(k)[: grams[0].shape[0]]], np.asarray(ktk, dtype=np.float64), float(tr)
 
-    def kernels(self, grams, norms, basis_norms, spec: KernelSpec, rows: int):
-        """Device handle of one step's block kernels (for :meth:`scores`)."""
+    def kernels(self, grams: list[np.ndarray], norms: list[np.ndarray], basis_norms: jax.Array, spec: KernelSpec,
+                rows: int) -> jax.Array:
+        """Device handle of one step's block kernels (for :meth:`scores`): ``(rows, m)`` (arguments as in
+        :meth:`normal_terms`; padding rows are 0)."""
         g, n, v = self._stack(grams, norms, rows, basis_norms.dtype)
         return block_kernel(jnp.asarray(g[0]), jnp.asarray(n[0]), basis_norms, jnp.asarray(v[0]), spec)
 
@@ -209,8 +224,9 @@ class BlockEngine:
         """A host array (β, landmark norms) placed where :meth:`scores` needs it."""
         return jnp.asarray(array)
 
-    def scores(self, kernels, beta: jax.Array, sizes: list[int]) -> list[np.ndarray]:
-        """Host ``(b_i, items)`` scores of each block of a step for one β."""
+    def scores(self, kernels: jax.Array, beta: jax.Array, sizes: list[int]) -> list[np.ndarray]:
+        """Host ``(b_i, items)`` scores of each block of a step for one ``(m, items)`` β, from :meth:`kernels`;
+        ``sizes`` are the blocks' real rows ``b_i``."""
         return [np.asarray(block_scores(kernels, beta))[: sizes[0]]]
 
     def sum_across_processes(self, array: np.ndarray) -> np.ndarray:
@@ -255,9 +271,10 @@ def gram_rows(csr: sp.csr_matrix, basis: LandmarkBasis) -> tuple[np.ndarray, np.
     return np.asarray(rows @ basis.rows.T, dtype=dt), squared_row_norms(rows, dt)
 
 
-def accumulate_normal_equations(X, basis: LandmarkBasis, *, block_users: int = DEFAULT_BLOCK_USERS,
-                                depth: int = 1, w_std: float = W_STD, b_std: float = B_STD,
-                                engine: BlockEngine | None = None, progress: bool = False) -> NormalEquations:
+def accumulate_normal_equations(X: sp.csr_matrix, basis: LandmarkBasis, *,
+                                block_users: int = DEFAULT_BLOCK_USERS, depth: int = 1, w_std: float = W_STD,
+                                b_std: float = B_STD, engine: BlockEngine | None = None,
+                                progress: bool = False) -> NormalEquations:
     """Stream the users of ``X`` (this process's share) in blocks and sum the normal equations over all users.
 
     Args:
@@ -334,7 +351,8 @@ class LandmarkSolver:
         self.rhs = self.tw.T @ ne.ktx  # (r, items)
         self.rank = int(keep.sum())
 
-    def solve(self, lam: float, *, dtype="float32", scale_lambda: bool = True) -> tuple[np.ndarray, float, int]:
+    def solve(self, lam: float, *, dtype: npt.DTypeLike = "float32", scale_lambda: bool = True
+              ) -> tuple[np.ndarray, float, int]:
         """``(β (m, items) in dtype, λ', directions used)`` for ridge ``lam`` (scaled by trace(K_UU)/U unless
         ``scale_lambda=False``)."""
         if not math.isfinite(lam) or lam < 0:
@@ -350,7 +368,7 @@ class LandmarkSolver:
         return beta.astype(dtype), reg, int(use.sum())
 
 
-def solve_landmark(ne: NormalEquations, lam: float, *, dtype="float32", scale_lambda: bool = True
+def solve_landmark(ne: NormalEquations, lam: float, *, dtype: npt.DTypeLike = "float32", scale_lambda: bool = True
                    ) -> tuple[np.ndarray, float, int]:
     """``β = (K_LU K_UL + λ' K_LL)⁻¹ K_LU X`` for one λ (see :class:`LandmarkSolver`).
 

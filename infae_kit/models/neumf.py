@@ -39,7 +39,8 @@ import numpy as np
 import optax
 import scipy.sparse as sp
 
-from infae_kit.checks import binary_interactions, check_interactions, non_negative_float, positive_float, positive_int
+from infae_kit.checks import (MatrixLike, binary_interactions, check_interactions, non_negative_float,
+                              positive_float, positive_int)
 from infae_kit.errors import ParameterError
 from infae_kit.io_utils import atomic_write_bytes
 from infae_kit.models.training import BPRRecommender, apply_dropout, glorot_init, normal_init
@@ -158,7 +159,7 @@ class GMF(_DenseWeightPenalty, BPRRecommender):
     _extra_config = ("output_l2",)
 
     def __init__(self, latent_size: int = 64, learning_rate: float = 0.001, dropout: float = 0.0, l2: float = 1e-4,
-                 output_l2: float = 0.0, **training) -> None:
+                 output_l2: float = 0.0, **training: Any) -> None:
         super().__init__(latent_size=latent_size, learning_rate=learning_rate, dropout=dropout, l2=l2, **training)
         self.output_l2 = non_negative_float("output_l2", output_l2)
 
@@ -203,7 +204,7 @@ class NCFMLP(_DenseWeightPenalty, BPRRecommender):
     _extra_config = ("n_layers", "mlp_l2", "output_l2")
 
     def __init__(self, latent_size: int = 64, n_layers: int = 1, learning_rate: float = 0.001, dropout: float = 0.0,
-                 l2: float = 1e-4, mlp_l2: float = 0.0, output_l2: float = 0.0, **training) -> None:
+                 l2: float = 1e-4, mlp_l2: float = 0.0, output_l2: float = 0.0, **training: Any) -> None:
         super().__init__(latent_size=latent_size, learning_rate=learning_rate, dropout=dropout, l2=l2, **training)
         self.n_layers = positive_int("n_layers", n_layers)
         self.mlp_l2 = non_negative_float("mlp_l2", mlp_l2)
@@ -323,7 +324,8 @@ def _tower_cache_key(tower: BPRRecommender, X: sp.csr_matrix, validation: sp.csr
             "train_sha256": _matrix_sha256(X), "validation_sha256": _matrix_sha256(validation)}
 
 
-def tower_cache_path(tower: BPRRecommender, X, validation=None, cache_dir: str | os.PathLike | None = None) -> Path:
+def tower_cache_path(tower: BPRRecommender, X: MatrixLike, validation: MatrixLike | None = None,
+                     cache_dir: str | os.PathLike | None = None) -> Path:
     """The file that holds ``tower`` trained on ``X`` (early stopping on ``validation``):
     ``<cache_dir>/neumf-<tower name>-<16 hex>.npz``, the hex a SHA-256 of the tower's configuration (seed
     included), the cache format and the SHA-256 of the binarised ``X`` and of ``validation``."""
@@ -410,7 +412,7 @@ class NeuMF(_DenseWeightPenalty, BPRRecommender):
                  pretrain: bool = False,
                  pretrain_epochs: int | None = None, pretrain_learning_rate: float | None = None,
                  pretrain_alpha: float = 0.5, pretrain_cache_dir: str | os.PathLike | None = None,
-                 **training) -> None:
+                 **training: Any) -> None:
         super().__init__(latent_size=latent_size, learning_rate=learning_rate, dropout=dropout, l2=l2, **training)
         self.n_layers = positive_int("n_layers", n_layers)
         self.mlp_l2 = non_negative_float("mlp_l2", mlp_l2)
@@ -471,7 +473,7 @@ class NeuMF(_DenseWeightPenalty, BPRRecommender):
         return (GMF(output_l2=self.output_l2, **common),
                 NCFMLP(n_layers=self.n_layers, mlp_l2=self.mlp_l2, output_l2=self.output_l2, **common))
 
-    def pretrain_towers(self, X, validation=None) -> tuple[dict, dict]:
+    def pretrain_towers(self, X: MatrixLike, validation: MatrixLike | None = None) -> tuple[dict, dict]:
         """Train :meth:`make_towers` on ``X`` (early stopping on ``validation``), or read them from the cache.
 
         Args:
@@ -504,7 +506,8 @@ class NeuMF(_DenseWeightPenalty, BPRRecommender):
         self.towers_ = record
         return params[0], params[1]
 
-    def fit(self, X, validation=None, *, init_params=None, init_step: int = 0) -> "NeuMF":
+    def fit(self, X: MatrixLike, validation: MatrixLike | None = None, *, init_params: Any = None,
+            init_step: int = 0) -> "NeuMF":
         """Train (see :meth:`TrainedRecommender.fit`); with ``pretrain=True`` start from the pre-trained towers.
 
         Raises:

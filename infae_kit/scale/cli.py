@@ -51,6 +51,7 @@ RESULTS_STEM = "scale_fit"
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m infae_kit.scale`` (its one subcommand, ``fit``, and its options)."""
     parser = argparse.ArgumentParser(prog="python -m infae_kit.scale", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -137,10 +138,13 @@ class Watchdog:
         self._thread = threading.Thread(target=self._run, name="infae-scale-watchdog", daemon=True)
 
     def start(self) -> "Watchdog":
+        """Start watching (a daemon thread); returns ``self``."""
         self._thread.start()
         return self
 
     def ping(self, stage: str | None = None) -> None:
+        """Record progress (one step, of ``stage`` if given); fires the :data:`FAULT_ENV` fault when it names this
+        process and step."""
         self.last = time.monotonic()
         self.steps += 1
         if stage:
@@ -152,6 +156,7 @@ class Watchdog:
                 os.kill(os.getpid(), signal.SIGKILL)
 
     def stop(self) -> None:
+        """Stop watching (the thread ends within a second)."""
         self._stop.set()
 
     def _run(self) -> None:
@@ -356,6 +361,12 @@ def _run_distributed(args) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line (``argv`` defaults to ``sys.argv[1:]``); returns the exit status.
+
+    0 on success, :data:`EXIT_BAD_INPUT` for bad input (the message says what to fix), 1 when a process started
+    by ``--local-processes`` failed; a process of a multi-process run that loses a peer exits with
+    :data:`EXIT_PEER_LOST`.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     if not log.handlers:
         handler = logging.StreamHandler()

@@ -18,18 +18,24 @@ import os
 import subprocess
 import sys
 import time
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from infae_kit.errors import MemoryBudgetError, ParameterError
 from infae_kit.io_utils import peak_rss_bytes
 
+if TYPE_CHECKING:
+    from infae_kit.data.dataset import RecDataset
+    from infae_kit.scale.rows_cache import CachedUserRows
+
 __all__ = ["measure_fit_cost", "cost_against_users", "fitted_exponent", "rows_cache_for"]
 
 
-def measure_fit_cost(data, model: str, n_users: int, *, landmarks: int = 1000, selection: str = "uniform",
-                     block_users: int = 8192, dtype="float32", subset_seed: int = 0) -> dict:
+def measure_fit_cost(data: RecDataset | CachedUserRows, model: str, n_users: int, *, landmarks: int = 1000,
+                     selection: str = "uniform", block_users: int = 8192, dtype: npt.DTypeLike = "float32",
+                     subset_seed: int = 0) -> dict:
     """Fit time (s) of one model on a seeded subset of ``n_users`` users, in this process, after a warm-up fit
     that compiles the block shapes; with the process's peak RSS. Run it in a fresh process for a per-size peak.
 
@@ -70,7 +76,7 @@ def measure_fit_cost(data, model: str, n_users: int, *, landmarks: int = 1000, s
     return out
 
 
-def rows_cache_for(dataset: str, seed: int = 42, options: dict | None = None):
+def rows_cache_for(dataset: str, seed: int = 42, options: dict | None = None) -> CachedUserRows:
     """The dataset's user-rows cache under ``<runs>/scale_cache`` (built on first use)."""
     from infae_kit.data import load_dataset
     from infae_kit.scale.rows_cache import cache_folder, ensure_user_rows
@@ -81,7 +87,7 @@ def rows_cache_for(dataset: str, seed: int = 42, options: dict | None = None):
 
 def cost_against_users(dataset: str, user_counts: Sequence[int], *, models: Sequence[str] = ("landmark", "exact"),
                        landmarks: int = 1000, selection: str = "uniform", block_users: int = 8192,
-                       dtype="float32", seed: int = 42, dataset_options: dict | None = None,
+                       dtype: npt.DTypeLike = "float32", seed: int = 42, dataset_options: dict | None = None,
                        progress: bool = True) -> list[dict]:
     """:func:`measure_fit_cost` for each model and number of users, each in a fresh Python process.
 

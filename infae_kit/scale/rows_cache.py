@@ -20,6 +20,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import scipy.sparse as sp
@@ -158,8 +159,8 @@ def open_user_rows(folder: str | os.PathLike) -> CachedUserRows:
                           np.asarray(load("weights", n_items)), meta)
 
 
-def ensure_user_rows(folder: str | os.PathLike, build, *, n_negatives: int = 50, negatives_seed: int = 42,
-                     ) -> CachedUserRows:
+def ensure_user_rows(folder: str | os.PathLike, build: Callable[[], RecDataset], *, n_negatives: int = 50,
+                     negatives_seed: int = 42) -> CachedUserRows:
     """Open the cache at ``folder``, building it with ``build()`` (→ RecDataset) when missing; a damaged one is
     set aside as ``<folder>.damaged-<time>`` and rebuilt."""
     folder = Path(folder)

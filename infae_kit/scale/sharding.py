@@ -96,6 +96,7 @@ class ShardedEngine(BlockEngine):
 
     # -- users and steps -------------------------------------------------------------------------------------
     def local_users(self, n_users: int, block: int = 1) -> tuple[int, int]:
+        """``(start, stop)`` of this process's contiguous share of the users (:func:`process_share`)."""
         return process_share(int(n_users), self.n_processes, self._process_rank, block)
 
     def _max_over_processes(self, value: int) -> int:
@@ -103,7 +104,10 @@ class ShardedEngine(BlockEngine):
             return int(value)
         return int(np.max(multihost_utils.process_allgather(np.array([value], dtype=np.int32))))
 
-    def steps(self, users, block_users: int, n_users: int) -> Iterator[list]:
+    def steps(self, users: np.ndarray | tuple[int, int], block_users: int, n_users: int) -> Iterator[list]:
+        """Yield, per step, one user selection per local device (slices of a ``(start, stop)`` range or slices of
+        an index array, maybe empty); every process yields as many steps as the longest share needs, and
+        ``on_step`` is called after each."""
         per_step = block_users * self.blocks_per_step
         if isinstance(users, tuple):
             start, stop = users
@@ -128,6 +132,7 @@ class ShardedEngine(BlockEngine):
         return jax.make_array_from_process_local_data(self._users, flat, shape)
 
     def put(self, array: np.ndarray) -> jax.Array:
+        """A host array (β, landmark norms; the same in every process) replicated over the mesh."""
         array = np.asarray(array)
         return jax.make_array_from_process_local_data(self._replicated, array, array.shape)
 
@@ -163,21 +168,30 @@ class ShardedEngine(BlockEngine):
         shards = sorted(array.addressable_shards, key=lambda s: s.index[0].start or 0)
         return [np.asarray(s.data)[:n] for s, n in zip(shards, sizes)]
 
-    def normal_terms(self, grams, norms, basis_norms, spec: KernelSpec, rows: int):
+    def normal_terms(self, grams: list[np.ndarray], norms: list[np.ndarray], basis_norms: jax.Array,
+                     spec: KernelSpec, rows: int) -> tuple[list[np.ndarray], np.ndarray, float]:
+        """``(kernels, Σ K_bᵀ K_b (m, m) float64, Σ Θ(x,x))`` of one step: this process's ``(b_i, m)`` block
+        kernels on the host, and the step's sums over every device of every process (``psum``). Arguments as in
+        :meth:`BlockEngine.normal_terms`, one block per local device."""
         g, n, v = self._stack(grams, norms, rows, np.dtype(basis_norms.dtype))
         k, ktk, tr = self._normal_fn(self._global(g), self._global(n), self._global(v), basis_norms, spec=spec)
         sizes = [x.shape[0] for x in norms]
         return self._local_blocks(k, sizes), np.asarray(ktk.addressable_data(0)), float(tr.addressable_data(0))
 
-    def kernels(self, grams, norms, basis_norms, spec: KernelSpec, rows: int):
+    def kernels(self, grams: list[np.ndarray], norms: list[np.ndarray], basis_norms: jax.Array, spec: KernelSpec,
+                rows: int) -> jax.Array:
+        """The step's block kernels as one global ``(rows · devices, m)`` array sharded over the users axis (for
+        :meth:`scores`)."""
         g, n, v = self._stack(grams, norms, rows, np.dtype(basis_norms.dtype))
         return self._kernel_fn(self._global(g), self._global(n), self._global(v), basis_norms, spec=spec)
 
-    def scores(self, kernels, beta, sizes: list[int]) -> list[np.ndarray]:
+    def scores(self, kernels: jax.Array, beta: jax.Array, sizes: list[int]) -> list[np.ndarray]:
+        """Host ``(b_i, items)`` scores of this process's blocks for one replicated ``(m, items)`` β."""
         return self._local_blocks(self._scores_fn(kernels, beta), sizes)
 
     # -- across processes -------------------------------------------------------------------------------------
     def sum_across_processes(self, array: np.ndarray) -> np.ndarray:
+        """Sum of a float64 host array over every process (gathered, then added in process order)."""
         if self.n_processes == 1:
             return array
         with enable_x64():  # float64 stays float64 through the collective
@@ -194,6 +208,8 @@ class ShardedEngine(BlockEngine):
         return np.concatenate([gathered[p, : lengths[p]] for p in range(len(lengths))])
 
     def merge_evaluation(self, acc: MetricAccumulator, ks: Sequence[int], n_users_total: int) -> EvaluationResult:
+        """The evaluation of all users: every process's per-user metrics and AUC pools gathered, in process
+        order, and the metrics computed from them."""
         if self.n_processes == 1:
             return acc.result()
         local = acc.result()  # checks that every local user was scored
