@@ -8,7 +8,8 @@
 * :mod:`~infae_kit.distill.search` — a budgeted grid search selected on validation.
 """
 
-from infae_kit.distill.artifact import DistillResult, dataset_fingerprint, item_ids_hash, load_distilled
+from infae_kit.caching import dataset_fingerprint, item_ids_hash
+from infae_kit.distill.artifact import DistillResult, load_distilled
 from infae_kit.distill.cache import distill_cache_path, distill_cached
 from infae_kit.distill.config import (
     CI_CONFIG,
@@ -20,8 +21,19 @@ from infae_kit.distill.config import (
     DistillConfig,
     distill_config_for,
 )
-from infae_kit.distill.loop import distill, distill_objective, initial_prior, sample_support, topk_binarize
-from infae_kit.distill.sampler import NOISE_GENERATORS, gumbel_noise, hard_gumbel_support, multi_step_gumbel
+from infae_kit.distill.loop import (
+    distill,
+    distill_objective,
+    initial_prior,
+    sample_support,
+    topk_binarize,
+)
+from infae_kit.distill.sampler import (
+    NOISE_GENERATORS,
+    gumbel_noise,
+    hard_gumbel_support,
+    multi_step_gumbel,
+)
 
 __all__ = [
     "CI_CONFIG",

@@ -18,10 +18,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from infae_kit import __version__
-from infae_kit.caching import dataset_fingerprint, dataset_identity, item_ids_hash
+from infae_kit.caching import (
+    dataset_fingerprint,
+    dataset_identity,
+    item_ids_hash,
+    set_aside,
+)
 from infae_kit.distill.config import DistillConfig
 from infae_kit.errors import DamagedFileError
-from infae_kit.caching import set_aside
 from infae_kit.io_utils import atomic_write_bytes, atomic_write_json
 
 __all__ = [
@@ -35,19 +39,6 @@ __all__ = [
     "load_checkpoint",
     "load_distilled",
     "save_checkpoint",
-]
-
-__all__ = [
-    "CHECKPOINT_MANIFEST",
-    "CARD_NAME",
-    "SUPPORT_NAME",
-    "DistillResult",
-    "load_distilled",
-    "save_checkpoint",
-    "load_checkpoint",
-    "dataset_fingerprint",
-    "dataset_identity",
-    "item_ids_hash",
 ]
 
 CHECKPOINT_MANIFEST = "checkpoint.json"

@@ -9,7 +9,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from infae_kit.caching import data_name, dataset_fingerprint, entry_path, set_aside
-from infae_kit.distill.artifact import CARD_NAME, SUPPORT_NAME, DistillResult, load_distilled
+from infae_kit.distill.artifact import (
+    CARD_NAME,
+    SUPPORT_NAME,
+    DistillResult,
+    load_distilled,
+)
 from infae_kit.distill.config import DistillConfig
 from infae_kit.distill.loop import distill
 from infae_kit.errors import DamagedFileError

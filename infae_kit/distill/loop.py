@@ -55,14 +55,25 @@ import optax
 import scipy.sparse as sp
 from threadpoolctl import ThreadpoolController
 
+from infae_kit.caching import dataset_identity
 from infae_kit.checks import is_int
-from infae_kit.distill.artifact import DistillResult, dataset_identity, load_checkpoint, save_checkpoint
+from infae_kit.distill.artifact import DistillResult, load_checkpoint, save_checkpoint
 from infae_kit.distill.config import SELECT_BY, DistillConfig
-from infae_kit.distill.sampler import (gumbel_sum_backward, gumbel_sum_forward, hard_gumbel_support,
-                                      multi_step_gumbel, sample_seeds)
+from infae_kit.distill.sampler import (
+    gumbel_sum_backward,
+    gumbel_sum_forward,
+    hard_gumbel_support,
+    multi_step_gumbel,
+    sample_seeds,
+)
 from infae_kit.errors import DataError, NumericalError, ParameterError
 from infae_kit.evaluation import metrics as M
-from infae_kit.evaluation.protocol import DEFAULT_KS, MetricAccumulator, split_protocol, user_batches
+from infae_kit.evaluation.protocol import (
+    DEFAULT_KS,
+    MetricAccumulator,
+    split_protocol,
+    user_batches,
+)
 from infae_kit.io_utils import progress_bar
 from infae_kit.models.infinite_ae import RidgeSolver
 from infae_kit.models.ntk import ntk_matrix, ntk_matrix_jax

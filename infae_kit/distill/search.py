@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 from infae_kit.distill import DistillConfig, distill_cached, distill_config_for
 from infae_kit.errors import ParameterError
 from infae_kit.evaluation.protocol import evaluate_model
-from infae_kit.models.infinite_ae import InfiniteAE
 from infae_kit.io_utils import atomic_write_json
+from infae_kit.models.infinite_ae import InfiniteAE
 from infae_kit.paths import runs_dir
 
 if TYPE_CHECKING:
