@@ -13,8 +13,6 @@ from pathlib import Path
 from infae_kit.errors import ChecksumError, DatasetNotFoundError
 from infae_kit.io_utils import make_temp_file, progress_bar
 
-__all__ = ["CHECKSUM_KINDS", "DownloadError", "file_checksum", "fetch_file"]
-
 __all__ = [
     "CHECKSUM_KINDS",
     "DownloadError",

@@ -22,8 +22,6 @@ from infae_kit.data.dataset import Interactions
 from infae_kit.checks import is_real
 from infae_kit.errors import DataError, DataFormatError, ParameterError
 
-__all__ = ["ROLES", "read_delimited", "read_movielens", "read_netflix_training_set"]
-
 __all__ = [
     "ROLES",
     "read_delimited",

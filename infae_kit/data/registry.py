@@ -42,16 +42,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "DOWNLOAD_ENV",
-    "NETFLIX_ENV",
-    "FileSource",
-    "DatasetSpec",
-    "list_datasets",
-    "dataset_info",
-    "load_dataset",
-]
-
 DOWNLOAD_ENV = "INFAE_DOWNLOAD"
 NETFLIX_ENV = "INFAE_NETFLIX_DIR"
 

@@ -19,12 +19,13 @@ from infae_kit.distill.config import DistillConfig
 from infae_kit.distill.loop import distill
 from infae_kit.errors import DamagedFileError
 
-__all__ = ["distill_cache_path", "distill_cached"]
+__all__ = [
+    "distill_cache_path",
+    "distill_cached",
+]
 
 if TYPE_CHECKING:
     from infae_kit.data.dataset import RecDataset
-
-__all__ = ["distill_cache_path", "distill_cached"]
 
 
 def distill_cache_path(data: RecDataset, config: DistillConfig, cache_dir: str | os.PathLike) -> Path:

@@ -25,7 +25,6 @@ __all__ = [
     "distill_config_for",
 ]
 
-
 LOSSES = ("multinomial", "bce")
 SUPPORT_MODES = ("topk", "hard", "soft")
 PAPER_DISTILL_LAMBDA_GRID: tuple[float, ...] = (1e-5, 1e-3, 0.1, 1.0, 5.0, 50.0)
@@ -34,19 +33,6 @@ EARLY_EVAL_STEPS: tuple[int, ...] = (25, 50, 75, 100, 125, 150, 175, 200)
 """Validation steps of the paper's code, in addition to every ``log_freq`` steps."""
 SELECT_BY = "HR@100"
 """Validation metric that picks the inner λ and the best step."""
-
-__all__ = [
-    "LOSSES",
-    "SUPPORT_MODES",
-    "PAPER_DISTILL_LAMBDA_GRID",
-    "EARLY_EVAL_STEPS",
-    "SELECT_BY",
-    "DistillConfig",
-    "PRESETS",
-    "CI_CONFIG",
-    "RECORDED_CONFIGS",
-    "distill_config_for",
-]
 
 
 @dataclass(frozen=True)
