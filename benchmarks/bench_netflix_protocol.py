@@ -59,12 +59,13 @@ def run_sampled(args) -> dict:
     from infae_kit.data import load_dataset
     from infae_kit.io_utils import peak_rss_bytes
     from infae_kit.models.infinite_ae import PAPER_LAMBDA_GRID, tune_and_evaluate_infinite_ae
+    from infae_kit.models.landmark import evaluation_users
 
     t0 = time.perf_counter()
     data = load_dataset(args.dataset, seed=args.seed)
     t_load = time.perf_counter() - t0
     # The evaluated users and AUC negatives of tune_and_evaluate_landmark(eval_users=…, eval_seed=0).
-    users = np.sort(np.random.default_rng(0).choice(data.n_users, size=args.eval_users, replace=False))
+    users = evaluation_users(data.n_users, args.eval_users, 0)
     negatives = data.auc_negatives(50, 42)[users]
     sub = dataclasses.replace(data, train=data.train[users], val=data.val[users], test=data.test[users],
                               user_ids=data.user_ids[users], interactions=None, _auc_negatives_cache={})

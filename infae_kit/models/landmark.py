@@ -76,7 +76,7 @@ from infae_kit.models.ntk import (
 if TYPE_CHECKING:
     from infae_kit.data.dataset import RecDataset
 
-__all__ = ["LandmarkInfiniteAE", "LandmarkReport", "tune_and_evaluate_landmark"]
+__all__ = ["LandmarkInfiniteAE", "LandmarkReport", "evaluation_users", "tune_and_evaluate_landmark"]
 
 log = logging.getLogger(__name__)
 
@@ -267,7 +267,13 @@ class LandmarkReport(TuningReport):
     memory_estimate_bytes: int = 0
 
 
-def _eval_users(n_users: int, eval_users, eval_seed: int) -> np.ndarray | None:
+def evaluation_users(n_users: int, eval_users: int | None, eval_seed: int = 0) -> np.ndarray | None:
+    """The users :func:`tune_and_evaluate_landmark` evaluates: ``None`` for all of them, else a sorted seeded
+    sample of ``eval_users`` user indices ``(eval_users,)`` (every user stays a regression target either way).
+
+    Raises:
+      ParameterError: ``eval_users`` neither ``None`` nor a positive integer.
+    """
     if eval_users is None or (is_int(eval_users) and int(eval_users) >= n_users):
         return None
     if not is_int(eval_users) or int(eval_users) < 1:
@@ -397,7 +403,7 @@ def tune_and_evaluate_landmark(
     weights = M.propensity_weights(train) if weights is None else np.asarray(weights)
     if negatives is None and n_negatives:
         negatives = data.auc_negatives(n_negatives, negatives_seed)
-    sample = _eval_users(n_users, eval_users, eval_seed)
+    sample = evaluation_users(n_users, eval_users, eval_seed)
     start, stop = engine.local_users(n_users, engine.padded_block(block_users, n_users))
     local = np.arange(start, stop) if sample is None else sample[(sample >= start) & (sample < stop)]
     timings["eval_setup"] = time.perf_counter() - t
