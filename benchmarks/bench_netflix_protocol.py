@@ -1,18 +1,22 @@
-"""Benchmark: the paper's Netflix protocol against landmark ∞-AE, end to end, on ``netflix-shape``.
+"""Benchmark: the paper's Netflix protocol against landmark ∞-AE and EASE, end to end, on ``netflix-shape``.
 
     python benchmarks/bench_netflix_protocol.py --dataset netflix-shape --landmarks 2000 --eval-users 50000
 
-Two fresh processes, each with its own peak RSS and wall time:
+Every model is evaluated on the same seeded ``--eval-users`` users (validation and test items, AUC negatives),
+each in a fresh process with its own peak RSS and wall time:
 
-1. **landmark ∞-AE** through the command line users run (``python -m infae_kit.scale fit``): every user a
-   regression target, ``--landmarks`` uniform landmark users, λ picked on the validation items of the seeded
-   ``--eval-users`` sample, test metrics on the same sample. The wall time includes loading (or building) the
-   dataset and its user-rows cache.
-2. **∞-AE on ``--user-budget`` sampled users** (the paper's protocol for Netflix: 25,000 random users), λ picked
-   on the same validation users, test on the same users, with the same AUC negatives.
+1. ``infae_landmark``: landmark ∞-AE through the command line users run (``python -m infae_kit.scale fit``):
+   every user a regression target, ``--landmarks`` uniform landmark users, λ picked on the validation items of
+   the evaluated users. The wall time includes loading (or building) the dataset and its user-rows cache.
+2. ``infae_sampled``: ∞-AE on ``--user-budget`` sampled users (the paper's protocol for Netflix: 25,000 random
+   users).
+3. ``ease``: EASE on every user (the item × item Gram is computed once for the whole λ grid).
 
-Both use the paper's λ grid and the paper's evaluation (train + validation as the test context). Writes
-``benchmarks/results/netflix_protocol-<dataset>.json`` atomically.
+For 2 and 3 each λ of the paper's grid costs a dense ``users × items`` scoring pass, so λ is picked on the
+validation items of a seeded ``--val-users`` subset of the evaluated users; the test metrics use all of them.
+Both use the paper's λ grids and the paper's evaluation (train + validation as the test context).
+``--models`` runs a subset; the results are merged into ``benchmarks/results/netflix_protocol-<dataset>.json``
+(written atomically), so the three can run at different times.
 """
 
 from __future__ import annotations
@@ -50,35 +54,93 @@ def run_landmark(args) -> dict:
             "n_users_evaluated": record["n_users_evaluated"]}
 
 
-def run_sampled(args) -> dict:
-    """∞-AE on ``user_budget`` random users, evaluated on the landmark run's user sample (this process)."""
+def _evaluated_subsets(args):
+    """The dataset, its evaluated users as a sub-dataset, and the λ-selection subset of those."""
     import dataclasses
 
-    import numpy as np
-
     from infae_kit.data import load_dataset
-    from infae_kit.io_utils import peak_rss_bytes
-    from infae_kit.models.infinite_ae import PAPER_LAMBDA_GRID, tune_and_evaluate_infinite_ae
     from infae_kit.models.landmark import evaluation_users
 
-    t0 = time.perf_counter()
     data = load_dataset(args.dataset, seed=args.seed)
-    t_load = time.perf_counter() - t0
+
+    def subset(users):
+        negatives = data.auc_negatives(50, 42)[users]
+        sub = dataclasses.replace(data, train=data.train[users], val=data.val[users], test=data.test[users],
+                                  user_ids=data.user_ids[users], interactions=None, _auc_negatives_cache={})
+        sub._auc_negatives_cache[(50, 42)] = negatives
+        return sub
+
     # The evaluated users and AUC negatives of tune_and_evaluate_landmark(eval_users=…, eval_seed=0).
     users = evaluation_users(data.n_users, args.eval_users, 0)
-    negatives = data.auc_negatives(50, 42)[users]
-    sub = dataclasses.replace(data, train=data.train[users], val=data.val[users], test=data.test[users],
-                              user_ids=data.user_ids[users], interactions=None, _auc_negatives_cache={})
-    sub._auc_negatives_cache[(50, 42)] = negatives
+    val_users = users[evaluation_users(len(users), min(args.val_users, len(users)), 1)]
+    return data, subset(users), subset(val_users)
+
+
+def run_sampled(args) -> dict:
+    """∞-AE on ``user_budget`` random users: λ on the selection subset, test on every evaluated user."""
+    import numpy as np
+
+    from infae_kit.evaluation.protocol import evaluate_model
+    from infae_kit.io_utils import peak_rss_bytes
+    from infae_kit.models.infinite_ae import (
+        PAPER_LAMBDA_GRID,
+        tune_and_evaluate_infinite_ae,
+    )
+
+    t0 = time.perf_counter()
+    data, evaluated, selection = _evaluated_subsets(args)
+    t_load = time.perf_counter() - t0
     sampled = np.sort(np.random.default_rng(args.seed).choice(data.n_users, size=args.user_budget, replace=False))
     t = time.perf_counter()
-    report = tune_and_evaluate_infinite_ae(sub, lambdas=PAPER_LAMBDA_GRID, train=data.train[sampled],
-                                           progress=False)
-    fit_eval = time.perf_counter() - t
-    return {"wall_s": time.perf_counter() - t0, "load_s": t_load, "fit_and_evaluate_s": fit_eval,
-            "metrics": {"val": report.best_val_metrics, "test": report.test_metrics},
+    report = tune_and_evaluate_infinite_ae(selection, lambdas=PAPER_LAMBDA_GRID, train=data.train[sampled],
+                                           evaluate_test=False, progress=False)
+    t_select = time.perf_counter() - t
+    t = time.perf_counter()
+    test = evaluate_model(report.model, evaluated, "test", n_negatives=50, negatives_seed=42)
+    t_test = time.perf_counter() - t
+    return {"wall_s": time.perf_counter() - t0, "load_s": t_load, "select_s": t_select, "test_s": t_test,
+            "metrics": {"val": report.best_val_metrics, "test": test.metrics},
+            "val_by_lambda": {f"{lam:g}": m for lam, m in report.val_metrics.items()},
             "best_lambda": report.best_value, "n_users_trained": int(args.user_budget),
-            "n_users_evaluated": int(args.eval_users), "peak_rss_gb": peak_rss_bytes() / 1e9}
+            "n_users_selection": int(selection.n_users), "n_users_evaluated": int(evaluated.n_users),
+            "peak_rss_gb": peak_rss_bytes() / 1e9}
+
+
+def run_ease(args) -> dict:
+    """EASE on every user: one item Gram for the whole grid, λ on the selection subset, test on every evaluated user."""
+    from infae_kit.evaluation.protocol import evaluate_model
+    from infae_kit.evaluation.selection import select_on_validation
+    from infae_kit.io_utils import peak_rss_bytes
+    from infae_kit.models.baselines import EASE, EASE_LAMBDA_GRID, item_gram
+
+    t0 = time.perf_counter()
+    data, evaluated, selection = _evaluated_subsets(args)
+    t_load = time.perf_counter() - t0
+    t = time.perf_counter()
+    gram = item_gram(data.train)
+    t_gram = time.perf_counter() - t
+    fit_s = {}
+
+    def validate(lam):
+        t = time.perf_counter()
+        model = EASE(lam).fit(data.train, gram=gram.copy())
+        fit_s[f"{lam:g}"] = time.perf_counter() - t
+        metrics = evaluate_model(model, selection, "val", n_negatives=50, negatives_seed=42).metrics
+        print(f"EASE λ={lam:g}: validation HR@100 {metrics['HR@100']:.2f}", file=sys.stderr, flush=True)
+        return metrics, model
+
+    chosen = select_on_validation(EASE_LAMBDA_GRID, validate, select_by="HR@100")
+    del gram
+    lam, model = chosen.best_value, chosen.best_state
+    val_metrics = chosen.val_metrics[lam]
+    val_by_lambda = {f"{v:g}": m for v, m in chosen.val_metrics.items()}
+    t = time.perf_counter()
+    test = evaluate_model(model, evaluated, "test", n_negatives=50, negatives_seed=42)
+    t_test = time.perf_counter() - t
+    return {"wall_s": time.perf_counter() - t0, "load_s": t_load, "gram_s": t_gram, "fit_s": fit_s,
+            "test_s": t_test, "metrics": {"val": val_metrics, "test": test.metrics}, "val_by_lambda": val_by_lambda,
+            "best_lambda": lam, "n_users_trained": int(data.n_users), "n_users_selection": int(selection.n_users),
+            "n_users_evaluated": int(evaluated.n_users), "peak_rss_gb": peak_rss_bytes() / 1e9}
 
 
 def main(argv=None) -> int:
@@ -88,27 +150,44 @@ def main(argv=None) -> int:
     ap.add_argument("--landmarks", type=int, default=2000)
     ap.add_argument("--block-users", type=int, default=8192)
     ap.add_argument("--eval-users", type=int, default=50_000)
+    ap.add_argument("--val-users", type=int, default=10_000,
+                    help="evaluated users whose validation items pick λ for the sampled ∞-AE and EASE")
     ap.add_argument("--user-budget", type=int, default=25_000)
-    ap.add_argument("--only", choices=["landmark", "sampled"], default=None, help="run one side (internal)")
+    ap.add_argument("--models", default="infae_landmark,infae_sampled,ease",
+                    help="comma-separated subset of infae_landmark, infae_sampled, ease")
+    ap.add_argument("--only", choices=["infae_sampled", "ease"], default=None, help="run one model here (internal)")
     ap.add_argument("--out", type=Path, default=HERE / "results")
     args = ap.parse_args(argv)
 
-    if args.only == "sampled":
-        print(json.dumps(run_sampled(args)))
+    if args.only is not None:
+        print(json.dumps({"infae_sampled": run_sampled, "ease": run_ease}[args.only](args)))
         return 0
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = set(models) - {"infae_landmark", "infae_sampled", "ease"}
+    if unknown:
+        ap.error(f"unknown model(s) {sorted(unknown)}: choose from infae_landmark, infae_sampled, ease")
     record_path = args.out / f"netflix_protocol-{args.dataset}.json"
-    record = {"dataset": args.dataset, "landmarks": args.landmarks, "eval_users": args.eval_users,
-              "user_budget": args.user_budget, "machine": machine_info()}
-    print(f"landmark ∞-AE, m = {args.landmarks:,}, every user a target ...", flush=True)
-    record["infae_landmark"] = run_landmark(args)
-    print(json.dumps(record["infae_landmark"]["metrics"]["infae_landmark"]["test"]), flush=True)
-    print(f"∞-AE on {args.user_budget:,} sampled users ...", flush=True)
-    cmd = [sys.executable, __file__, "--dataset", args.dataset, "--seed", str(args.seed), "--eval-users",
-           str(args.eval_users), "--user-budget", str(args.user_budget), "--only", "sampled"]
-    done = subprocess.run(cmd, check=True, capture_output=True, text=True)
-    record["infae_sampled"] = json.loads(done.stdout.strip().splitlines()[-1])
-    print(json.dumps(record["infae_sampled"]["metrics"]["test"]), flush=True)
-    atomic_write_json(record_path, record)
+    settings = {"dataset": args.dataset, "landmarks": args.landmarks, "eval_users": args.eval_users,
+                "val_users": args.val_users, "user_budget": args.user_budget, "seed": args.seed}
+    record = json.loads(record_path.read_text()) if record_path.exists() else {}
+    if any(record.get(k) != v for k, v in settings.items()):
+        record = {}  # another configuration: start a fresh record rather than mix settings
+    record.update(settings)
+    record["machine"] = machine_info()
+    for model in models:
+        print(f"{model} ...", flush=True)
+        if model == "infae_landmark":
+            record[model] = run_landmark(args)
+            test = record[model]["metrics"]["infae_landmark"]["test"]
+        else:
+            cmd = [sys.executable, __file__, "--dataset", args.dataset, "--seed", str(args.seed), "--eval-users",
+                   str(args.eval_users), "--val-users", str(args.val_users), "--user-budget", str(args.user_budget),
+                   "--only", model]
+            done = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True)
+            record[model] = json.loads(done.stdout.strip().splitlines()[-1])
+            test = record[model]["metrics"]["test"]
+        print(json.dumps(test), flush=True)
+        atomic_write_json(record_path, record)
     print(f"wrote {record_path}")
     return 0
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from infae_kit.models.baselines import EASE, EASE_LAMBDA_GRID, PopRec, ease_item_weights
+from infae_kit.models.baselines import EASE, EASE_LAMBDA_GRID, PopRec, ease_item_weights, item_gram
 from infae_kit.errors import DataError, MemoryBudgetError, NumericalError, ParameterError
 
 
@@ -126,3 +126,14 @@ def test_errors(small_matrix):
     singular = sp.csr_matrix(np.array([[1, 0, 0], [1, 1, 0]], dtype=np.float32))
     with pytest.raises(NumericalError, match="positive definite"):
         EASE(lam=0.0, dtype=np.float64).fit(singular)
+
+
+def test_ease_from_a_precomputed_gram_equals_a_fresh_fit(small_matrix):
+    gram = item_gram(small_matrix, np.float64)
+    np.testing.assert_array_equal(gram, (small_matrix.T @ small_matrix).toarray())
+    for lam in (10.0, 100.0):  # one Gram, several λ: each fit gets a copy
+        fresh = EASE(lam, dtype=np.float64).fit(small_matrix).item_weights_
+        reused = EASE(lam, dtype=np.float64).fit(small_matrix, gram=gram.copy()).item_weights_
+        np.testing.assert_allclose(reused, fresh, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ParameterError, match="gram must be"):
+        ease_item_weights(small_matrix, 10.0, gram=gram[:3, :3].copy())

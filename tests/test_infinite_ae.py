@@ -187,3 +187,14 @@ def test_lambda_picked_for_a_soft_support_matches_fitting_each_lambda(small, mon
     assert rep.model.train_rows_.shape == support.shape
     with pytest.raises(ParameterError, match="items"):
         tune_and_evaluate_infinite_ae(small, (1.0,), train=support[:, :-1], progress=False)
+
+
+@pytest.mark.parametrize("sparse", [True, False])
+def test_sparse_and_dense_gram_paths_give_the_same_model(small, monkeypatch, sparse):
+    """Whichever product the cost model picks, the kernel (co-occurrence counts) and hence α and scores agree."""
+    import infae_kit.models.infinite_ae as infinite_ae_module
+
+    monkeypatch.setattr(infinite_ae_module, "sparse_product_is_cheaper", lambda *a, **k: sparse)
+    model = InfiniteAE(lam=5.0, dtype="float64").fit(small.train)
+    np.testing.assert_allclose(model.predict(small.train[:40]),
+                               _explicit_scores(small.train, small.train[:40], 5.0), rtol=1e-9, atol=1e-9)

@@ -5,11 +5,22 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from infae_kit.jax_compat import enable_x64
 
 from infae_kit.errors import ParameterError
-from infae_kit.models.ntk import gram_matrix, ntk_from_gram, ntk_matrix, ntk_matrix_jax, squared_row_norms
-from infae_kit.models.reference import import_neural_tangents, reference_autoencoder_kernel_fn
+from infae_kit.jax_compat import enable_x64
+from infae_kit.models import ntk as ntk_module
+from infae_kit.models.ntk import (
+    gram_matrix,
+    ntk_from_gram,
+    ntk_matrix,
+    ntk_matrix_jax,
+    sparse_product_is_cheaper,
+    squared_row_norms,
+)
+from infae_kit.models.reference import (
+    import_neural_tangents,
+    reference_autoencoder_kernel_fn,
+)
 
 
 def _random_binary(n, d, density, seed):
@@ -70,6 +81,22 @@ def test_gram_matrix_sparse_blocks_match_dense():
     np.testing.assert_array_equal(squared_row_norms(x), (x.toarray() ** 2).sum(1))
     with pytest.raises(ParameterError, match="columns"):
         gram_matrix(x, _random_binary(3, 5, 0.5, seed=0))
+
+
+def test_gram_matrix_sparse_product_matches_dense_in_row_blocks(monkeypatch):
+    x = _random_binary(41, 23, 0.2, seed=3)
+    y = _random_binary(37, 23, 0.2, seed=4)
+    dense = x.toarray() @ y.toarray().T
+    monkeypatch.setattr(ntk_module, "_SPARSE_BLOCK_ENTRIES", 37 * 5)  # 5 rows of x per block: 9 blocks
+    np.testing.assert_array_equal(gram_matrix(x, y, sparse_product=True), dense)
+    np.testing.assert_array_equal(gram_matrix(x, sparse_product=True), x.toarray() @ x.toarray().T)
+
+
+def test_sparse_product_is_chosen_for_short_rows_over_a_long_catalogue():
+    long_tail = _random_binary(2000, 20_000, 0.0005, seed=5)   # about 10 items a row out of 20,000
+    dense_ish = _random_binary(2000, 300, 0.2, seed=6)          # 60 items a row out of 300
+    assert sparse_product_is_cheaper(long_tail, long_tail)
+    assert not sparse_product_is_cheaper(dense_ish, dense_ish)
 
 
 def test_ntk_gradient_is_finite_on_the_diagonal():

@@ -28,6 +28,7 @@ from infae_kit.models.base import Recommender
 
 __all__ = [
     "EASE_LAMBDA_GRID",
+    "item_gram",
     "PopRec",
     "EASE",
     "ease_item_weights",
@@ -66,8 +67,9 @@ class PopRec(Recommender):
         return "PopRec()"
 
 
-def _gram_dense(X: sp.csr_matrix, dtype, block_items: int = 2048) -> np.ndarray:
-    """``XᵀX`` as a dense ``(m, m)`` array, computed with sparse products one column block at a time."""
+def item_gram(X: sp.csr_matrix, dtype: npt.DTypeLike = np.float32, block_items: int = 2048) -> np.ndarray:
+    """``XᵀX`` as a dense ``(m, m)`` array for ``X`` ``(n_users, m)``, computed with sparse products one column
+    block of ``block_items`` items at a time."""
     n_items = X.shape[1]
     X = X.astype(dtype, copy=False)
     X_t = X.T.tocsr()
@@ -85,6 +87,7 @@ def ease_item_weights(
     *,
     dtype: npt.DTypeLike = np.float32,
     memory_budget_bytes: int | None = None,
+    gram: np.ndarray | None = None,
 ) -> np.ndarray:
     """EASE's item–item weights ``B`` (Steck, 2019): ``argmin ||X − XB||² + λ||B||²`` s.t. ``diag(B) = 0``.
 
@@ -97,6 +100,8 @@ def ease_item_weights(
         lam: ridge ``λ ≥ 0`` (the paper's grid is :data:`EASE_LAMBDA_GRID`).
         dtype: float32 (default) or float64.
         memory_budget_bytes: refuse to start above this many bytes (default: the memory available now).
+        gram: ``XᵀX`` as an ``(m, m)`` array of ``dtype`` when the caller already has it (a λ grid on a large
+          catalogue computes it once); it is **overwritten** with the result's workspace, so pass a copy.
 
     Returns:
         ``(m, m)`` array ``B`` of ``dtype``, zero diagonal.
@@ -122,7 +127,11 @@ def ease_item_weights(
             f"{budget / _GIB:.2f} GiB are available. Hint: use dtype=float32, fewer items (drop rare items), or a "
             "machine with more memory."
         )
-    gram = _gram_dense(X, dtype)
+    if gram is None:
+        gram = item_gram(X, dtype)
+    elif gram.shape != (n_items, n_items) or gram.dtype != dtype or not gram.flags.c_contiguous:
+        raise ParameterError(f"gram must be a C-ordered ({n_items}, {n_items}) {dtype.name} array (XᵀX), got "
+                             f"{gram.shape} {gram.dtype}")
     gram[np.diag_indices(n_items)] += dtype.type(lam)
     potrf, potri = scipy.linalg.get_lapack_funcs(("potrf", "potri"), (gram,))
     # gram is symmetric, so its C-ordered buffer is also its Fortran-ordered transpose: factorise in place.
@@ -189,10 +198,11 @@ class EASE(Recommender):
         self.item_weights_: np.ndarray | None = None
         self.n_items_ = None
 
-    def fit(self, X: MatrixLike) -> "EASE":
-        """Fit ``B`` on ``X`` (users × items)."""
+    def fit(self, X: MatrixLike, *, gram: np.ndarray | None = None) -> "EASE":
+        """Fit ``B`` on ``X`` (users × items); ``gram``: ``XᵀX`` from :func:`item_gram` when it is already
+        computed (it is overwritten: pass a copy to fit several λ from one)."""
         self.item_weights_ = ease_item_weights(
-            X, self.lam, dtype=self.dtype, memory_budget_bytes=self.memory_budget_bytes
+            X, self.lam, dtype=self.dtype, memory_budget_bytes=self.memory_budget_bytes, gram=gram
         )
         self.n_items_ = self.item_weights_.shape[0]
         return self

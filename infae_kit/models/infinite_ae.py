@@ -47,7 +47,7 @@ from infae_kit.evaluation.protocol import (
 from infae_kit.evaluation.selection import TuningReport, select_on_validation
 from infae_kit.io_utils import available_memory_bytes
 from infae_kit.models.base import Recommender
-from infae_kit.models.ntk import B_STD, W_STD, gram_matrix, ntk_matrix
+from infae_kit.models.ntk import B_STD, W_STD, gram_matrix, ntk_matrix, sparse_product_is_cheaper
 
 if TYPE_CHECKING:
     from infae_kit.data.dataset import RecDataset
@@ -233,7 +233,11 @@ class InfiniteAE(Recommender):
         # α needs the dense train rows as the right-hand side anyway, so the Gram uses them (BLAS syrk-class).
         dense = rows.toarray().astype(self.dtype, copy=False)
         self._train_dense = dense
-        self._train_gram = gram_matrix(dense, dtype=self.dtype)
+        self._train_column_counts = np.bincount(rows.indices, minlength=rows.shape[1]).astype(np.float64)
+        if sparse_product_is_cheaper(rows, rows, y_column_counts=self._train_column_counts):
+            self._train_gram = gram_matrix(rows, dtype=self.dtype, sparse_product=True)
+        else:
+            self._train_gram = gram_matrix(dense, dtype=self.dtype)
         K = self._kernel(rows, gram=self._train_gram)
         return K, dense
 
@@ -253,8 +257,12 @@ class InfiniteAE(Recommender):
 
     def _context_kernel(self, batch: sp.csr_matrix) -> np.ndarray:
         """``(b, n_train)`` NTK of context rows with the training rows."""
-        # The batch's scores are dense (b × items) anyway, so its rows are densified for a BLAS Gram.
-        gram = gram_matrix(batch.toarray().astype(self.dtype, copy=False), self._train_dense, dtype=self.dtype)
+        # Short rows over a long catalogue multiply faster as sparse matrices; otherwise the batch's rows are
+        # densified for a BLAS product with the dense training rows.
+        if sparse_product_is_cheaper(batch, self.train_rows_, y_column_counts=self._train_column_counts):
+            gram = gram_matrix(batch, self.train_rows_, dtype=self.dtype, sparse_product=True)
+        else:
+            gram = gram_matrix(batch.toarray().astype(self.dtype, copy=False), self._train_dense, dtype=self.dtype)
         return self._kernel(batch, self.train_rows_, gram=gram)
 
     def _scores(self, Xc: sp.csr_matrix, batch_size: int = DEFAULT_BATCH_USERS) -> np.ndarray:
