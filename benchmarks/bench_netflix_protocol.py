@@ -130,7 +130,7 @@ def run_ease(args) -> dict:
         return metrics, model
 
     chosen = select_on_validation(EASE_LAMBDA_GRID, validate, select_by="HR@100")
-    del gram
+    gram = None  # free the Gram before the test pass
     lam, model = chosen.best_value, chosen.best_state
     val_metrics = chosen.val_metrics[lam]
     val_by_lambda = {f"{v:g}": m for v, m in chosen.val_metrics.items()}
