@@ -126,6 +126,29 @@ def test_a_process_killed_mid_run_stops_the_others_and_nothing_is_written(tmp_pa
     assert not out.exists() and not list(tmp_path.glob("*.json")) and not list(tmp_path.glob(".scale-*"))
 
 
+def test_a_saved_distillcf_summary_is_the_basis_from_the_command_line(data, tmp_path):
+    """``--support DIR`` (a saved DISTILL-CF summary) gives the in-process ``support=`` answer."""
+    import scipy.sparse as sp
+
+    from infae_kit.distill import DistillConfig, DistillResult
+
+    rng = np.random.default_rng(0)
+    rows = sp.csr_matrix(rng.random((30, data.n_items)) * (rng.random((30, data.n_items)) < 0.1), dtype=np.float32)
+    DistillResult(rows, 5.0, {"steps_run": 0}, DistillConfig(budget=30)).save(tmp_path / "summary")
+    out = tmp_path / "distilled.json"
+    run = _cli([*SYNTH, "--support", str(tmp_path / "summary"), "--block-users", "64", "--lambdas", "1,5,20",
+                "--quiet", "--output", str(out)], tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    record = json.loads(out.read_text())
+    assert record["selection"] == "distilled" and record["landmarks"] == 30
+    rep = tune_and_evaluate_landmark(data, support=rows, lambdas=(1, 5, 20), block_users=64, progress=False)
+    assert rep.best_value == record["best_lambda"]
+    for name, value in rep.test_metrics.items():
+        assert record["metrics"]["infae_landmark"]["test"][name] == pytest.approx(value, rel=1e-6), name
+    wrong = _cli([*SYNTH, "--support", str(tmp_path), "--quiet", "--output", str(tmp_path / "r.json")], tmp_path)
+    assert wrong.returncode == EXIT_BAD_INPUT and "has no support.npz" in wrong.stderr
+
+
 @pytest.mark.parametrize("args,message", [
     (["--landmarks", "601"], "exceeds the 600 users"),
     (["--landmarks", "0"], "--landmarks must be at least 1"),

@@ -3,9 +3,12 @@
 One process per host::
 
     python -m infae_kit.scale fit --dataset ml-1m --landmarks 1000 --output results.json \\
-        [--selection uniform|kmeans++|leverage] [--landmarks-file users.txt] [--block-users 8192] \\
-        [--coordinator HOST:PORT --num-processes N --process-id I] [--local-processes P] [--timeout 600]
+        [--selection uniform|kmeans++|leverage] [--landmarks-file users.txt] [--support SUMMARY_DIR] \\
+        [--block-users 8192] [--coordinator HOST:PORT --num-processes N --process-id I] [--local-processes P] \\
+        [--timeout 600]
 
+* ``--support`` takes a saved DISTILL-CF summary (the folder holding ``support.npz``, e.g. an entry of the
+  distill cache): its μ synthetic users are the landmarks, every real user still a regression target.
 * ``--coordinator/--num-processes/--process-id`` join a ``jax.distributed`` run (CPU collectives through gloo);
   every process must be given the same arguments but its own ``--process-id``.
 * ``--local-processes P`` starts P such processes on this machine (127.0.0.1) and supervises them: for testing
@@ -63,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--landmarks", type=int, default=1000, help="number m of landmark users")
     fit.add_argument("--landmarks-file", type=Path, default=None,
                      help="text file of landmark user ids (one per line), instead of --landmarks/--selection")
+    fit.add_argument("--support", type=Path, default=None,
+                     help="a saved DISTILL-CF summary (the folder with support.npz): its rows are the landmarks")
     fit.add_argument("--selection", default=None, choices=["uniform", "kmeans++", "leverage"],
                      help="landmark rule (default: the kit's recommended one)")
     fit.add_argument("--block-users", type=int, default=8192, help="users per block and device")
@@ -102,6 +107,12 @@ def _check_args(args) -> None:
         raise ParameterError("--local-processes and --eval-users must be ≥ 0 and --timeout > 0.")
     if args.landmarks_file is not None and not args.landmarks_file.is_file():
         raise ParameterError(f"--landmarks-file {args.landmarks_file} does not exist.")
+    if args.support is not None and args.landmarks_file is not None:
+        raise ParameterError("give either --support (a DISTILL-CF summary as the landmarks) or --landmarks-file, "
+                             "not both.")
+    if args.support is not None and not (args.support / "support.npz").is_file():
+        raise ParameterError(f"--support {args.support} has no support.npz: give the folder a DISTILL-CF run saved "
+                             "(DistillResult.save, or an entry of the distill cache).")
     if args.output.suffix != ".json":
         raise ParameterError(f"--output must be a .json file, got {args.output}.")
 
@@ -229,13 +240,23 @@ def _run_process(args) -> int:
     landmarks = args.landmarks
     if args.landmarks_file is not None:
         landmarks = read_landmark_file(args.landmarks_file, data.user_ids)
-    elif args.landmarks > data.n_users:
+    elif args.support is None and args.landmarks > data.n_users:
         raise ParameterError(f"--landmarks {args.landmarks:,} exceeds the {data.n_users:,} users of {args.dataset}; "
                              f"use at most {data.n_users:,}.")
+    support, selection = None, args.selection
+    if args.landmarks_file is not None:
+        selection = None
+    elif args.support is not None:
+        from infae_kit.distill.artifact import load_distilled
+
+        support, selection = load_distilled(args.support).best_support, "distilled"
+        if support.shape[1] != data.n_items:
+            raise ParameterError(f"--support {args.support} has {support.shape[1]:,} items but {args.dataset} has "
+                                 f"{data.n_items:,}: it was distilled from another dataset.")
     watchdog = Watchdog(args.timeout, args.process_id).start()
     engine = ShardedEngine(on_step=watchdog.ping)
     report = tune_and_evaluate_landmark(
-        data, landmarks=landmarks, selection=None if args.landmarks_file is not None else args.selection,
+        data, landmarks=landmarks, selection=selection, support=support,
         lambdas=[float(x) for x in args.lambdas.split(",")], block_users=args.block_users, dtype=args.dtype,
         seed=args.seed, eval_users=args.eval_users or None, weights=data.weights, engine=engine,
         progress=not args.quiet and args.process_id == 0)
