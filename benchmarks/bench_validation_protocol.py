@@ -9,7 +9,8 @@ picked on validation HR@100 and its test metrics, the best λ in hindsight, Spea
 test over the grid, and the bootstrap share of the most picked λ. With ``--distill-budgets``, DISTILL-CF with
 notebook 04's configuration (the dataset's recorded one, ``--distill-steps`` outer steps) under both protocols
 (:func:`~infae_kit.experiments.validation_protocols.distill_protocol_run`; supports cached in ``--cache-dir``).
-Prints the tables and writes ``benchmarks/results/validation_protocol-<dataset>.json`` (atomically).
+Prints the tables and writes them, with every curve, to ``benchmarks/results/validation_protocol-<dataset>.json``
+(atomically).
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ def main(argv=None) -> int:
             print("\n" + distill_protocol_table(distill_runs))
         atomic_write_json(args.out / f"validation_protocol-{name}.json", {
             **report, "distill": distill_runs, "holdout_seeds": args.holdout_seeds, "n_bootstrap": args.bootstrap,
+            "table": protocol_table(report), "distill_table": distill_protocol_table(distill_runs) if distill_runs else "",
             "wall_s": time.perf_counter() - t0, "peak_rss_bytes": peak_rss_bytes(), "machine": machine_info(),
             "command": "python benchmarks/bench_validation_protocol.py " + " ".join(argv or sys.argv[1:]),
         })

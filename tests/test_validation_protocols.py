@@ -152,3 +152,4 @@ def test_benchmark_script_writes_its_record(tmp_path):
     assert record["dataset"] == "synthetic" and record["holdout_seeds"] == [3] and record["distill"] == []
     assert set(record["models"]) == {"ease"} and record["models"]["ease"]["grid"] == [10.0, 1000.0]
     assert record["peak_rss_bytes"] > 0 and "--grid ease 10,1000" in record["command"]
+    assert record["table"] == protocol_table(record) and record["distill_table"] == ""
