@@ -137,7 +137,7 @@ def test_distill_protocol_run_and_its_cache(sparse_data, tmp_path):
     again = distill_protocol_run(sparse_data, config, cache_dir=tmp_path, n_bootstrap=20)
     assert again["from_cache"] and again["test"] == run["test"]
     table = distill_protocol_table([{"protocol": "paper", **run}])
-    assert "| paper | 10 |" in table
+    assert f"| paper | 10 | {config.seed} | {run['best_step']} |" in table
     json.dumps(run)
 
 
@@ -153,3 +153,6 @@ def test_benchmark_script_writes_its_record(tmp_path):
     assert set(record["models"]) == {"ease"} and record["models"]["ease"]["grid"] == [10.0, 1000.0]
     assert record["peak_rss_bytes"] > 0 and "--grid ease 10,1000" in record["command"]
     assert record["table"] == protocol_table(record) and record["distill_table"] == ""
+    for bad in ("100:1:2:3", "mu"):
+        with pytest.raises(SystemExit):
+            bench.main(["--datasets", "synthetic", "--distill-runs", bad, "--out", str(tmp_path)])

@@ -312,15 +312,17 @@ def protocol_table(report: Mapping[str, Any]) -> str:
 
 def distill_protocol_table(runs: Sequence[Mapping[str, Any]]) -> str:
     """A Markdown table of :func:`distill_protocol_run` results, each with a ``protocol`` key added: μ, the
-    best step, the validations' HR@100 range, the kept support's test metrics and its λ curve's Spearman ρ."""
+    distillation seed, the best step, the validations' HR@100 range, the kept support's λ and test metrics, and
+    its λ curve's Spearman ρ."""
     lines = []
     for run in runs:
         curve = run["lambda_curve"]
-        lines.append([run["protocol"], run["config"]["budget"], run["best_step"], len(run["validations"]),
+        lines.append([run["protocol"], run["config"]["budget"], run["config"]["seed"], run["best_step"],
+                      len(run["validations"]),
                       "—" if run["val_range"] is None else f"{run['val_range']:.2f}",
                       f"{run['best_lambda']:g}"]
                      + [format_metric(m, run["test"][m]) for m in JUDGED_BY]
                      + ["—" if curve["spearman"][m] is None else f"{curve['spearman'][m]:+.2f}" for m in JUDGED_BY])
-    header = ["protocol", "μ", "best step", "validations", "val HR@100 range", "λ"] + [
+    header = ["protocol", "μ", "seed", "best step", "validations", "val HR@100 range", "λ"] + [
         f"test {m}" for m in JUDGED_BY] + [f"ρ val/test {m} (λ grid)" for m in JUDGED_BY]
     return markdown_table(header, lines)
