@@ -94,8 +94,8 @@ fig_dir = output_path(figures_dir, default_figures_dir())
 resolved_preset = os.environ.get("INFAE_NOTEBOOK_PRESET", "recorded") if preset == "auto" else preset
 config = distill_config_for(dataset, resolved_preset, budget=budget, gamma=gamma, tau=tau, lambda2=lambda2,
                             steps=steps, lr=lr, batch_size=batch_size, seed=int(seed), support=str(support))
-label = dataset_label(dataset, validation)  # results and figures are filed under it
-print(f"preset {resolved_preset!r} · validation {validation!r} · results filed as {label!r}")
+results_name = dataset_label(dataset, validation)  # results and figures are filed under it
+print(f"preset {resolved_preset!r} · validation {validation!r} · results filed as {results_name!r}")
 config
 
 # %% [markdown]
@@ -177,7 +177,7 @@ gammas, taus = (1, 10, 100), (0.3, 1.0, 10.0)
 fig, gumbel_grid = gumbel_row_profile(prior_row, jax.random.PRNGKey(seed), gammas, taus,
                                       title=f"Multi-step Gumbel sampling of one prior row ({int(first_row.nnz)} "
                                             f"items of {data.n_items:,} at logit 1)")
-save_figure(fig, f"03_gumbel_row-{label}", figures_dir=fig_dir)
+save_figure(fig, f"03_gumbel_row-{results_name}", figures_dir=fig_dir)
 plt.show()
 display(Markdown(markdown_table(["γ, τ", "row sum", "n_eff", "exact non-zeros", "hard items"], [
     [k, f"{v['row_sum']:.2f}", f"{v['n_eff']:.1f}", v["exact_nonzeros"], v["hard_items"]]
@@ -209,9 +209,9 @@ print(f"best support at step {h['best_step']}: validation HR@100 {h['best_metric
       f"{result.best_lambda:g} (step 0, the real users: {h['evaluations'][0]['metrics']['HR@100']:.2f})")
 
 # %%
-fig = plot_distill_training(h, config, title=f"DISTILL-CF on {label}: μ={config.budget}, γ={config.gamma}, "
-                                             f"τ={config.tau:g}, support={config.support}")
-save_figure(fig, f"03_training-{label}", figures_dir=fig_dir)
+fig = plot_distill_training(h, config, title=f"DISTILL-CF on {results_name}: μ={config.budget}, "
+                                             f"γ={config.gamma}, τ={config.tau:g}, support={config.support}")
+save_figure(fig, f"03_training-{results_name}", figures_dir=fig_dir)
 plt.show()
 
 # %% [markdown]
@@ -228,8 +228,8 @@ init = real[np.asarray(h["initial_users"])]
 synth = result.best_support
 mats = {"real train (all users)": real, f"initial support (μ={config.budget} real users)": init,
         f"distilled ({config.support})": synth}
-fig, profile = plot_distilled_vs_real(mats, title=f"{label}: distilled vs real users")
-save_figure(fig, f"03_distilled_vs_real-{label}", figures_dir=fig_dir)
+fig, profile = plot_distilled_vs_real(mats, title=f"{results_name}: distilled vs real users")
+save_figure(fig, f"03_distilled_vs_real-{results_name}", figures_dir=fig_dir)
 plt.show()
 display(Markdown(markdown_table(
     ["matrix", "mean row sum", "median row sum", "items with mass", "share of top 10 % items"],
@@ -340,7 +340,7 @@ display(Markdown("\n".join(lines)))
 
 # %%
 result.test_metrics = dict(distilled_test)  # the data card carries validation and test metrics
-artifact = result.save(out_dir / f"03_distill-{label}-{config.support}")
+artifact = result.save(out_dir / f"03_distill-{results_name}-{config.support}")
 loaded = load_distilled(artifact)
 assert (loaded.best_support != synth).nnz == 0 and loaded.best_lambda == result.best_lambda
 assert loaded.test_metrics == result.test_metrics
@@ -358,7 +358,7 @@ print(f"support {loaded.best_support.shape}, {loaded.best_support.nnz:,} stored 
 
 # %%
 path = write_results(
-    out_dir, "03_distill", label,
+    out_dir, "03_distill", results_name,
     parameters=dict(dataset=dataset, validation=validation, preset=resolved_preset,
                     budget=budget, gamma=gamma, tau=tau, lambda2=lambda2,
                     steps=steps, lr=lr, batch_size=batch_size, seed=seed, support=support, reuse=reuse),

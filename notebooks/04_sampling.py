@@ -97,7 +97,7 @@ arcf_list = [] if arcf_budgets == "none" else (list_parameter("arcf_budgets", ar
 source_list = parse_list(samplers, str, "samplers")
 model_list = parse_list(models, str, "models")
 settings = notebook_settings(resolved_preset, dataset=dataset, seed=seed, distill_steps=distill_steps)
-label = dataset_label(dataset, validation)  # results and figures are filed under it
+results_name = dataset_label(dataset, validation)  # results and figures are filed under it
 print(f"preset {resolved_preset!r} · validation {validation!r} · budgets {budget_list} · DISTILL-CF budgets "
       f"{distill_list} · AR-CF budgets {arcf_list} · cache {cache_dir}")
 settings
@@ -166,11 +166,11 @@ table[cols].round(3)
 # %%
 metrics_all = metric_names()
 fig = plot_budget_curves(sweep, models=["infae"], metrics=["HR@10", "PSP@10"], sources=source_list,
-                         title=f"∞-AE on sampled / distilled users · {label}")
-save_figure(fig, f"04_sample_efficiency-{label}", figures_dir=fig_dir)
+                         title=f"∞-AE on sampled / distilled users · {results_name}")
+save_figure(fig, f"04_sample_efficiency-{results_name}", figures_dir=fig_dir)
 plt.show()
 fig = plot_budget_curves(sweep, models=["infae"], metrics=metrics_all, sources=source_list)
-save_figure(fig, f"04_sample_efficiency_all_metrics-{label}", figures_dir=fig_dir)
+save_figure(fig, f"04_sample_efficiency_all_metrics-{results_name}", figures_dir=fig_dir)
 plt.show()
 
 # %% [markdown]
@@ -182,8 +182,8 @@ plt.show()
 # %%
 if "ease" in sweep.table().model.unique():
     fig = plot_budget_curves(sweep, models=["ease"], metrics=metrics_all, sources=source_list,
-                             title=f"EASE on sampled / distilled users · {label}")
-    save_figure(fig, f"04_transfer_ease-{label}", figures_dir=fig_dir)
+                             title=f"EASE on sampled / distilled users · {results_name}")
+    save_figure(fig, f"04_transfer_ease-{results_name}", figures_dir=fig_dir)
     plt.show()
 
 # %% [markdown]
@@ -201,8 +201,8 @@ if arcf_list:
                       settings=settings, cache_dir=cache_dir, include_full=True)
     t_fig10 = time.perf_counter() - t0
     fig = plot_budget_curves(fig10, models=["ease"], metrics=["HR@10", "NDCG@10", "HR@100"],
-                             title=f"EASE trained on N users only · {label}")
-    save_figure(fig, f"04_synthetic_users_ease-{label}", figures_dir=fig_dir)
+                             title=f"EASE trained on N users only · {results_name}")
+    save_figure(fig, f"04_synthetic_users_ease-{results_name}", figures_dir=fig_dir)
     plt.show()
     display(fig10.table()[["source", "n_users", "lambda", "rows", "interactions", "test_HR@10",
                            "test_NDCG@10", "test_HR@100"]].round(3))
@@ -294,7 +294,7 @@ display(Markdown("\n\n".join(lines) or "Not enough sources to test the claims.")
 
 # %%
 path = write_results(
-    out_dir, "04_sampling", label,
+    out_dir, "04_sampling", results_name,
     parameters=dict(dataset=dataset, validation=validation, preset=resolved_preset,
                     budgets=budget_list, samplers=source_list,
                     distill_budgets=distill_list, distill_steps=distill_steps, arcf_budgets=arcf_list,

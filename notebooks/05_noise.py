@@ -93,7 +93,7 @@ budget_list = list_parameter("budgets", budgets or NOISE_BUDGETS[resolved_preset
 distill_list = list_parameter("distill_budgets", distill_budgets or NOISE_DISTILL_BUDGETS[resolved_preset])
 source_list = parse_list(samplers, str, "samplers")
 settings = notebook_settings(resolved_preset, dataset=dataset, seed=seed, distill_steps=distill_steps)
-label = dataset_label(dataset, validation)  # results and figures are filed under it
+results_name = dataset_label(dataset, validation)  # results and figures are filed under it
 if 0.0 not in noise_list:
     raise ValueError("noise_levels must include 0: the drops of Figure 3 are relative to the clean full data")
 print(f"preset {resolved_preset!r} · validation {validation!r} · noise {noise_list} % · budgets {budget_list} · "
@@ -155,11 +155,11 @@ fig3.table()[["source", "n_users", "noise", "lambda", "rows", "test_HR@10", "tes
 # data.
 
 # %%
-fig = plot_noise_drop(fig3, metrics=["HR@10"], budgets=budget_list, title=f"EASE under noise · {label}")
-save_figure(fig, f"05_noise_drop-{label}", figures_dir=fig_dir)
+fig = plot_noise_drop(fig3, metrics=["HR@10"], budgets=budget_list, title=f"EASE under noise · {results_name}")
+save_figure(fig, f"05_noise_drop-{results_name}", figures_dir=fig_dir)
 plt.show()
 fig = plot_noise_drop(fig3, metrics=metric_names(), budgets=budget_list)
-save_figure(fig, f"05_noise_drop_all_metrics-{label}", figures_dir=fig_dir)
+save_figure(fig, f"05_noise_drop_all_metrics-{results_name}", figures_dir=fig_dir)
 plt.show()
 
 # %% [markdown]
@@ -167,11 +167,11 @@ plt.show()
 
 # %%
 fig = plot_noise_budget_curves(fig4, metrics=["HR@10"], noise_levels=noise_list,
-                               title=f"∞-AE and EASE on DISTILL-CF / user-RNS users under noise · {label}")
-save_figure(fig, f"05_noise_budget-{label}", figures_dir=fig_dir)
+                               title=f"∞-AE and EASE on DISTILL-CF / user-RNS users under noise · {results_name}")
+save_figure(fig, f"05_noise_budget-{results_name}", figures_dir=fig_dir)
 plt.show()
 fig = plot_noise_budget_curves(fig4, metrics=metric_names(), noise_levels=noise_list)
-save_figure(fig, f"05_noise_budget_all_metrics-{label}", figures_dir=fig_dir)
+save_figure(fig, f"05_noise_budget_all_metrics-{results_name}", figures_dir=fig_dir)
 plt.show()
 
 # %% [markdown]
@@ -228,7 +228,7 @@ display(Markdown("\n\n".join(lines)))
 
 # %%
 path = write_results(
-    out_dir, "05_noise", label,
+    out_dir, "05_noise", results_name,
     parameters=dict(dataset=dataset, validation=validation, preset=resolved_preset,
                     noise_levels=noise_list, budgets=budget_list,
                     distill_budgets=distill_list, distill_steps=distill_steps, samplers=source_list, seed=seed),
