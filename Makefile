@@ -16,7 +16,7 @@ LABCONFIG := $(VENV)/etc/jupyter/labconfig/default_setting_overrides.json
 NOTEBOOKS ?= 01 02
 DATASETS  ?= ml-1m magazine
 
-.PHONY: env notebook-filter lab clean-notebooks test test-fast test-notebooks test-slow test-x64 docs reproduce table1 distill distill-netflix-shape sampling scale netflix-shape benchmark benchmark-distill benchmark-distill-memory benchmark-distill-paper benchmark-competitors benchmark-sweep benchmark-scale benchmark-netflix-reader benchmark-netflix-shape lock sync-notebooks clean-venv
+.PHONY: env notebook-filter lab clean-notebooks test test-fast test-notebooks test-slow test-x64 docs reproduce table1 distill distill-netflix-shape sampling scale netflix-shape benchmark benchmark-distill benchmark-distill-memory benchmark-distill-paper benchmark-competitors benchmark-validation benchmark-sweep benchmark-scale benchmark-netflix-reader benchmark-netflix-shape lock sync-notebooks clean-venv
 
 $(STAMP): requirements/lock.txt requirements/neural-tangents.txt pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "infae_kit pins are for Python 3.11, found " + sys.version'
@@ -155,6 +155,13 @@ benchmark-sweep: env
 
 benchmark-competitors: env
 	$(BIN)/python benchmarks/bench_competitors.py --dataset ml-1m
+
+# The paper's validation split against the validation holdout as a way to pick λ (∞-AE, EASE; DISTILL-CF on
+# Magazine at μ = 100 and 500). About 25 minutes on 2 cores. Writes benchmarks/results/validation_protocol-*.json.
+benchmark-validation: env
+	$(BIN)/python benchmarks/bench_validation_protocol.py --datasets ml-1m --holdout-seeds 42 0 1 2 3
+	$(BIN)/python benchmarks/bench_validation_protocol.py --datasets magazine --holdout-seeds 42 0 1 2 3 \
+	  --distill-runs 100 100:0:0 100:1:1 500
 
 sync-notebooks: env
 	$(BIN)/jupytext --sync notebooks/*.py

@@ -13,7 +13,9 @@ Usage::
   (exit status 2). Values are parsed as JSON when they parse (``5``, ``0.5``, ``true``), else kept as strings;
   a value may start with ``-`` (``-p lambdas "-1,5"`` reaches the check).
 * Executed notebooks go to ``<output-dir>/<stem>-<dataset>.ipynb`` (``$INFAE_RUNS_DIR`` or ``runs/`` by
-  default); each notebook writes ``<output-dir>/<stem>-<dataset>.json``.
+  default); each notebook writes ``<output-dir>/<stem>-<dataset>.json``. With ``-p validation holdout``
+  (notebooks 03–05) both are named ``<stem>-<dataset>-holdout``
+  (:func:`infae_kit.data.holdout.dataset_label`), so they never replace the paper protocol's.
 * Each run's result file is then merged into the recorded one, ``figures/<stem>-<dataset>.json``
   (:func:`infae_kit.evaluation.results.record_results`): the run refreshes the cells it computed and every
   other recorded model is kept. ``--no-record`` leaves ``figures/`` alone (an exploratory run).
@@ -51,6 +53,7 @@ __all__ = [
     "check_parameters",
     "check_parameter_values",
     "failure_report",
+    "run_label",
     "run_notebook",
     "gather_results",
     "main",
@@ -124,6 +127,12 @@ def _dataset(value: Any) -> Any:
     return check_dataset_name(value)
 
 
+def _validation(value: Any) -> Any:
+    from infae_kit.data.holdout import check_validation_protocol
+
+    return check_validation_protocol(value)
+
+
 def _competitors(value: Any) -> Any:
     from infae_kit.models.competitors import parse_competitor_names
 
@@ -142,6 +151,7 @@ def _names(canonical: str, parameter: str) -> Callable[[Any], Any]:
 
 PARAMETER_CHECKS: dict[str, Callable[[Any], Any]] = {
     "dataset": _dataset,
+    "validation": _validation,
     "seed": check_seed,
     "competitors": _competitors,
     "samplers": _names("canonical_source", "samplers"),
@@ -242,12 +252,24 @@ def failure_report(label: str, exc: BaseException, executed: Path | None = None)
     return "\n".join(lines)
 
 
+def run_label(dataset: str | None, parameters: dict[str, Any]) -> str:
+    """``"<stem>"`` + this of a run's executed notebook and result file: ``""`` without a dataset, else
+    ``"-<dataset>"``, or ``"-<dataset>-holdout"`` when ``parameters`` set ``validation`` to ``"holdout"`` (the
+    name the notebook files its results under, :func:`infae_kit.data.holdout.dataset_label`)."""
+    from infae_kit.data.holdout import dataset_label
+
+    if dataset is None:
+        return ""
+    return f"-{dataset_label(dataset, parameters.get('validation') or 'paper')}"
+
+
 def run_notebook(path: Path, output_dir: Path, parameters: dict[str, Any], *, dataset: str | None = None,
                  kernel_name: str = "python3", log_output: bool = False) -> Path:
     """Execute one notebook with papermill; returns the executed notebook's path.
 
-    On failure the partly executed notebook is kept as ``<stem>[-<dataset>].failed.ipynb`` next to where the
-    executed one would have gone, and papermill's exception is raised (see :func:`failure_report`).
+    The executed notebook is ``<stem><run_label>.ipynb`` (:func:`run_label`). On failure the partly executed
+    notebook is kept as ``<stem><run_label>.failed.ipynb`` next to where the executed one would have gone, and
+    papermill's exception is raised (see :func:`failure_report`).
     """
     import papermill
 
@@ -257,8 +279,7 @@ def run_notebook(path: Path, output_dir: Path, parameters: dict[str, Any], *, da
     params["output_dir"] = str(output_dir.resolve())
     check_parameters(path, params)
     output_dir.mkdir(parents=True, exist_ok=True)
-    tag = f"-{dataset}" if dataset is not None else ""
-    out = output_dir / f"{path.stem}{tag}.ipynb"
+    out = output_dir / f"{path.stem}{run_label(dataset, params)}.ipynb"
     tmp = output_dir / f".{out.stem}.running.ipynb"
     failed = output_dir / f"{out.stem}.failed.ipynb"
     try:
@@ -432,14 +453,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             for ds in datasets:
                 t = time.perf_counter()
                 label = f"{nb.stem} × {ds}" if ds else nb.stem
+                if ds and params.get("validation") == "holdout":
+                    label += " (validation holdout)"
                 log.info("running %s ...", label)
                 n_runs += 1
                 try:
                     out = run_notebook(nb, output_dir, params, dataset=ds, log_output=args.log_output)
                 except Exception as exc:  # keep going: report every failure, then exit 1
                     failures.append(label)
-                    tag = f"-{ds}" if ds is not None else ""
-                    log.error("%s", failure_report(label, exc, output_dir / f"{nb.stem}{tag}.failed.ipynb"))
+                    failed = output_dir / f"{nb.stem}{run_label(ds, params)}.failed.ipynb"
+                    log.error("%s", failure_report(label, exc, failed))
                     continue
                 log.info("  done in %.0f s -> %s", time.perf_counter() - t, out)
                 if not args.no_record:

@@ -39,6 +39,7 @@
 
 # %% tags=["parameters"]
 dataset = "magazine"   # any name from infae_kit.data.list_datasets()
+validation = "paper"   # paper (the split as it is) or holdout (a validation item for users without one)
 preset = "auto"        # auto, recorded, ci or paper-code (see above)
 budget = None          # mu, the number of fake users (None: from the preset; the paper: 500)
 gamma = None           # Gumbel samples per fake user and step (None: from the preset; the code: 200)
@@ -67,7 +68,7 @@ from IPython.display import Markdown, display
 
 import infae_kit
 from infae_kit.models.baselines import EASE, EASE_LAMBDA_GRID
-from infae_kit.data import dataset_statistics, load_dataset
+from infae_kit.data import dataset_label, dataset_statistics, load_dataset, users_without_validation
 from infae_kit.distill import (
     distill_cache_path,
     distill_cached,
@@ -93,7 +94,8 @@ fig_dir = output_path(figures_dir, default_figures_dir())
 resolved_preset = os.environ.get("INFAE_NOTEBOOK_PRESET", "recorded") if preset == "auto" else preset
 config = distill_config_for(dataset, resolved_preset, budget=budget, gamma=gamma, tau=tau, lambda2=lambda2,
                             steps=steps, lr=lr, batch_size=batch_size, seed=int(seed), support=str(support))
-print(f"preset {resolved_preset!r}")
+results_name = dataset_label(dataset, validation)  # results and figures are filed under it
+print(f"preset {resolved_preset!r} · validation {validation!r} · results filed as {results_name!r}")
 config
 
 # %% [markdown]
@@ -101,14 +103,17 @@ config
 #
 # Binary users × items matrix, each user's interactions split 80/10/10 at random (train/validation/test). For
 # `magazine` and `ml-1m` these are the paper's own files and split. The real users' **train** rows are what
-# DISTILL-CF summarises; validation drives λ and early stopping; test is touched only in §6.
+# DISTILL-CF summarises; validation drives λ and early stopping; test is touched only in §6. With
+# `validation = "holdout"` every user without a validation item (and with at least two train items) gives one
+# train item, drawn with `seed`, to validation; train + validation and test are unchanged, so the test pass is
+# the paper protocol's (`docs/evaluation.md`, "Validation protocols").
 
 # %%
 t0 = time.perf_counter()
-data = load_dataset(dataset, seed=seed)
+data = load_dataset(dataset, seed=seed, validation=validation)
 t_load = time.perf_counter() - t0
 stats = dataset_statistics(data)
-print(f"{dataset}: loaded in {t_load:.2f} s; a budget of μ = {config.budget} is "
+print(f"{dataset} ({data.validation} validation): loaded in {t_load:.2f} s; a budget of μ = {config.budget} is "
       f"{100 * config.budget / data.n_users:.1f} % of the {data.n_users:,} users")
 {k: stats[k] for k in ("users", "items", "interactions", "sparsity", "train", "val", "test") if k in stats}
 
@@ -172,7 +177,7 @@ gammas, taus = (1, 10, 100), (0.3, 1.0, 10.0)
 fig, gumbel_grid = gumbel_row_profile(prior_row, jax.random.PRNGKey(seed), gammas, taus,
                                       title=f"Multi-step Gumbel sampling of one prior row ({int(first_row.nnz)} "
                                             f"items of {data.n_items:,} at logit 1)")
-save_figure(fig, f"03_gumbel_row-{dataset}", figures_dir=fig_dir)
+save_figure(fig, f"03_gumbel_row-{results_name}", figures_dir=fig_dir)
 plt.show()
 display(Markdown(markdown_table(["γ, τ", "row sum", "n_eff", "exact non-zeros", "hard items"], [
     [k, f"{v['row_sum']:.2f}", f"{v['n_eff']:.1f}", v["exact_nonzeros"], v["hard_items"]]
@@ -204,9 +209,9 @@ print(f"best support at step {h['best_step']}: validation HR@100 {h['best_metric
       f"{result.best_lambda:g} (step 0, the real users: {h['evaluations'][0]['metrics']['HR@100']:.2f})")
 
 # %%
-fig = plot_distill_training(h, config, title=f"DISTILL-CF on {dataset}: μ={config.budget}, γ={config.gamma}, "
-                                             f"τ={config.tau:g}, support={config.support}")
-save_figure(fig, f"03_training-{dataset}", figures_dir=fig_dir)
+fig = plot_distill_training(h, config, title=f"DISTILL-CF on {results_name}: μ={config.budget}, "
+                                             f"γ={config.gamma}, τ={config.tau:g}, support={config.support}")
+save_figure(fig, f"03_training-{results_name}", figures_dir=fig_dir)
 plt.show()
 
 # %% [markdown]
@@ -223,8 +228,8 @@ init = real[np.asarray(h["initial_users"])]
 synth = result.best_support
 mats = {"real train (all users)": real, f"initial support (μ={config.budget} real users)": init,
         f"distilled ({config.support})": synth}
-fig, profile = plot_distilled_vs_real(mats, title=f"{dataset}: distilled vs real users")
-save_figure(fig, f"03_distilled_vs_real-{dataset}", figures_dir=fig_dir)
+fig, profile = plot_distilled_vs_real(mats, title=f"{results_name}: distilled vs real users")
+save_figure(fig, f"03_distilled_vs_real-{results_name}", figures_dir=fig_dir)
 plt.show()
 display(Markdown(markdown_table(
     ["matrix", "mean row sum", "median row sum", "items with mass", "share of top 10 % items"],
@@ -297,7 +302,7 @@ for label, v in share.items():
 
 # %%
 distilled_label, random_label, ease_label = list(ours)[:1] + list(ours)[2:4]
-no_val = int(np.count_nonzero(np.diff(data.val.indptr) == 0))
+no_val = int(users_without_validation(data).size)
 lines = [
     f"* **{dataset}**, μ = {config.budget}, τ = {config.tau:g}, γ = {config.gamma} ({resolved_preset} preset): "
     f"{config.budget} distilled users give **{share[distilled_label]:.1f} %** of full-data ∞-AE's test NDCG@10 "
@@ -316,9 +321,10 @@ if "infae_distilled" in paper:
 if resolved_preset == "ci":
     lines.append(f"* **This is the CI-sized run** ({config.steps} steps): too short for the prior to move far from "
                  "its initialisation, its numbers are a smoke test, not a result.")
-lines.append(f"* **Validation caveat:** {no_val:,} of {data.n_users:,} users have no validation item and ∞-AE on "
-             f"all users validates at HR@100 {full.best_val_metrics['HR@100']:.1f}; where that split is small, "
-             "the validation metrics that pick λ and the best step are noisy.")
+lines.append(f"* **Validation caveat** ({data.validation} validation): {no_val:,} of {data.n_users:,} users have no "
+             f"validation item and ∞-AE on all users validates at HR@100 {full.best_val_metrics['HR@100']:.1f}; where "
+             "that split is small, the validation metrics that pick λ and the best step are noisy"
+             + (" (`validation = \"holdout\"` gives those users one)." if data.validation == "paper" else "."))
 lines.append(f"* **Sparsity:** the released support holds {synth.nnz:,} stored values (density "
              f"{synth.nnz / (synth.shape[0] * synth.shape[1]):.3f}) with a mean row sum of "
              f"{profile[f'distilled ({config.support})']['mean_row_sum']:.1f} for γ = {config.gamma}: a support "
@@ -334,7 +340,7 @@ display(Markdown("\n".join(lines)))
 
 # %%
 result.test_metrics = dict(distilled_test)  # the data card carries validation and test metrics
-artifact = result.save(out_dir / f"03_distill-{dataset}-{config.support}")
+artifact = result.save(out_dir / f"03_distill-{results_name}-{config.support}")
 loaded = load_distilled(artifact)
 assert (loaded.best_support != synth).nnz == 0 and loaded.best_lambda == result.best_lambda
 assert loaded.test_metrics == result.test_metrics
@@ -347,12 +353,14 @@ print(f"support {loaded.best_support.shape}, {loaded.best_support.nnz:,} stored 
 # %% [markdown]
 # ## 8. Record the results
 #
-# `{output_dir}/03_distill-{dataset}.json`, read back by the tests and gathered by `python -m infae_kit.runner`.
+# `{output_dir}/03_distill-{dataset}.json` (`03_distill-{dataset}-holdout.json` under the holdout protocol, so
+# that it never replaces the paper protocol's), read back by the tests and gathered by `python -m infae_kit.runner`.
 
 # %%
 path = write_results(
-    out_dir, "03_distill", dataset,
-    parameters=dict(dataset=dataset, preset=resolved_preset, budget=budget, gamma=gamma, tau=tau, lambda2=lambda2,
+    out_dir, "03_distill", results_name,
+    parameters=dict(dataset=dataset, validation=validation, preset=resolved_preset,
+                    budget=budget, gamma=gamma, tau=tau, lambda2=lambda2,
                     steps=steps, lr=lr, batch_size=batch_size, seed=seed, support=support, reuse=reuse),
     metrics={
         "infae_distilled": {"val": distilled_val, "test": distilled_test},

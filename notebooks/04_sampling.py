@@ -38,6 +38,7 @@
 
 # %% tags=["parameters"]
 dataset = "magazine"      # any name from infae_kit.data.list_datasets()
+validation = "paper"      # paper (the split as it is) or holdout (a validation item for users without one)
 preset = "auto"           # auto, full or ci (see above)
 budgets = ""              # user budgets N, comma separated (empty: from the preset)
 samplers = "interaction-rns,user-rns,head-user,svp-cf,distill-cf"  # sources of Fig. 1 and 2
@@ -62,7 +63,7 @@ from IPython.display import Markdown, display
 
 import infae_kit
 from infae_kit.checks import list_parameter, parse_list
-from infae_kit.data import dataset_statistics, load_dataset
+from infae_kit.data import dataset_label, dataset_statistics, load_dataset, users_without_validation
 from infae_kit.evaluation.protocol import metric_names
 from infae_kit.paths import figures_dir as default_figures_dir, output_path, runs_dir
 from infae_kit.evaluation.plotting import save_figure, set_theme
@@ -96,8 +97,9 @@ arcf_list = [] if arcf_budgets == "none" else (list_parameter("arcf_budgets", ar
 source_list = parse_list(samplers, str, "samplers")
 model_list = parse_list(models, str, "models")
 settings = notebook_settings(resolved_preset, dataset=dataset, seed=seed, distill_steps=distill_steps)
-print(f"preset {resolved_preset!r} · budgets {budget_list} · DISTILL-CF budgets {distill_list} · "
-      f"AR-CF budgets {arcf_list} · cache {cache_dir}")
+results_name = dataset_label(dataset, validation)  # results and figures are filed under it
+print(f"preset {resolved_preset!r} · validation {validation!r} · budgets {budget_list} · DISTILL-CF budgets "
+      f"{distill_list} · AR-CF budgets {arcf_list} · cache {cache_dir}")
 settings
 
 # %% [markdown]
@@ -107,13 +109,18 @@ settings
 # files for `magazine` and `ml-1m`). Samplers only ever see the **train** rows; every model is evaluated on
 # **all** users (its input is the user's full train row), so the cells of a sweep differ only in what the model
 # was trained on.
+#
+# λ (and DISTILL-CF's best step) are picked on validation. With `validation = "holdout"` every user without a
+# validation item (and with at least two train items) gives one train item, drawn with `seed`, to validation:
+# the test pass is unchanged, the picks rest on more users (`docs/evaluation.md`, "Validation protocols").
 
 # %%
 t0 = time.perf_counter()
-data = load_dataset(dataset, seed=seed)
+data = load_dataset(dataset, seed=seed, validation=validation)
 t_load = time.perf_counter() - t0
 stats = dataset_statistics(data)
-print(f"{dataset}: {data.n_users:,} users × {data.n_items:,} items, loaded in {t_load:.2f} s")
+print(f"{dataset}: {data.n_users:,} users × {data.n_items:,} items, loaded in {t_load:.2f} s; {data.validation} "
+      f"validation: {data.n_users - users_without_validation(data).size:,} users have a validation item")
 {k: stats[k] for k in ("users", "items", "interactions", "sparsity", "train", "val", "test") if k in stats}
 
 # %% [markdown]
@@ -159,11 +166,11 @@ table[cols].round(3)
 # %%
 metrics_all = metric_names()
 fig = plot_budget_curves(sweep, models=["infae"], metrics=["HR@10", "PSP@10"], sources=source_list,
-                         title=f"∞-AE on sampled / distilled users · {dataset}")
-save_figure(fig, f"04_sample_efficiency-{dataset}", figures_dir=fig_dir)
+                         title=f"∞-AE on sampled / distilled users · {results_name}")
+save_figure(fig, f"04_sample_efficiency-{results_name}", figures_dir=fig_dir)
 plt.show()
 fig = plot_budget_curves(sweep, models=["infae"], metrics=metrics_all, sources=source_list)
-save_figure(fig, f"04_sample_efficiency_all_metrics-{dataset}", figures_dir=fig_dir)
+save_figure(fig, f"04_sample_efficiency_all_metrics-{results_name}", figures_dir=fig_dir)
 plt.show()
 
 # %% [markdown]
@@ -175,8 +182,8 @@ plt.show()
 # %%
 if "ease" in sweep.table().model.unique():
     fig = plot_budget_curves(sweep, models=["ease"], metrics=metrics_all, sources=source_list,
-                             title=f"EASE on sampled / distilled users · {dataset}")
-    save_figure(fig, f"04_transfer_ease-{dataset}", figures_dir=fig_dir)
+                             title=f"EASE on sampled / distilled users · {results_name}")
+    save_figure(fig, f"04_transfer_ease-{results_name}", figures_dir=fig_dir)
     plt.show()
 
 # %% [markdown]
@@ -194,8 +201,8 @@ if arcf_list:
                       settings=settings, cache_dir=cache_dir, include_full=True)
     t_fig10 = time.perf_counter() - t0
     fig = plot_budget_curves(fig10, models=["ease"], metrics=["HR@10", "NDCG@10", "HR@100"],
-                             title=f"EASE trained on N users only · {dataset}")
-    save_figure(fig, f"04_synthetic_users_ease-{dataset}", figures_dir=fig_dir)
+                             title=f"EASE trained on N users only · {results_name}")
+    save_figure(fig, f"04_synthetic_users_ease-{results_name}", figures_dir=fig_dir)
     plt.show()
     display(fig10.table()[["source", "n_users", "lambda", "rows", "interactions", "test_HR@10",
                            "test_NDCG@10", "test_HR@100"]].round(3))
@@ -282,12 +289,14 @@ display(Markdown("\n\n".join(lines) or "Not enough sources to test the claims.")
 #
 # The results JSON holds every cell (`sweep`, one row per source × budget × model, with validation and test
 # metrics, the λ picked and the training-set size), the Figure 10 cells and the claims above; `metrics` holds
-# the whole-data models and the DISTILL-CF / user-RNS cells for quick checks.
+# the whole-data models and the DISTILL-CF / user-RNS cells for quick checks. It is
+# `04_sampling-{dataset}.json`, or `04_sampling-{dataset}-holdout.json` under the holdout protocol.
 
 # %%
 path = write_results(
-    out_dir, "04_sampling", dataset,
-    parameters=dict(dataset=dataset, preset=resolved_preset, budgets=budget_list, samplers=source_list,
+    out_dir, "04_sampling", results_name,
+    parameters=dict(dataset=dataset, validation=validation, preset=resolved_preset,
+                    budgets=budget_list, samplers=source_list,
                     distill_budgets=distill_list, distill_steps=distill_steps, arcf_budgets=arcf_list,
                     models=model_list, seed=seed,
                     distill_config=settings.distill_config(dataset, distill_list[0]).to_dict()

@@ -36,6 +36,7 @@
 
 # %% tags=["parameters"]
 dataset = "magazine"      # any name from infae_kit.data.list_datasets()
+validation = "paper"      # paper (the split as it is) or holdout (a validation item for users without one)
 preset = "auto"           # auto, full or ci
 noise_levels = ""         # percent of the catalogue flipped per user, comma separated (empty: from the preset)
 budgets = ""              # user budgets N of the samplers (empty: from the preset)
@@ -59,7 +60,7 @@ from IPython.display import Markdown, display
 
 import infae_kit
 from infae_kit.checks import list_parameter, parse_list
-from infae_kit.data import load_dataset
+from infae_kit.data import dataset_label, load_dataset
 from infae_kit.evaluation.protocol import metric_names
 from infae_kit.experiments.noise import add_noise, flips_per_user
 from infae_kit.paths import figures_dir as default_figures_dir, output_path, runs_dir
@@ -92,9 +93,11 @@ budget_list = list_parameter("budgets", budgets or NOISE_BUDGETS[resolved_preset
 distill_list = list_parameter("distill_budgets", distill_budgets or NOISE_DISTILL_BUDGETS[resolved_preset])
 source_list = parse_list(samplers, str, "samplers")
 settings = notebook_settings(resolved_preset, dataset=dataset, seed=seed, distill_steps=distill_steps)
+results_name = dataset_label(dataset, validation)  # results and figures are filed under it
 if 0.0 not in noise_list:
     raise ValueError("noise_levels must include 0: the drops of Figure 3 are relative to the clean full data")
-print(f"preset {resolved_preset!r} · noise {noise_list} % · budgets {budget_list} · DISTILL-CF {distill_list}")
+print(f"preset {resolved_preset!r} · validation {validation!r} · noise {noise_list} % · budgets {budget_list} · "
+      f"DISTILL-CF {distill_list}")
 
 # %% [markdown]
 # ## 1. Data and the noise model
@@ -103,11 +106,13 @@ print(f"preset {resolved_preset!r} · noise {noise_list} % · budgets {budget_li
 # the total number of items in the corpus for each user"): with $|\mathcal I|$ items, $k=\lfloor x|\mathcal I|/100
 # \rceil$ distinct items per user, drawn uniformly. Since users hold few of the items, nearly every flip *adds* a
 # fake interaction: at 5 % on a catalogue of thousands of items this is far more than a typical user's history.
-# Only train is corrupted; validation and test stay clean.
+# Only train is corrupted; validation and test stay clean. With `validation = "holdout"` the users without a
+# validation item first give one train item to validation (`docs/evaluation.md`, "Validation protocols"), and the
+# noise is added to the train split that is left.
 
 # %%
 t0 = time.perf_counter()
-data = load_dataset(dataset, seed=seed)
+data = load_dataset(dataset, seed=seed, validation=validation)
 t_load = time.perf_counter() - t0
 avg = data.train.nnz / data.n_users
 noise_rows = []
@@ -150,11 +155,11 @@ fig3.table()[["source", "n_users", "noise", "lambda", "rows", "test_HR@10", "tes
 # data.
 
 # %%
-fig = plot_noise_drop(fig3, metrics=["HR@10"], budgets=budget_list, title=f"EASE under noise · {dataset}")
-save_figure(fig, f"05_noise_drop-{dataset}", figures_dir=fig_dir)
+fig = plot_noise_drop(fig3, metrics=["HR@10"], budgets=budget_list, title=f"EASE under noise · {results_name}")
+save_figure(fig, f"05_noise_drop-{results_name}", figures_dir=fig_dir)
 plt.show()
 fig = plot_noise_drop(fig3, metrics=metric_names(), budgets=budget_list)
-save_figure(fig, f"05_noise_drop_all_metrics-{dataset}", figures_dir=fig_dir)
+save_figure(fig, f"05_noise_drop_all_metrics-{results_name}", figures_dir=fig_dir)
 plt.show()
 
 # %% [markdown]
@@ -162,11 +167,11 @@ plt.show()
 
 # %%
 fig = plot_noise_budget_curves(fig4, metrics=["HR@10"], noise_levels=noise_list,
-                               title=f"∞-AE and EASE on DISTILL-CF / user-RNS users under noise · {dataset}")
-save_figure(fig, f"05_noise_budget-{dataset}", figures_dir=fig_dir)
+                               title=f"∞-AE and EASE on DISTILL-CF / user-RNS users under noise · {results_name}")
+save_figure(fig, f"05_noise_budget-{results_name}", figures_dir=fig_dir)
 plt.show()
 fig = plot_noise_budget_curves(fig4, metrics=metric_names(), noise_levels=noise_list)
-save_figure(fig, f"05_noise_budget_all_metrics-{dataset}", figures_dir=fig_dir)
+save_figure(fig, f"05_noise_budget_all_metrics-{results_name}", figures_dir=fig_dir)
 plt.show()
 
 # %% [markdown]
@@ -223,8 +228,9 @@ display(Markdown("\n\n".join(lines)))
 
 # %%
 path = write_results(
-    out_dir, "05_noise", dataset,
-    parameters=dict(dataset=dataset, preset=resolved_preset, noise_levels=noise_list, budgets=budget_list,
+    out_dir, "05_noise", results_name,
+    parameters=dict(dataset=dataset, validation=validation, preset=resolved_preset,
+                    noise_levels=noise_list, budgets=budget_list,
                     distill_budgets=distill_list, distill_steps=distill_steps, samplers=source_list, seed=seed),
     metrics=fig4.metrics_by_cell(("distill-cf", "user-rns"), noise=None),
     timings_s={"load": t_load, "sweep": t_sweep},

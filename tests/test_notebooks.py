@@ -205,6 +205,45 @@ def test_runner_follows_infae_runs_dir_and_exits_1_when_a_run_fails(tmp_path, mo
     assert "02_closed_form_fit-ml-1m.failed.ipynb" in text and "1 run(s) failed: 02_closed_form_fit × ml-1m" in text
 
 
+def test_runner_files_holdout_runs_apart(tmp_path, monkeypatch):
+    """`-p validation holdout` reaches the notebook, and its executed notebook, result file and record are
+    `<stem>-<dataset>-holdout`: they never replace the paper protocol's."""
+    import papermill
+
+    from infae_kit.data import dataset_label
+    from infae_kit.evaluation.results import write_results
+
+    assert runner.run_label(None, {}) == "" and runner.run_label("magazine", {"validation": "paper"}) == "-magazine"
+    assert runner.run_label("magazine", {"validation": "holdout"}) == "-magazine-holdout"
+    seen = []
+
+    def fake_execute(source, target, parameters, **kwargs):  # what notebooks 03-05 write
+        seen.append(parameters)
+        Path(target).write_text("{}")
+        write_results(parameters["output_dir"], Path(source).stem,
+                      dataset_label(parameters["dataset"], parameters.get("validation", "paper")),
+                      parameters=parameters, metrics={"infae": {"test": {"HR@10": 1.0}}}, timings_s={"load": 0.1})
+
+    monkeypatch.setattr(papermill, "execute_notebook", fake_execute)
+    out, record = tmp_path / "runs", tmp_path / "record"
+    for validation in ("paper", "holdout"):
+        assert main(["--notebooks", "04", "--datasets", "magazine", "-p", "validation", validation, "--output-dir",
+                     str(out), "--record-dir", str(record), "--table", str(tmp_path / "t.md")]) == 0
+    assert [p["validation"] for p in seen] == ["paper", "holdout"]
+    assert sorted(p.name for p in out.glob("04_sampling-*")) == [
+        "04_sampling-magazine-holdout.ipynb", "04_sampling-magazine-holdout.json", "04_sampling-magazine.ipynb",
+        "04_sampling-magazine.json"]
+    assert sorted(p.name for p in record.glob("*.json")) == ["04_sampling-magazine-holdout.json",
+                                                           "04_sampling-magazine.json"]
+    assert read_results(record / "04_sampling-magazine-holdout.json")["parameters"]["validation"] == "holdout"
+    assert read_results(record / "04_sampling-magazine.json")["parameters"]["validation"] == "paper"
+    # a protocol the kit does not know, or a notebook without the parameter, is refused before any kernel starts
+    for nb, value in (("04", "holdot"), ("02", "holdout")):
+        assert main(["--notebooks", nb, "--datasets", "magazine", "-p", "validation", value, "--output-dir",
+                     str(out), "--record-dir", str(record), "--table", str(tmp_path / "t.md")]) == 2
+    assert len(seen) == 2
+
+
 needs_data = pytest.mark.skipif(
     data_dir() is None or not (data_dir() / "ml-1m" / "total_data.hdf5").exists(),
     reason="the paper's ml-1m files are not in the data directory (set INFAE_DATA_DIR)",

@@ -183,6 +183,10 @@ class RecDataset:
             collapse to a single 1 within a split, and a pair repeated across splits is kept in each split.
         seed: split seed (``None`` for the paper's fixed splits).
         source: where the data came from.
+        holdout: (n_users, n_items) CSR of the train interactions that
+            :func:`~infae_kit.data.holdout.with_validation_holdout` moved into ``val`` (the ``"holdout"``
+            validation protocol), or ``None`` (the paper's protocol). AUC negatives and item propensities are
+            drawn from :meth:`paper_train`, so they are the paper protocol's under both.
     """
 
     name: str
@@ -196,6 +200,7 @@ class RecDataset:
     n_duplicate_pairs: int = 0
     seed: int | None = None
     source: str = ""
+    holdout: sp.csr_matrix | None = None
     _auc_negatives_cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -205,6 +210,20 @@ class RecDataset:
     @property
     def n_items(self) -> int:
         return int(self.train.shape[1])
+
+    @property
+    def validation(self) -> str:
+        """The validation protocol: ``"holdout"`` when :attr:`holdout` is set, else ``"paper"``."""
+        return "paper" if self.holdout is None else "holdout"
+
+    def paper_train(self) -> sp.csr_matrix:
+        """(n_users, n_items) train split of the paper's protocol: ``train`` plus the :attr:`holdout` entries
+        (``train`` itself under the paper's protocol)."""
+        if self.holdout is None:
+            return self.train
+        union = (self.train + self.holdout).tocsr()
+        union.sort_indices()
+        return union
 
     def train_val(self) -> sp.csr_matrix:
         """(n_users, n_items) binary union of train and val (the test-time context)."""
@@ -221,12 +240,15 @@ class RecDataset:
         return union
 
     def auc_negatives(self, n_negatives: int = 50, seed: int = 42) -> np.ndarray:
-        """(n_users, n_negatives) int32 sampled negatives (not in train or test), cached by (n, seed)."""
+        """(n_users, n_negatives) int32 sampled negatives (not in :meth:`paper_train` or test), cached by (n, seed).
+
+        Drawn from the paper protocol's train split, so a holdout dataset has the same negatives as its source.
+        """
         from infae_kit.data.negatives import sample_auc_negatives
 
         key = (int(n_negatives), int(seed))
         if key not in self._auc_negatives_cache:
-            self._auc_negatives_cache[key] = sample_auc_negatives(self.train, self.test, n_negatives, seed)
+            self._auc_negatives_cache[key] = sample_auc_negatives(self.paper_train(), self.test, n_negatives, seed)
         return self._auc_negatives_cache[key]
 
     def summary(self) -> dict[str, Any]:
@@ -237,7 +259,8 @@ class RecDataset:
         return (
             f"RecDataset(name={self.name!r}, n_users={self.n_users}, n_items={self.n_items}, "
             f"train={self.train.nnz}, val={self.val.nnz}, test={self.test.nnz}, seed={self.seed}, "
-            f"n_removed_users={self.n_removed_users}, n_duplicate_pairs={self.n_duplicate_pairs})"
+            f"n_removed_users={self.n_removed_users}, n_duplicate_pairs={self.n_duplicate_pairs}"
+            + (f", validation='holdout', holdout={self.holdout.nnz})" if self.holdout is not None else ")")
         )
 
 
@@ -249,7 +272,8 @@ def dataset_statistics(ds: RecDataset) -> dict[str, Any]:
         train ∪ val ∪ test), ``sparsity`` (1 − interactions / (users · items)), ``train``/``val``/``test``
         (non-zeros of each binary matrix), ``rows`` (kept rating rows, repeats included, when the long table
         is known), ``users_removed``, ``duplicates_collapsed`` (``n_duplicate_pairs``), ``pairs_in_several_splits``
-        and ``interactions_per_user_min/median/max`` (distinct pairs per user).
+        ``interactions_per_user_min/median/max`` (distinct pairs per user), ``seed`` and ``validation`` (the
+        validation protocol, ``"paper"`` or ``"holdout"``).
     """
     union = ds.all_positives()
     per_user = np.diff(union.indptr)
@@ -275,6 +299,7 @@ def dataset_statistics(ds: RecDataset) -> dict[str, Any]:
         "interactions_per_user_median": float(np.median(per_user)) if per_user.size else 0.0,
         "interactions_per_user_max": int(per_user.max()) if per_user.size else 0,
         "seed": ds.seed,
+        "validation": ds.validation,
     }
 
 

@@ -461,6 +461,7 @@ def load_dataset(
     data_dir: str | os.PathLike | None = None,
     download: bool = False,
     seed: int = 42,
+    validation: str = "paper",
     **options: Any,
 ) -> RecDataset:
     """Load a registered dataset as a :class:`RecDataset`.
@@ -472,6 +473,10 @@ def load_dataset(
         seed: split seed for raw, user-supplied and synthetic datasets, and the expansion and split seed of the
             fractal ones (the preprocessed ones have the paper's fixed split and ignore it; their ``seed`` is
             ``None``).
+        validation: ``"paper"`` (default: the split as it is, the paper's protocol) or ``"holdout"``: every user
+            without a validation item and with at least two train items gets one train item, drawn with
+            ``seed``, moved into validation (:func:`~infae_kit.data.holdout.with_validation_holdout`; the test
+            pass is unchanged).
         **options: dataset-specific options (see ``dataset_info(name)['options']``).
 
     Returns:
@@ -480,19 +485,24 @@ def load_dataset(
     Raises:
         UnknownDatasetError: unknown name (known names and the closest match are listed).
         DatasetNotFoundError: a file is missing (file, places searched, source and fix are named).
-        ParameterError: unknown option, a seed that is not an integer ≥ 0, a non-numeric ``min_rating``.
+        ParameterError: unknown option, a seed that is not an integer ≥ 0, a non-numeric ``min_rating``, an
+            unknown ``validation``.
         ChecksumError: a file of the download cache does not match its checksum and downloads are off.
         DataFormatError: a file that cannot be parsed (damaged, truncated): names it and where a good copy is.
     """
+    from infae_kit.data.holdout import apply_validation_protocol, check_validation_protocol
+
     spec = _spec(name)
     seed = check_seed(seed)
+    validation = check_validation_protocol(validation)
     opts = _take_options(spec, options)
     try:
-        return _load(spec, opts, data_dir, download, seed)
+        data = _load(spec, opts, data_dir, download, seed)
     except DataFormatError as err:
         if err.path is None:
             raise
         raise _damaged_file_error(spec, err) from None
+    return apply_validation_protocol(data, validation, seed=seed)
 
 
 def _load(spec: DatasetSpec, opts: dict[str, Any], data_dir, download: bool, seed: int) -> RecDataset:

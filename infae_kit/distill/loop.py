@@ -67,10 +67,10 @@ from infae_kit.distill.sampler import (
     sample_seeds,
 )
 from infae_kit.errors import DataError, NumericalError, ParameterError
-from infae_kit.evaluation import metrics as M
 from infae_kit.evaluation.protocol import (
     DEFAULT_KS,
     MetricAccumulator,
+    propensity_weights_of,
     split_protocol,
     user_batches,
 )
@@ -296,7 +296,7 @@ class _Validator:
             context, targets, excluded = context[rows], targets[rows], excluded[rows]
             negatives = negatives[rows] if negatives is not None else None
         self.context, self.targets, self.excluded, self.negatives = context, targets, excluded, negatives
-        self.weights = M.propensity_weights(data.train)
+        self.weights = propensity_weights_of(data)
 
     def evaluate(self, support: np.ndarray) -> tuple[float, dict[float, dict[str, float]]]:
         """Returns ``(best λ, {λ: validation metrics})``; ties keep the first λ of the grid."""

@@ -2,6 +2,8 @@
 
 * Validation pass: context = train rows, targets = validation positives, masked = train positives.
 * Test pass: context = train + validation rows, targets = test positives, masked = train ∪ validation positives.
+* AUC negatives and PSP propensities come from the paper protocol's train split, the same under either
+  validation protocol (``RecDataset.paper_train``; see :mod:`infae_kit.data.holdout`).
 * Masked items never enter a top-k list; AUC uses the unmasked scores of each user's target positives against
   that user's 50 sampled negatives, pooled over users into one ROC-AUC.
 * Every metric is averaged over *all* users; a user without targets (Magazine validation) contributes 0,
@@ -29,6 +31,7 @@ __all__ = [
     "DEFAULT_BATCH_USERS",
     "metric_names",
     "split_protocol",
+    "propensity_weights_of",
     "EvaluationResult",
     "MetricAccumulator",
     "user_batches",
@@ -58,6 +61,17 @@ def split_protocol(data: RecDataset, split: str) -> tuple[sp.csr_matrix, sp.csr_
         ctx = data.train_val()
         return ctx, data.test, ctx
     raise ParameterError(f"split must be one of {SPLITS}, got {split!r}")
+
+
+def propensity_weights_of(data: Any) -> np.ndarray:
+    """(n_items,) PSP propensity weights of a dataset, counted on the paper protocol's train split.
+
+    That split is ``data.paper_train()`` where the dataset has it (a :class:`~infae_kit.data.RecDataset`: its
+    train plus any validation-holdout items, so both validation protocols score PSP with the same weights),
+    else ``data.train``.
+    """
+    paper_train = getattr(data, "paper_train", None)
+    return M.propensity_weights(paper_train() if callable(paper_train) else data.train)
 
 
 @dataclass
@@ -207,7 +221,7 @@ def evaluate_scorer(
     """
     context, targets, excluded = split_protocol(data, split)
     acc = MetricAccumulator(
-        targets, excluded, M.propensity_weights(data.train),
+        targets, excluded, propensity_weights_of(data),
         data.auc_negatives(n_negatives, negatives_seed) if n_negatives else None, ks, keep_top_k,
     )
     for rows in user_batches(context.shape[0], batch_size):

@@ -41,6 +41,7 @@ from infae_kit.evaluation.protocol import (
     DEFAULT_KS,
     MetricAccumulator,
     evaluate_model,
+    propensity_weights_of,
     split_protocol,
     user_batches,
 )
@@ -369,7 +370,7 @@ def tune_and_evaluate_infinite_ae(
     timings["kernel"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    weights = M.propensity_weights(data.train)
+    weights = propensity_weights_of(data)
     negatives = data.auc_negatives(n_negatives, negatives_seed) if n_negatives else None
     context, targets, excluded = split_protocol(data, "val")
     batches = list(user_batches(data.n_users, batch_size))

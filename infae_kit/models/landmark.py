@@ -40,10 +40,10 @@ from infae_kit.errors import (
     NumericalError,
     ParameterError,
 )
-from infae_kit.evaluation import metrics as M
 from infae_kit.evaluation.protocol import (
     DEFAULT_KS,
     MetricAccumulator,
+    propensity_weights_of,
 )
 from infae_kit.evaluation.selection import TuningReport, select_on_validation
 from infae_kit.io_utils import progress_bar
@@ -400,7 +400,7 @@ def tune_and_evaluate_landmark(
         timings[f"solve_lambda={lam:g}"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    weights = M.propensity_weights(train) if weights is None else np.asarray(weights)
+    weights = propensity_weights_of(data) if weights is None else np.asarray(weights)
     if negatives is None and n_negatives:
         negatives = data.auc_negatives(n_negatives, negatives_seed)
     sample = evaluation_users(n_users, eval_users, eval_seed)

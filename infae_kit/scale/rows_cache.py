@@ -27,7 +27,7 @@ import scipy.sparse as sp
 
 from infae_kit.data.dataset import RecDataset
 from infae_kit.errors import DataFormatError, ParameterError
-from infae_kit.evaluation.metrics import propensity_weights
+from infae_kit.evaluation.protocol import propensity_weights_of
 from infae_kit.io_utils import atomic_write_json
 
 __all__ = ["CACHE_VERSION", "CachedUserRows", "cache_key", "cache_folder", "write_user_rows", "open_user_rows", "ensure_user_rows"]
@@ -106,7 +106,7 @@ def write_user_rows(data: RecDataset, folder: str | os.PathLike, *, n_negatives:
             np.save(tmp / f"{split}_data.npy", mat.data)
             meta["nnz"][split] = int(mat.nnz)
         np.save(tmp / "negatives.npy", data.auc_negatives(n_negatives, negatives_seed).astype(np.int32))
-        np.save(tmp / "weights.npy", propensity_weights(data.train))
+        np.save(tmp / "weights.npy", propensity_weights_of(data))
         np.save(tmp / "user_ids.npy", np.asarray(data.user_ids).astype(str if data.user_ids.dtype == object else data.user_ids.dtype))
         np.save(tmp / "item_ids.npy", np.asarray(data.item_ids).astype(str if data.item_ids.dtype == object else data.item_ids.dtype))
         atomic_write_json(tmp / "meta.json", meta)
