@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from infae_kit import paths
+from shared_data import needs_data_file
 from infae_kit.data import RecDataset, build_rec_dataset, load_dataset, make_synthetic
 from infae_kit.data.fractal import (FRACTAL_SPECS, FractalSpec, block_keep_counts, fractal_cache_path,
                                     fractal_dataset, fractal_expand, keep_probabilities, reduced_seed_matrix,
@@ -18,11 +18,7 @@ from infae_kit.data.split import split_counts_per_user
 from infae_kit.caching import DamagedCacheWarning
 from infae_kit.errors import DataError, ParameterError
 
-DATA = paths.data_dir()
-needs_ml1m = pytest.mark.skipif(
-    DATA is None or not (DATA / "ml-1m" / "total_data.hdf5").is_file(),
-    reason="shared data directory with ml-1m absent (set INFAE_DATA_DIR)",
-)
+needs_ml1m = needs_data_file("ml-1m/total_data.hdf5")
 
 R_SMALL = np.array([[1, 0, 1],
                     [0, 1, 0]])

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from infae_kit import paths
+from shared_data import needs_data_file
 from infae_kit.caching import dataset_fingerprint
 from infae_kit.data import (
     Interactions,
@@ -25,11 +25,7 @@ from infae_kit.errors import DataError, ParameterError
 from infae_kit.evaluation.protocol import evaluate_scorer, propensity_weights_of
 from infae_kit.models.baselines import PopRec
 
-DATA = paths.data_dir()
-needs_magazine = pytest.mark.skipif(
-    DATA is None or not (DATA / "magazine" / "index.npz").is_file(),
-    reason="shared data directory absent (set INFAE_DATA_DIR)",
-)
+needs_magazine = needs_data_file("magazine/index.npz")
 
 
 @pytest.fixture(scope="module")

@@ -6,16 +6,12 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from infae_kit import paths
+from shared_data import needs_data_file
 from infae_kit.data import dataset_statistics, load_dataset, sample_auc_negatives, statistics_table
 from infae_kit.data.stats import abbreviate_count
 from infae_kit.errors import DataError
 
-DATA = paths.data_dir()
-needs_data = pytest.mark.skipif(
-    DATA is None or not (DATA / "magazine" / "index.npz").is_file(),
-    reason="shared data directory absent (set INFAE_DATA_DIR)",
-)
+needs_data = needs_data_file("magazine/index.npz")
 
 
 def _random_csr(n_users, n_items, density, seed):

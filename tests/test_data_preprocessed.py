@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from shared_data import needs_data_file
 from infae_kit import paths
 from infae_kit.data import (
     Interactions,
@@ -18,10 +19,7 @@ from infae_kit.data import (
 from infae_kit.errors import DataError, DataFormatError, DatasetNotFoundError
 
 DATA = paths.data_dir()
-needs_data = pytest.mark.skipif(
-    DATA is None or not (DATA / "ml-1m" / "index.npz").is_file(),
-    reason="shared data directory absent (set INFAE_DATA_DIR to a folder with ml-1m/ and magazine/)",
-)
+needs_data = needs_data_file("ml-1m/index.npz")
 
 
 def _write_pair(tmp_path, user, item, label, *, rating=None, time=None):

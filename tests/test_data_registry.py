@@ -5,15 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from infae_kit import paths
+from shared_data import needs_data_file
 from infae_kit.data import dataset_info, list_datasets, load_dataset, make_synthetic
 from infae_kit.errors import DataError, DatasetNotFoundError, ParameterError, UnknownDatasetError
 
-DATA = paths.data_dir()
-needs_data = pytest.mark.skipif(
-    DATA is None or not (DATA / "ml-100k" / "u.data").is_file(),
-    reason="shared data directory absent (set INFAE_DATA_DIR)",
-)
+needs_data = needs_data_file("ml-100k/u.data")
 
 
 def test_names_and_info():

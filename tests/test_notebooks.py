@@ -9,6 +9,7 @@ import jupytext
 import nbformat
 import pytest
 
+from shared_data import needs_data_file
 from infae_kit.errors import ParameterError
 from infae_kit.paths import data_dir
 from infae_kit.evaluation.results import PAPER_CODE_RERUN, PAPER_TABLE1, read_results
@@ -244,10 +245,7 @@ def test_runner_files_holdout_runs_apart(tmp_path, monkeypatch):
     assert len(seen) == 2
 
 
-needs_data = pytest.mark.skipif(
-    data_dir() is None or not (data_dir() / "ml-1m" / "total_data.hdf5").exists(),
-    reason="the paper's ml-1m files are not in the data directory (set INFAE_DATA_DIR)",
-)
+needs_data = needs_data_file("ml-1m/total_data.hdf5")
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from infae_kit import paths
+from shared_data import needs_data_file
 from infae_kit.data import load_dataset
 from infae_kit.errors import ParameterError
 from infae_kit.models.baselines import EASE, PopRec
@@ -79,8 +79,7 @@ def test_bad_seeds_are_refused(data, bad):
         fit_and_evaluate_competitor("mf", data, TINY["mf"], seed=bad)
 
 
-@pytest.mark.skipif(paths.data_dir() is None or not (paths.data_dir() / "magazine" / "index.npz").is_file(),
-                    reason="the paper's magazine files are not in the data directory")
+@needs_data_file("magazine/index.npz")
 def test_mf_on_magazine_follows_the_seed():
     """On the paper's preprocessed data the split is fixed, so only the training seed can move MF: 7 and 42
     gave identical Magazine results when the notebooks' seed did not reach it."""
