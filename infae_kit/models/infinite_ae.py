@@ -48,7 +48,7 @@ from infae_kit.evaluation.protocol import (
 from infae_kit.evaluation.selection import TuningReport, select_on_validation
 from infae_kit.io_utils import available_memory_bytes
 from infae_kit.models.base import Recommender
-from infae_kit.models.ntk import B_STD, W_STD, gram_matrix, ntk_matrix, sparse_product_is_cheaper
+from infae_kit.models.ntk import B_STD, W_STD, column_counts, gram_matrix, ntk_matrix, sparse_product_is_cheaper
 
 if TYPE_CHECKING:
     from infae_kit.data.dataset import RecDataset
@@ -234,7 +234,7 @@ class InfiniteAE(Recommender):
         # α needs the dense train rows as the right-hand side anyway, so the Gram uses them (BLAS syrk-class).
         dense = rows.toarray().astype(self.dtype, copy=False)
         self._train_dense = dense
-        self._train_column_counts = np.bincount(rows.indices, minlength=rows.shape[1]).astype(np.float64)
+        self._train_column_counts = column_counts(rows)
         if sparse_product_is_cheaper(rows, rows, y_column_counts=self._train_column_counts):
             self._train_gram = gram_matrix(rows, dtype=self.dtype, sparse_product=True)
         else:

@@ -39,6 +39,7 @@ __all__ = [
     "B_STD",
     "ntk_from_gram",
     "gram_matrix",
+    "column_counts",
     "sparse_product_is_cheaper",
     "squared_row_norms",
     "ntk_matrix",
@@ -165,7 +166,8 @@ _SPARSE_OUTPUT_ENTRIES_PER_S = 2.0e7
 _SPARSE_BLOCK_ENTRIES = 1 << 25  # at most 32M entries (about 400 MB) of sparse product per row block of x
 
 
-def _column_counts(x: sp.spmatrix) -> np.ndarray:
+def column_counts(x: sp.spmatrix) -> np.ndarray:
+    """``(d,)`` float64 number of stored entries in each column of the ``(n, d)`` sparse rows ``x``."""
     return np.bincount(sp.csr_matrix(x).indices, minlength=x.shape[1]).astype(np.float64)
 
 
@@ -184,8 +186,9 @@ def sparse_product_is_cheaper(x: sp.spmatrix, y: sp.spmatrix, *, y_column_counts
     """
     n, d = x.shape
     m = y.shape[0]
-    cy = _column_counts(y) if y_column_counts is None else y_column_counts
-    multiply_adds = float(_column_counts(x) @ cy)
+    cy = column_counts(y) if y_column_counts is None else y_column_counts
+    cx = cy if x is y else column_counts(x)
+    multiply_adds = float(cx @ cy)
     sparse_s = multiply_adds / _SPARSE_MULTIPLY_ADDS_PER_S + n * m / _SPARSE_OUTPUT_ENTRIES_PER_S
     dense_s = 2.0 * n * m * d / _DENSE_FLOPS_PER_S
     return sparse_s < dense_s
