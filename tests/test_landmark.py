@@ -12,6 +12,7 @@ from infae_kit.evaluation.protocol import evaluate_model
 from infae_kit.models.infinite_ae import InfiniteAE, tune_and_evaluate_infinite_ae
 from infae_kit.models.landmark import LandmarkInfiniteAE, tune_and_evaluate_landmark
 from infae_kit.models.landmark_basis import SELECTIONS, landmark_basis, read_landmark_file, select_landmark_users
+from infae_kit.models import landmark_solver
 from infae_kit.models.landmark_solver import (
     accumulate_normal_equations,
     check_landmark_memory,
@@ -49,8 +50,11 @@ def test_float32_blocks_with_float64_solve_stay_close_to_float64(small):
     assert np.abs(a - b).max() < 1e-4 * np.abs(a).max()
 
 
-def test_normal_equations_are_the_explicit_products(small):
-    """Streamed over 7 blocks of 50 users = K_LU K_UL, K_LU X and trace(K_UU) written out densely."""
+@pytest.mark.parametrize("sparse_gram", [True, False])
+def test_normal_equations_are_the_explicit_products(small, monkeypatch, sparse_gram):
+    """Streamed over 7 blocks of 50 users = K_LU K_UL, K_LU X and trace(K_UU) written out densely, with the
+    blocks' Grams as sparse × sparse or sparse × dense products."""
+    monkeypatch.setattr(landmark_solver, "sparse_product_is_cheaper", lambda *a, **k: sparse_gram)
     basis = landmark_basis(small.train, 40, "uniform", dtype="float64", seed=1)
     ne = accumulate_normal_equations(small.train, basis, block_users=50)
     k_ul = ntk_matrix(small.train, basis.rows, dtype="float64")
@@ -100,6 +104,22 @@ def test_eval_users_sample_keeps_every_user_as_target(small):
                                      block_users=64, progress=False)
     assert rep.n_users_evaluated == 120 and rep.n_users_trained == small.n_users
     assert rep.test.n_users == 120
+
+
+def test_lambda_picked_on_a_seeded_subset_of_the_evaluated_users(small):
+    """select_users=k scores validation on the users a k-user evaluation sample with seed eval_seed + 1 has."""
+    args = dict(landmarks=50, selection="uniform", lambdas=(1.0, 5.0, 50.0), block_users=64, progress=False)
+    sub = tune_and_evaluate_landmark(small, select_users=80, **args)
+    same_users = tune_and_evaluate_landmark(small, eval_users=80, eval_seed=1, **args)
+    assert sub.n_users_selection == 80 and sub.n_users_evaluated == small.n_users
+    for lam in args["lambdas"]:
+        for name, value in same_users.val_metrics[lam].items():
+            assert sub.val_metrics[lam][name] == pytest.approx(value, rel=1e-6), (lam, name)
+    full = tune_and_evaluate_landmark(small, **args)
+    assert full.n_users_selection == small.n_users
+    assert any(sub.val_metrics[1.0][k] != full.val_metrics[1.0][k] for k in full.val_metrics[1.0])
+    test = tune_and_evaluate_landmark(small, lambdas=(sub.best_value,), **{k: v for k, v in args.items() if k != "lambdas"})
+    assert sub.test_metrics == pytest.approx(test.test_metrics, rel=1e-6)  # test is on every evaluated user
 
 
 @pytest.mark.parametrize("rule", ["uniform", "kmeans++", "leverage"])

@@ -14,7 +14,9 @@ from infae_kit.models.ntk import (
     ntk_from_gram,
     ntk_matrix,
     ntk_matrix_jax,
+    sparse_gram_into,
     sparse_product_is_cheaper,
+    sparse_transpose_product,
     squared_row_norms,
 )
 from infae_kit.models.reference import (
@@ -90,6 +92,18 @@ def test_gram_matrix_sparse_product_matches_dense_in_row_blocks(monkeypatch):
     monkeypatch.setattr(ntk_module, "_SPARSE_BLOCK_ENTRIES", 37 * 5)  # 5 rows of x per block: 9 blocks
     np.testing.assert_array_equal(gram_matrix(x, y, sparse_product=True), dense)
     np.testing.assert_array_equal(gram_matrix(x, sparse_product=True), x.toarray() @ x.toarray().T)
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_threaded_sparse_products_match_dense(monkeypatch, threads):
+    """Row chunks in 1 or 3 threads: X Yᵀ and Xᵀ K equal their dense products."""
+    monkeypatch.setattr(ntk_module, "host_threads", lambda: threads)
+    x = _random_binary(41, 23, 0.2, seed=3)
+    y = _random_binary(37, 23, 0.2, seed=4)
+    k = np.random.default_rng(0).random((41, 6)).astype(np.float32)
+    out = sparse_gram_into(x, sp.csr_matrix(y.T), np.full((41, 37), np.nan, np.float32))
+    np.testing.assert_array_equal(out, x.toarray() @ y.toarray().T)
+    np.testing.assert_allclose(sparse_transpose_product(x, k), x.toarray().T @ k, rtol=1e-6)
 
 
 def test_sparse_product_is_chosen_for_short_rows_over_a_long_catalogue():

@@ -33,7 +33,13 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from infae_kit.errors import ParameterError
 from infae_kit.evaluation.protocol import EvaluationResult, MetricAccumulator, metrics_from_parts
 from infae_kit.jax_compat import enable_x64, shard_map
-from infae_kit.models.landmark_basis import KernelSpec, block_kernel, block_normal_terms, block_scores
+from infae_kit.models.landmark_basis import (
+    KernelSpec,
+    block_kernel,
+    block_normal_terms,
+    block_scores,
+    host_normal_terms,
+)
 from infae_kit.models.landmark_solver import BlockEngine
 
 __all__ = ["AXIS", "ShardedEngine", "process_share"]
@@ -83,6 +89,7 @@ class ShardedEngine(BlockEngine):
             raise ParameterError(f"every process needs the same number of devices in the mesh, got {counts}.")
         self._process_rank = sorted(counts).index(self.process_index)
         self.on_step = on_step or (lambda: None)
+        self.host_products = all(d.platform == "cpu" for d in self.devices)
         self._users = NamedSharding(self.mesh, P(AXIS))
         self._replicated = NamedSharding(self.mesh, P())
 
@@ -173,6 +180,10 @@ class ShardedEngine(BlockEngine):
         """``(kernels, Σ K_bᵀ K_b (m, m) float64, Σ Θ(x,x))`` of one step: this process's ``(b_i, m)`` block
         kernels on the host, and the step's sums over every device of every process (``psum``). Arguments as in
         :meth:`BlockEngine.normal_terms`, one block per local device."""
+        if self.host_products:
+            sizes = [x.shape[0] for x in norms]
+            kernels = self._local_blocks(self.kernels(grams, norms, basis_norms, spec, rows), sizes)
+            return (kernels, *host_normal_terms(kernels, norms, spec))
         g, n, v = self._stack(grams, norms, rows, np.dtype(basis_norms.dtype))
         k, ktk, tr = self._normal_fn(self._global(g), self._global(n), self._global(v), basis_norms, spec=spec)
         sizes = [x.shape[0] for x in norms]
