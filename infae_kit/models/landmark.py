@@ -251,7 +251,8 @@ class LandmarkReport(TuningReport):
       effective_lambdas, ranks: ``{λ: λ'}``, ``{λ: directions of the landmark space used}``.
       n_landmarks, selection, landmark_users: the basis (``landmark_users`` is ``None`` for a support).
       n_users_trained: users that were regression targets (all of them).
-      n_users_evaluated: users the metrics average over (all, or the ``eval_users`` sample).
+      n_users_evaluated: users the test metrics average over (all, or the ``eval_users`` sample).
+      n_users_selection: users whose validation items picked λ (``select_users``, or all evaluated users).
       memory_estimate_bytes: the estimate checked before allocating.
 
     ``timings_s`` holds ``select``, ``accumulate``, ``solve_lambda=…``, ``val_eval``, ``test`` and ``total``.
@@ -264,6 +265,7 @@ class LandmarkReport(TuningReport):
     landmark_users: np.ndarray | None = field(repr=False, default=None)
     n_users_trained: int = 0
     n_users_evaluated: int = 0
+    n_users_selection: int = 0
     memory_estimate_bytes: int = 0
 
 
@@ -331,6 +333,7 @@ def tune_and_evaluate_landmark(
     negatives_seed: int = 42,
     eval_users: int | None = None,
     eval_seed: int = 0,
+    select_users: int | None = None,
     weights: np.ndarray | None = None,
     negatives: np.ndarray | None = None,
     engine: BlockEngine | None = None,
@@ -353,6 +356,8 @@ def tune_and_evaluate_landmark(
       eval_users: evaluate validation and test on a seeded sample of this many users (``None``: all users).
         Every user is still a regression target.
       eval_seed: seed of that sample.
+      select_users: pick λ on the validation items of a seeded sample (seed ``eval_seed + 1``) of this many of
+        the evaluated users (``None``: all of them). Each λ costs a scoring pass over these users.
       weights, negatives: precomputed propensity weights ``(items,)`` and AUC negatives ``(U, n_negatives)``
         (default: from ``data``).
       engine: device engine (default: one device).
@@ -406,12 +411,18 @@ def tune_and_evaluate_landmark(
     sample = evaluation_users(n_users, eval_users, eval_seed)
     start, stop = engine.local_users(n_users, engine.padded_block(block_users, n_users))
     local = np.arange(start, stop) if sample is None else sample[(sample >= start) & (sample < stop)]
+    evaluated = np.arange(n_users) if sample is None else sample
+    choosers = evaluation_users(len(evaluated), select_users, eval_seed + 1)
+    choosers = evaluated if choosers is None else evaluated[choosers]
+    local_choosers = choosers[(choosers >= start) & (choosers < stop)]
     timings["eval_setup"] = time.perf_counter() - t
 
-    rows = engine.padded_block(block_users, n_users if sample is None else len(sample))
+    rows = engine.padded_block(block_users, len(evaluated))
     t = time.perf_counter()
-    val = _score_pass(lambda sel: train[sel], data.val[local], train[local], local, weights, negatives, betas,
-                      model.basis_, spec, engine, rows, ks, n_users, progress, "landmark ∞-AE: validation, every λ")
+    val = _score_pass(lambda sel: train[sel], data.val[local_choosers], train[local_choosers], local_choosers,
+                      weights, negatives, betas, model.basis_, spec, engine,
+                      engine.padded_block(block_users, len(choosers)), ks, n_users, progress,
+                      "landmark ∞-AE: validation, every λ")
     timings["val_eval"] = time.perf_counter() - t
     # Every λ was scored in the one pass above; the shared selection loop only picks among them.
     chosen = select_on_validation(lambdas, lambda lam: (val[lam].metrics, None), select_by=select_by)
@@ -429,8 +440,8 @@ def tune_and_evaluate_landmark(
                        model.basis_, spec, engine, rows, ks, n_users, progress, "landmark ∞-AE: test")[best]
     timings["test"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t_total
-    n_eval = n_users if sample is None else len(sample)
+    n_eval = len(evaluated)
     return LandmarkReport(best, chosen.val_metrics, test.metrics, test, model, timings, select_by,
                           effective_lambdas=effective, ranks=ranks, n_landmarks=m, selection=model.basis_.selection,
                           landmark_users=model.basis_.user_index, n_users_trained=n_users, n_users_evaluated=n_eval,
-                          memory_estimate_bytes=need)
+                          n_users_selection=len(choosers), memory_estimate_bytes=need)

@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     fit.add_argument("--eval-users", type=int, default=0,
                      help="evaluate on a seeded sample of this many users (0: all users)")
+    fit.add_argument("--select-users", type=int, default=0,
+                     help="pick λ on a seeded sample of this many of the evaluated users (0: all of them)")
     fit.add_argument("--output", type=Path, required=True, help="results JSON (written by process 0 only)")
     fit.add_argument("--save-model", type=Path, default=None, help="also write the fitted model (.npz)")
     fit.add_argument("--cache-dir", type=Path, default=None, help="user-rows cache (default: <runs>/scale_cache)")
@@ -103,8 +105,8 @@ def _check_args(args) -> None:
         raise ParameterError("--num-processes > 1 needs --coordinator HOST:PORT (the address of process 0).")
     if args.local_processes and (args.coordinator or args.num_processes > 1):
         raise ParameterError("--local-processes starts its own processes: do not combine it with --coordinator.")
-    if args.local_processes < 0 or args.timeout <= 0 or args.eval_users < 0:
-        raise ParameterError("--local-processes and --eval-users must be ≥ 0 and --timeout > 0.")
+    if args.local_processes < 0 or args.timeout <= 0 or args.eval_users < 0 or args.select_users < 0:
+        raise ParameterError("--local-processes, --eval-users and --select-users must be ≥ 0 and --timeout > 0.")
     if args.landmarks_file is not None and not args.landmarks_file.is_file():
         raise ParameterError(f"--landmarks-file {args.landmarks_file} does not exist.")
     if args.support is not None and args.landmarks_file is not None:
@@ -197,7 +199,7 @@ def _write_outputs(args, report, data, timings: dict, extra: dict) -> None:
     parameters = dict(dataset=args.dataset, dataset_options=parse_dataset_options(args.dataset_option), seed=args.seed,
                       landmarks=report.n_landmarks, selection=report.selection, block_users=args.block_users,
                       lambdas=args.lambdas, dtype=args.dtype, eval_users=args.eval_users,
-                      num_processes=extra["num_processes"])
+                      select_users=args.select_users, num_processes=extra["num_processes"])
     metrics = {MODEL_KEY: {"val": report.val_metrics[report.best_value], "test": report.test_metrics}}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".scale-", dir=args.output.parent))
@@ -258,7 +260,8 @@ def _run_process(args) -> int:
     report = tune_and_evaluate_landmark(
         data, landmarks=landmarks, selection=selection, support=support,
         lambdas=[float(x) for x in args.lambdas.split(",")], block_users=args.block_users, dtype=args.dtype,
-        seed=args.seed, eval_users=args.eval_users or None, weights=data.weights, engine=engine,
+        seed=args.seed, eval_users=args.eval_users or None,
+        select_users=args.select_users or None, weights=data.weights, engine=engine,
         progress=not args.quiet and args.process_id == 0)
     watchdog.ping("gather")
     from jax.experimental import multihost_utils
@@ -271,7 +274,8 @@ def _run_process(args) -> int:
     extra = {"best_lambda": report.best_value, "val_by_lambda": {f"{k:g}": v for k, v in report.val_metrics.items()},
              "effective_lambda": report.effective_lambdas[report.best_value], "solve_rank": report.ranks[report.best_value],
              "landmarks": report.n_landmarks, "selection": report.selection, "n_users_trained": report.n_users_trained,
-             "n_users_evaluated": report.n_users_evaluated, "n_items": data.n_items,
+             "n_users_evaluated": report.n_users_evaluated,
+             "n_users_selection": report.n_users_selection, "n_items": data.n_items,
              "num_processes": jax.process_count(), "num_devices": engine.n_devices, "backend": jax.default_backend(),
              "peak_rss_gb": float(peaks.max()), "peak_rss_gb_per_process": peaks.tolist(),
              "memory_estimate_gb": report.memory_estimate_bytes / 1e9}
