@@ -48,7 +48,8 @@ def run_landmark(args, support: Path | None = None) -> dict:
         basis = ["--landmarks", str(args.landmarks), "--selection", "uniform"] if support is None else [
             "--support", str(support)]
         cmd = [sys.executable, "-m", "infae_kit.scale", "fit", "--dataset", args.dataset, *basis,
-               "--eval-users", str(args.eval_users), "--block-users", str(args.block_users), "--seed", str(args.seed),
+               "--eval-users", str(args.eval_users), "--select-users", str(args.val_users),
+               "--lambdas", args.landmark_lambdas, "--block-users", str(args.block_users), "--seed", str(args.seed),
                "--output", str(out), "--quiet", "--timeout", "3600"]
         t = time.perf_counter()
         subprocess.run(cmd, check=True)
@@ -57,8 +58,8 @@ def run_landmark(args, support: Path | None = None) -> dict:
     return {"command": " ".join(cmd[1:]).replace(str(out), "OUT.json"), "wall_s": wall, "metrics": record["metrics"],
             "peak_rss_gb": record["peak_rss_gb"], "timings_s": record["timings_s"],
             "best_lambda": record["best_lambda"], "n_users_trained": record["n_users_trained"],
-            "n_users_evaluated": record["n_users_evaluated"], "landmarks": record["landmarks"],
-            "selection": record["selection"]}
+            "n_users_evaluated": record["n_users_evaluated"], "n_users_selection": record["n_users_selection"],
+            "landmarks": record["landmarks"], "selection": record["selection"], "val_by_lambda": record["val_by_lambda"]}
 
 
 MODELS = ("infae_landmark", "infae_sampled", "ease", "infae_distilled", "ease_distilled", "infae_landmark_distilled")
@@ -176,7 +177,8 @@ def main(argv=None) -> int:
     ap.add_argument("--block-users", type=int, default=8192)
     ap.add_argument("--eval-users", type=int, default=50_000)
     ap.add_argument("--val-users", type=int, default=10_000,
-                    help="evaluated users whose validation items pick λ for the sampled ∞-AE and EASE")
+                    help="evaluated users whose validation items pick λ (the same seeded users for every model)")
+    ap.add_argument("--landmark-lambdas", default="20,50,100,200,500", help="λ grid of landmark ∞-AE")
     ap.add_argument("--user-budget", type=int, default=25_000)
     ap.add_argument("--support", type=Path, default=None,
                     help="a saved DISTILL-CF summary (folder with support.npz) for the *_distilled models")
@@ -196,11 +198,12 @@ def main(argv=None) -> int:
                                                          not (args.support / "support.npz").is_file()):
         ap.error("the *_distilled models need --support DIR, a saved DISTILL-CF summary (a folder with support.npz)")
     record_path = args.out / f"netflix_protocol-{args.dataset}.json"
-    settings = {"dataset": args.dataset, "landmarks": args.landmarks, "eval_users": args.eval_users,
-                "val_users": args.val_users, "user_budget": args.user_budget, "seed": args.seed}
+    settings = {"dataset": args.dataset, "eval_users": args.eval_users, "val_users": args.val_users,
+                "user_budget": args.user_budget, "seed": args.seed}  # m is each landmark run's own (its "landmarks")
     record = json.loads(record_path.read_text()) if record_path.exists() else {}
     if any(record.get(k) != v for k, v in settings.items()):
         record = {}  # another configuration: start a fresh record rather than mix settings
+    record.pop("landmarks", None)  # an older record's top-level m
     record.update(settings)
     record["machine"] = machine_info()
     for model in models:

@@ -155,6 +155,7 @@ def test_a_saved_distillcf_summary_is_the_basis_from_the_command_line(data, tmp_
     (["--landmarks", "10", "--block-users", "64", "--selection", "uniform", "--landmarks-file", "{users}"],
      "user id(s) are not users of this dataset"),
     (["--landmarks", "10", "--num-processes", "2"], "needs --coordinator"),
+    (["--landmarks", "10", "--select-users", "-5"], "--select-users must be ≥ 0"),
 ])
 def test_bad_input_is_refused_with_the_fix(tmp_path, args, message):
     users = tmp_path / "users.txt"
