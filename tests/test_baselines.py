@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from infae_kit.models import baselines
 from infae_kit.models.baselines import EASE, EASE_LAMBDA_GRID, PopRec, ease_item_weights, item_gram
 from infae_kit.errors import DataError, MemoryBudgetError, NumericalError, ParameterError
 
@@ -126,6 +127,15 @@ def test_errors(small_matrix):
     singular = sp.csr_matrix(np.array([[1, 0, 0], [1, 1, 0]], dtype=np.float32))
     with pytest.raises(NumericalError, match="positive definite"):
         EASE(lam=0.0, dtype=np.float64).fit(singular)
+
+
+@pytest.mark.parametrize("sparse", [True, False])
+def test_item_gram_by_sparse_or_blocked_dense_products(small_matrix, monkeypatch, sparse):
+    """Both paths of the cost model, the dense one over 3 blocks of 16 users: XᵀX."""
+    monkeypatch.setattr(baselines, "sparse_product_is_cheaper", lambda *a, **k: sparse)
+    soft = small_matrix.multiply(np.random.default_rng(1).random(small_matrix.shape)).tocsr()  # summary-like values
+    for X in (small_matrix, soft):
+        np.testing.assert_allclose(item_gram(X, np.float64, block_items=16), (X.T @ X).toarray(), rtol=1e-12)
 
 
 def test_ease_from_a_precomputed_gram_equals_a_fresh_fit(small_matrix):
