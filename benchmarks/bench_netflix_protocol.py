@@ -33,6 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from _machine import machine_info  # noqa: E402
@@ -85,8 +87,11 @@ def _evaluated_subsets(args):
         return sub
 
     # The evaluated users and AUC negatives of tune_and_evaluate_landmark(eval_users=…, eval_seed=0).
+    # None means all of them (a dataset smaller than the sample).
     users = evaluation_users(data.n_users, args.eval_users, 0)
-    val_users = users[evaluation_users(len(users), min(args.val_users, len(users)), 1)]
+    users = np.arange(data.n_users) if users is None else users
+    pick = evaluation_users(len(users), args.val_users, 1)
+    val_users = users if pick is None else users[pick]
     return data, subset(users), subset(val_users)
 
 
@@ -98,9 +103,8 @@ def _summary(args):
 
 def run_sampled(args) -> dict:
     """∞-AE on ``user_budget`` random users (or on the summary's synthetic users when ``args.support`` is set):
-    λ on the selection subset, test on every evaluated user."""
-    import numpy as np
-
+    λ on the selection subset, test on every evaluated user (all users, exact ∞-AE, when ``user_budget`` is at
+    least the number of users)."""
     from infae_kit.evaluation.protocol import evaluate_model
     from infae_kit.io_utils import peak_rss_bytes
     from infae_kit.models.infinite_ae import (
@@ -111,7 +115,9 @@ def run_sampled(args) -> dict:
     t0 = time.perf_counter()
     data, evaluated, selection = _evaluated_subsets(args)
     t_load = time.perf_counter() - t0
-    if args.support is None:
+    if args.support is None and args.user_budget >= data.n_users:
+        train = data.train
+    elif args.support is None:
         sampled = np.sort(np.random.default_rng(args.seed).choice(data.n_users, size=args.user_budget, replace=False))
         train = data.train[sampled]
     else:
