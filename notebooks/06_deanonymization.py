@@ -446,20 +446,27 @@ display(Markdown("\n".join(claim_lines)))
 
 # %%
 t0 = time.perf_counter()
+
+
+def frontier_values(name, value):
+    """A frontier list parameter, or None ("", or CI mode) for the summary's own value."""
+    return None if ci_mode or not str(value).strip() else list_parameter(name, value)
+
+
 if ci_mode:
     frontier_shares = [config.budget / 2 / X.shape[0], config.budget / X.shape[0]]
 else:
-    frontier_shares = ([p / 100 for p in list_parameter("frontier_budget_percents", frontier_budget_percents)]
-                       if str(frontier_budget_percents).strip() else [])
+    frontier_shares = [p / 100 for p in frontier_values("frontier_budget_percents", frontier_budget_percents) or []]
 frontier_base = config if frontier_steps is None else distill_config_for(
     dataset, resolved_preset, budget=distill_budget, gamma=distill_gamma,
     tau=None if distill_tau is None else float(distill_tau), steps=int(frontier_steps), seed=int(seed))
-grid = frontier_configs(
-    frontier_base, X.shape[0], frontier_shares,
-    gammas=list_parameter("frontier_gammas", frontier_gammas) if str(frontier_gammas).strip() and not ci_mode else None,
-    taus=list_parameter("frontier_taus", frontier_taus) if str(frontier_taus).strip() and not ci_mode else None,
-) if frontier_shares else []
-grid += [] if config in grid else [config]  # the summary of §3 is a point of its own frontier
+grid = []
+if frontier_shares:
+    grid = frontier_configs(frontier_base, X.shape[0], frontier_shares,
+                            gammas=frontier_values("frontier_gammas", frontier_gammas),
+                            taus=frontier_values("frontier_taus", frontier_taus))
+if config not in grid:
+    grid.append(config)  # the summary of §3 is a point of its own frontier
 frontier = privacy_frontier(data, grid, cache_dir=out_dir, distill_cache_dir=cache_dir, target_users=summary_targets,
                             fraction_revealed=fig8_fraction, noise=0.0, seed=int(seed),
                             control_lambdas=control_grid, progress=False)
