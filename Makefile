@@ -106,8 +106,9 @@ sampling: env
 # DISTILL-CF's privacy–utility frontier (notebook 06, §9): de-anonymization against % of full-data NDCG@10 over
 # mu (2, 5, 10, 16 % of the users) x tau (0.5, 5) at each dataset's gamma and step count, with the control, on
 # magazine (its recorded DISTILL-CF configuration) and douban-book (the budgeted one of its recorded run). Every
-# summary and every point is cached in runs/: a rerun reads them, an interrupted run resumes. From scratch on 2
-# cores about 40 minutes for magazine and 2-3 hours for douban-book. ML-1M (several hours more):
+# summary and every point is cached in runs/: a rerun reads them, an interrupted run resumes. Measured from scratch
+# on 2 shared cores: magazine 34 min (this grid); douban-book 16 min for mu 2/5/10 % x tau 5 (its mu = 500 summary
+# 7.5 min, each setting 1.5-3.5 min). ML-1M (its summary alone took 56 min recorded):
 #   .venv/bin/python -m infae_kit.runner --notebooks 06 --datasets ml-1m
 FRONTIER_BUDGET_PERCENTS ?= 2,5,10,16
 FRONTIER_TAUS ?= 0.5,5
