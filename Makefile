@@ -5,6 +5,7 @@
 #                    notebook under nbval and their results against tests/notebook_expectations.json
 #   make test-fast   the unit tier only (synthetic data, a few minutes)
 #   make test-x64    the kernel and ∞-AE tests again with JAX_ENABLE_X64=1 (CI runs it after make test)
+#   make privacy-frontier  DISTILL-CF's privacy–utility frontier (notebook 06 on magazine and douban-book)
 #   make docs        render figures/results.md, docs/results.md and benchmarks/README.md from the record
 #   make lab         set up .venv (if needed) and start JupyterLab (notebooks/NN_topic.py open as notebooks)
 PYTHON ?= python3
@@ -16,7 +17,7 @@ LABCONFIG := $(VENV)/etc/jupyter/labconfig/default_setting_overrides.json
 NOTEBOOKS ?= 01 02
 DATASETS  ?= ml-1m magazine
 
-.PHONY: env notebook-filter lab clean-notebooks test test-fast test-notebooks test-slow test-x64 docs reproduce table1 distill distill-netflix-shape sampling scale netflix-shape benchmark benchmark-distill benchmark-distill-memory benchmark-distill-paper benchmark-competitors benchmark-validation benchmark-sweep benchmark-scale benchmark-netflix-reader benchmark-netflix-shape lock sync-notebooks clean-venv
+.PHONY: env notebook-filter lab clean-notebooks test test-fast test-notebooks test-slow test-x64 docs reproduce table1 distill distill-netflix-shape sampling scale netflix-shape benchmark privacy-frontier benchmark-distill benchmark-distill-memory benchmark-distill-paper benchmark-competitors benchmark-validation benchmark-sweep benchmark-scale benchmark-netflix-reader benchmark-netflix-shape lock sync-notebooks clean-venv
 
 $(STAMP): requirements/lock.txt requirements/neural-tangents.txt pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "infae_kit pins are for Python 3.11, found " + sys.version'
@@ -101,6 +102,23 @@ distill-netflix-shape: env
 sampling: export INFAE_DOWNLOAD ?= 1
 sampling: env
 	$(BIN)/python -m infae_kit.runner --notebooks 04 05 --datasets $(DATASETS)
+
+# DISTILL-CF's privacy–utility frontier (notebook 06, §9): de-anonymization against % of full-data NDCG@10 over
+# mu (2, 5, 10, 16 % of the users) x tau (0.5, 5) at each dataset's gamma and step count, with the control, on
+# magazine (its recorded DISTILL-CF configuration) and douban-book (the budgeted one of its recorded run). Every
+# summary and every point is cached in runs/: a rerun reads them, an interrupted run resumes. Measured from scratch
+# on 2 shared cores: magazine 34 min (this grid); douban-book 16 min for mu 2/5/10 % x tau 5 (its mu = 500 summary
+# 7.5 min, each setting 1.5-3.5 min). ML-1M (its summary alone took 56 min recorded):
+#   .venv/bin/python -m infae_kit.runner --notebooks 06 --datasets ml-1m
+FRONTIER_BUDGET_PERCENTS ?= 2,5,10,16
+FRONTIER_TAUS ?= 0.5,5
+privacy-frontier: export INFAE_DOWNLOAD ?= 1
+privacy-frontier: env
+	$(BIN)/python -m infae_kit.runner --notebooks 06 --datasets magazine \
+		-p frontier_budget_percents $(FRONTIER_BUDGET_PERCENTS) -p frontier_taus $(FRONTIER_TAUS)
+	$(BIN)/python -m infae_kit.runner --notebooks 06 --datasets douban-book \
+		-p distill_gamma 50 -p distill_tau 5.0 -p distill_steps 150 \
+		-p frontier_budget_percents $(FRONTIER_BUDGET_PERCENTS) -p frontier_taus $(FRONTIER_TAUS)
 
 # The Netflix-shaped fractal expansions of ML-1M (netflix-shape-small, then netflix-shape), built into the kit's
 # cache ($INFAE_CACHE_DIR or ~/.cache/infae_kit) with their build time, peak memory and statistics against ML-1M.

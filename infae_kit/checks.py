@@ -321,6 +321,9 @@ LIST_PARAMETERS: dict[str, tuple[type, float | None, float | None]] = {
     "noise_levels": (float, 0, 100),
     "noise_percents": (float, 0, 100),
     "revealed_percents": (float, 0, 100),
+    "frontier_budget_percents": (float, 0, 100),
+    "frontier_gammas": (int, 1, None),
+    "frontier_taus": (float, 0, None),
 }
 """The notebooks' numeric list parameters: name → (item type, minimum, maximum). The same name means the same
 thing in every notebook; :func:`list_parameter` reads them there and the runner checks them before a run."""

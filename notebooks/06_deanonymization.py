@@ -36,6 +36,11 @@
 # measured run used a budgeted one: `papermill notebooks/06_deanonymization.ipynb out.ipynb -p dataset
 # douban-book -p distill_gamma 50 -p distill_tau 5.0 -p distill_steps 150` (its timings are in its result file,
 # `distill_run_timings_s`).
+#
+# **The privacy–utility frontier (§9).** The same attack and control on one summary per DISTILL-CF setting of a
+# grid (μ as a share of the users × γ × τ), against the summary's test NDCG@10 as a share of full-data ∞-AE's: is
+# there a setting with ≤ 1 % de-anonymized at ≥ 95 % of full-data quality? Every summary and every point is
+# cached (`infae_kit.experiments.privacy_frontier`); `make privacy-frontier` runs the grids of the recorded runs.
 
 # %% tags=["parameters"]
 dataset = "magazine"          # any name from infae_kit.data.list_datasets()
@@ -52,6 +57,10 @@ distill_budget = None         # mu (None from the preset)
 distill_gamma = None          # Gumbel samples per fake user and step (None from the preset)
 distill_tau = None            # Gumbel temperature (None from the preset)
 distill_steps = None          # outer steps (None from the preset)
+frontier_budget_percents = "2,5,10,16"  # §9 frontier: mu as % of the users ("" for no frontier; CI: two small mu)
+frontier_gammas = ""          # §9 frontier: gamma values ("" for the summary's)
+frontier_taus = "0.5,5"       # §9 frontier: tau values ("" for the summary's)
+frontier_steps = None         # §9 frontier: outer steps of every run (None for the summary's)
 seed = 42                     # distillation, samples, targets and D prime
 distill_cache_dir = ""        # cached DISTILL-CF supports (empty means output_dir/distill_cache)
 output_dir = ""               # results JSON goes here (empty means the repo runs/ folder)
@@ -80,7 +89,15 @@ from infae_kit.models.infinite_ae import InfiniteAE
 from infae_kit.paths import figures_dir as default_figures_dir, output_path, repo_root, runs_dir
 from infae_kit.evaluation.plotting import save_figure, set_theme
 from infae_kit.evaluation.results import metrics_table, read_results, write_results
-from infae_kit.experiments.privacy_figures import plot_attack_curves, recorded_runs_table, releases_table
+from infae_kit.experiments.privacy_figures import (
+    frontier_table,
+    frontier_verdict,
+    plot_attack_curves,
+    plot_privacy_frontier,
+    recorded_runs_table,
+    releases_table,
+)
+from infae_kit.experiments.privacy_frontier import frontier_configs, privacy_frontier
 from infae_kit.experiments.sampling import sample
 
 set_theme()
@@ -407,12 +424,84 @@ display(Markdown("\n".join(claim_lines)))
 #   With a few hundred targets a percentage carries a binomial standard error of a few points.
 
 # %% [markdown]
-# ## 9. Record the results
+# ## 9. The privacy–utility frontier
+#
+# One summary is one point. Is there a DISTILL-CF setting that leaks about 1 % (the paper's claim) and still
+# recommends well? The summary's size μ is the first suspect: μ = 500 is a much larger share of a small
+# dataset's users than of a large one's, and the leak sits in the heaviest users, whom a large summary can
+# afford to encode. The frontier distils one summary per setting of the grid — μ as a share of the users
+# (`frontier_budget_percents`) × γ (`frontier_gammas`) × τ (`frontier_taus`), every other field and the step
+# count as the summary's unless `frontier_steps` is given — plus the summary of §3, and for each one measures:
+#
+# * **utility**: test NDCG@10 of ∞-AE fitted on the summary (λ as DISTILL-CF picked it on validation), as a
+#   percentage of full-data ∞-AE's test NDCG@10 (λ over the paper's grid, picked on validation HR@100, as in
+#   notebook 03);
+# * **privacy**: % of the same targets de-anonymized by the prediction attack at the headline setting
+#   (`fig8_revealed_percent` revealed, no noise), next to the same control as above.
+#
+# The target of the paper's claim, **≤ 1 % de-anonymized at ≥ 95 % of full-data quality**, is the shaded box.
+# Every summary comes from the DISTILL-CF cache and every measured point is cached next to it
+# (`infae_kit.experiments.privacy_frontier`): a rerun costs nothing and an interrupted grid resumes. In CI mode
+# the grid is two small settings (half the CI summary's μ, and the CI summary itself), a smoke test.
+
+# %%
+t0 = time.perf_counter()
+
+
+def frontier_values(name, value):
+    """A frontier list parameter, or None ("", or CI mode) for the summary's own value."""
+    return None if ci_mode or not str(value).strip() else list_parameter(name, value)
+
+
+if ci_mode:
+    frontier_shares = [config.budget / 2 / X.shape[0], config.budget / X.shape[0]]
+else:
+    frontier_shares = [p / 100 for p in frontier_values("frontier_budget_percents", frontier_budget_percents) or []]
+frontier_base = config if frontier_steps is None else distill_config_for(
+    dataset, resolved_preset, budget=distill_budget, gamma=distill_gamma,
+    tau=None if distill_tau is None else float(distill_tau), steps=int(frontier_steps), seed=int(seed))
+grid = []
+if frontier_shares:
+    grid = frontier_configs(frontier_base, X.shape[0], frontier_shares,
+                            gammas=frontier_values("frontier_gammas", frontier_gammas),
+                            taus=frontier_values("frontier_taus", frontier_taus))
+if config not in grid:
+    grid.append(config)  # the summary of §3 is a point of its own frontier
+frontier = privacy_frontier(data, grid, cache_dir=out_dir, distill_cache_dir=cache_dir, target_users=summary_targets,
+                            fraction_revealed=fig8_fraction, noise=0.0, seed=int(seed),
+                            control_lambdas=control_grid, progress=False)
+t_frontier = time.perf_counter() - t0
+print(f"{len(grid)} settings: {frontier.n_computed} measured now, {frontier.n_cached} read from the cache; "
+      f"{t_frontier:.0f} s (settings {frontier.timings_s['settings']:.0f} s, control {frontier.timings_s['control']:.0f} s, "
+      f"full data {frontier.timings_s['full']:.0f} s)")
+fig = plot_privacy_frontier(frontier)
+save_figure(fig, f"06_deanonymization_frontier-{dataset}", figures_dir=fig_dir)
+plt.show()
+display(Markdown(frontier_table(frontier)))
+
+# %% [markdown]
+# **Does a setting reach the target?** For this run, then for every run recorded with a frontier
+# (`figures/06_deanonymization-*.json`); the summary's own point must repeat the headline of §8 (same targets,
+# same attack).
+
+# %%
+own = next(r for r, c in zip(frontier.rows, grid) if c == config)
+recorded_frontiers = [r["frontier"] for r in recorded if "frontier" in r and r["dataset"] != dataset]
+display(Markdown(
+    f"This run: {frontier_verdict(frontier)}\n\n"
+    f"The summary of §3 on the frontier: {own['deanonymized_percent']:.2f} % de-anonymized (§8: "
+    f"{headline['distillation_percent']:.2f} %) at {own['quality_percent']:.1f} % of full-data quality (full-data "
+    f"∞-AE test NDCG@10 {frontier.full['test_NDCG@10']:.2f}, λ = {frontier.full['lambda']:g}).\n\n"
+    + "\n".join(f"* Recorded: {frontier_verdict(f)}" for f in recorded_frontiers)))
+
+# %% [markdown]
+# ## 10. Record the results
 #
 # `{output_dir}/06_deanonymization-{dataset}.json`: both curves in `fig8` and `fig9` (one row per release and
 # setting, with the success/refusal/wrong counts), the split by missing items, the headline point and the
-# claim. `metrics` holds the test metrics of ∞-AE on the summary and of the control (the results schema only takes
-# recommendation metrics).
+# claim; `frontier` holds the frontier of §9 (one row per setting, the control, the full-data reference, the
+# attack's setting, whether a setting reaches the target, and its timings). `metrics` holds the test metrics of
+# ∞-AE on the summary and of the control (the results schema only takes recommendation metrics).
 
 # %%
 path = write_results(
@@ -421,10 +510,12 @@ path = write_results(
                     noise_percents=noise_percents, fig8_revealed_percent=fig8_revealed_percent,
                     revealed_percents=revealed_percents, n_targets=n_targets, min_items=min_items, phi=phi,
                     distill_preset=resolved_preset, distill_budget=distill_budget, distill_gamma=distill_gamma,
-                    distill_tau=distill_tau, distill_steps=distill_steps, seed=seed),
+                    distill_tau=distill_tau, distill_steps=distill_steps,
+                    frontier_budget_percents=frontier_budget_percents, frontier_gammas=frontier_gammas,
+                    frontier_taus=frontier_taus, frontier_steps=frontier_steps, seed=seed),
     metrics={"infae_distilled": {"test": summary_test}, "infae_control": {"test": control_tuning.test_metrics}},
     timings_s={"load": t_load, "distill": t_distill, "releases": t_releases, "fig8": t_fig8, "fig9": t_fig9,
-               "eval_summary": t_eval},
+               "eval_summary": t_eval, "frontier": t_frontier},
     extra={
         "fig8": fig8,
         "fig9": fig9,
@@ -439,6 +530,7 @@ path = write_results(
         "control_users": len(others),
         "control_lambda": control_tuning.best_value,
         "summary_targets_among_initial_users": int(initial.sum()),
+        "frontier": dict(frontier.to_dict(), verdict=frontier_verdict(frontier)),
     },
 )
 print(f"results written to {path}")

@@ -1,5 +1,5 @@
 """Figures and tables of notebook 06 (de-anonymization, paper Appendix B.6, Figures 8 and 9): the attack curves,
-what each release publishes, and the recorded runs side by side."""
+what each release publishes, the recorded runs side by side, and DISTILL-CF's privacy–utility frontier."""
 
 from __future__ import annotations
 
@@ -11,11 +11,18 @@ import scipy.sparse as sp
 from infae_kit.checks import MatrixLike
 from infae_kit.evaluation.results import markdown_table
 from infae_kit.experiments.privacy import ModelRelease, SampleRelease
+from infae_kit.experiments.privacy_frontier import (
+    QUALITY_METRIC,
+    TARGET_MAX_DEANONYMIZED_PERCENT,
+    TARGET_MIN_QUALITY_PERCENT,
+    FrontierResult,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["plot_attack_curves", "releases_table", "recorded_runs_table"]
+__all__ = ["plot_attack_curves", "releases_table", "recorded_runs_table", "plot_privacy_frontier", "frontier_table",
+           "frontier_verdict"]
 
 
 def plot_attack_curves(rows: Sequence[Mapping[str, Any]], x: str, xlabel: str, title: str = "") -> Figure:
@@ -108,3 +115,126 @@ def recorded_runs_table(records: Iterable[Mapping[str, Any]]) -> str:
         rows.append(cells)
     return markdown_table(["dataset", *samples, "DISTILL-CF", "control",
                            "missing items recovered, DISTILL-CF / control", "sampling at the largest noise"], rows)
+
+
+def _frontier_dict(frontier: FrontierResult | Mapping[str, Any]) -> Mapping[str, Any]:
+    return frontier.to_dict() if isinstance(frontier, FrontierResult) else frontier
+
+
+def plot_privacy_frontier(frontier: FrontierResult | Mapping[str, Any], title: str = "") -> Figure:
+    """De-anonymized % (y) against test NDCG@10 as % of full-data ∞-AE's (x): one marker per DISTILL-CF setting,
+    coloured by μ as a share of the users, one marker shape and one line per (γ, τ) joining the μ values; the
+    control (∞-AE on every non-target user) as a grey star; the target region, at most
+    :data:`~infae_kit.experiments.privacy_frontier.TARGET_MAX_DEANONYMIZED_PERCENT` de-anonymized at
+    :data:`~infae_kit.experiments.privacy_frontier.TARGET_MIN_QUALITY_PERCENT` or more of full-data quality, shaded.
+
+    Args:
+        frontier: :func:`~infae_kit.experiments.privacy_frontier.privacy_frontier`'s result, or its ``to_dict()``
+            (as recorded in notebook 06's results).
+        title: the axes' title.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import Normalize
+    from matplotlib.patches import Rectangle
+
+    f = _frontier_dict(frontier)
+    rows, control = list(f["rows"]), f["control"]
+    fig, ax = plt.subplots(figsize=(8.2, 5.2))
+    shares = [r["budget_percent"] for r in rows]
+    norm = Normalize(vmin=min(shares), vmax=max(shares) if max(shares) > min(shares) else min(shares) + 1)
+    cmap = plt.get_cmap("viridis")
+    markers = "osD^vP<>"
+    curves = list(dict.fromkeys((r["gamma"], r["tau"]) for r in rows))
+    for i, (gamma, tau) in enumerate(curves):
+        part = sorted((r for r in rows if (r["gamma"], r["tau"]) == (gamma, tau)), key=lambda r: r["budget"])
+        xs, ys = [r["quality_percent"] for r in part], [r["deanonymized_percent"] for r in part]
+        ax.plot(xs, ys, color="0.6", lw=0.8, zorder=1)
+        ax.scatter(xs, ys, c=[r["budget_percent"] for r in part], cmap=cmap, norm=norm, s=70,
+                   marker=markers[i % len(markers)], edgecolors="black", linewidths=0.6, zorder=3,
+                   label=f"DISTILL-CF, γ = {gamma}, τ = {tau:g}")
+    ax.scatter([control["quality_percent"]], [control["deanonymized_percent"]], marker="*", s=220, color="0.45",
+               edgecolors="black", linewidths=0.6, zorder=3,
+               label=f"control: ∞-AE on {control['users']:,} non-target users")
+    xs = [r["quality_percent"] for r in rows] + [control["quality_percent"], 100.0]
+    ys = [r["deanonymized_percent"] for r in rows] + [control["deanonymized_percent"]]
+    x_low, x_high = min(min(xs), TARGET_MIN_QUALITY_PERCENT) - 5, max(xs) + 5
+    ax.set_xlim(x_low, x_high)
+    ax.set_ylim(-1, max(max(ys), 5 * TARGET_MAX_DEANONYMIZED_PERCENT) * 1.1 + 1)
+    ax.add_patch(Rectangle((TARGET_MIN_QUALITY_PERCENT, 0), x_high - TARGET_MIN_QUALITY_PERCENT,
+                           TARGET_MAX_DEANONYMIZED_PERCENT, facecolor="tab:green", alpha=0.25, edgecolor="tab:green",
+                           zorder=0, label=f"target: ≤ {TARGET_MAX_DEANONYMIZED_PERCENT:g} % at ≥ "
+                                           f"{TARGET_MIN_QUALITY_PERCENT:g} % of full-data quality"))
+    ax.axvline(100.0, color="0.3", ls=":", lw=1)
+    colorbar = fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax)
+    colorbar.set_label("μ (% of the users)")
+    attack = f["attack"]
+    ax.set_xlabel(f"test {QUALITY_METRIC} of ∞-AE on the summary (% of full-data ∞-AE)")
+    ax.set_ylabel(f"% of {attack['targets']} targets de-anonymized")
+    ax.set_title(title or f"{f['dataset']}: {100 * attack['fraction_revealed']:.0f} % revealed, "
+                          f"{100 * attack['noise']:g} % noise")
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def frontier_table(frontier: FrontierResult | Mapping[str, Any]) -> str:
+    """Markdown table of the frontier: one row per setting, then the control; μ, γ, τ, ∞-AE's test NDCG@10 and its
+    share of full-data ∞-AE's, % de-anonymized, share of the missing items recovered, and whether the row is in
+    the target region.
+
+    Args:
+        frontier: :func:`~infae_kit.experiments.privacy_frontier.privacy_frontier`'s result, or its ``to_dict()``.
+    """
+    f = _frontier_dict(frontier)
+
+    def in_target(r: Mapping[str, Any]) -> str:
+        return "yes" if (r["deanonymized_percent"] <= TARGET_MAX_DEANONYMIZED_PERCENT
+                         and r["quality_percent"] >= TARGET_MIN_QUALITY_PERCENT) else "no"
+
+    metric = f"test_{QUALITY_METRIC}"
+    rows = [[f"{r['budget']:,} ({r['budget_percent']:.1f} %)", str(r["gamma"]), f"{r['tau']:g}", str(r["steps"]),
+             f"{r[metric]:.2f}", f"{r['quality_percent']:.1f}", f"{r['deanonymized_percent']:.1f}",
+             f"{r['recovered_percent']:.1f}", in_target(r)] for r in f["rows"]]
+    c = f["control"]
+    rows.append([f"control ({c['users']:,} real users)", "—", "—", "—", f"{c[metric]:.2f}",
+                 f"{c['quality_percent']:.1f}", f"{c['deanonymized_percent']:.1f}", f"{c['recovered_percent']:.1f}",
+                 in_target(c)])
+    return markdown_table(["μ (% of users)", "γ", "τ", "steps", QUALITY_METRIC, "% of full data", "% de-anonymized",
+                           "% of missing items recovered", "in target"], rows,
+                          align=["l", "r", "r", "r", "r", "r", "r", "r", "l"])
+
+
+def frontier_verdict(frontier: FrontierResult | Mapping[str, Any]) -> str:
+    """One Markdown sentence: does a setting of the frontier reach the target (at most
+    :data:`~infae_kit.experiments.privacy_frontier.TARGET_MAX_DEANONYMIZED_PERCENT` de-anonymized at
+    :data:`~infae_kit.experiments.privacy_frontier.TARGET_MIN_QUALITY_PERCENT` or more of full-data quality)? If one
+    does, the best-quality one; if none does, the closest points on each side: the best quality among the settings
+    private enough, and the lowest de-anonymization among those good enough.
+
+    Args:
+        frontier: :func:`~infae_kit.experiments.privacy_frontier.privacy_frontier`'s result, or its ``to_dict()``.
+    """
+    f = _frontier_dict(frontier)
+    rows = f["rows"]
+    max_d, min_q = TARGET_MAX_DEANONYMIZED_PERCENT, TARGET_MIN_QUALITY_PERCENT
+
+    def setting(r: Mapping[str, Any]) -> str:
+        return f"μ = {r['budget']:,} ({r['budget_percent']:.1f} % of the users), γ = {r['gamma']}, τ = {r['tau']:g}"
+
+    def point(r: Mapping[str, Any]) -> str:
+        return f"{r['deanonymized_percent']:.1f} % de-anonymized at {r['quality_percent']:.1f} % of full-data quality"
+
+    head = f"**{f['dataset']}** ({len(rows)} DISTILL-CF settings, "
+    private = sorted((r for r in rows if r["deanonymized_percent"] <= max_d), key=lambda r: -r["quality_percent"])
+    good = sorted((r for r in rows if r["quality_percent"] >= min_q), key=lambda r: r["deanonymized_percent"])
+    reached = [r for r in private if r["quality_percent"] >= min_q]
+    if reached:
+        return (head + f"≤ {max_d:g} % at ≥ {min_q:g} %: **reached** by {len(reached)}; the best quality: "
+                f"{setting(reached[0])}, {point(reached[0])}.")
+    parts = [f"best quality at ≤ {max_d:g} %: {setting(private[0])}, {point(private[0])}" if private
+             else f"none de-anonymizes {max_d:g} % or fewer",
+             f"least de-anonymized at ≥ {min_q:g} % quality: {setting(good[0])}, {point(good[0])}" if good
+             else f"none reaches {min_q:g} % of full-data quality"]
+    c = f["control"]
+    return (head + f"≤ {max_d:g} % at ≥ {min_q:g} %: **not reached**; " + "; ".join(parts)
+            + f". The control: {point(c)}.")
