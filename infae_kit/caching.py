@@ -54,6 +54,8 @@ __all__ = [
     "check_cache_format",
     "set_aside",
     "read_json_entry",
+    "read_keyed_row",
+    "write_keyed_row",
 ]
 
 DIGEST_CHARS = 12
@@ -254,3 +256,18 @@ def read_json_entry(path: str | os.PathLike) -> Any:
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         set_aside(path, f"not valid JSON: {exc}")
         return None
+
+
+def read_keyed_row(path: str | os.PathLike, key: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The ``row`` of an entry written by :func:`write_keyed_row` for this very ``key``; ``None`` when there is no
+    such file, it is damaged (then set aside) or it holds another key (as JSON compares it: non-JSON values via
+    ``str``)."""
+    record = read_json_entry(path)
+    if isinstance(record, dict) and record.get("key") == json.loads(json.dumps(key, default=str)):
+        return dict(record["row"])
+    return None
+
+
+def write_keyed_row(path: str | os.PathLike, key: Mapping[str, Any], row: Mapping[str, Any]) -> Path:
+    """Write ``{"key": key, "row": row}`` to ``path`` atomically (read back by :func:`read_keyed_row`)."""
+    return atomic_write_json(path, {"key": key, "row": row})

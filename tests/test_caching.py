@@ -18,8 +18,10 @@ from infae_kit.caching import (
     key_digest,
     matrix_sha256,
     read_json_entry,
+    read_keyed_row,
     safe_name,
     set_aside,
+    write_keyed_row,
 )
 
 
@@ -87,6 +89,16 @@ def test_a_cache_folder_warns_once_about_entries_of_another_format(tmp_path):
         check_cache_format(folder, "cells", 2, "*.json")  # recorded: no second warning
     with pytest.warns(CacheFormatWarning, match="in format 2; this version of infae_kit writes format 3"):
         check_cache_format(folder, "cells", 3, "*.json")
+
+
+def test_keyed_rows_read_back_only_for_their_own_key(tmp_path):
+    path = tmp_path / "cell.json"
+    key = {"format": 1, "data": {"n_users": 3}, "path": tmp_path}  # a non-JSON value compares through str
+    assert read_keyed_row(path, key) is None
+    write_keyed_row(path, key, {"HR@10": 12.5})
+    assert read_keyed_row(path, key) == {"HR@10": 12.5}
+    assert read_keyed_row(path, dict(key, format=2)) is None
+    assert path.exists()  # another key leaves the entry in place
 
 
 def test_damaged_entries_are_set_aside_and_read_as_missing(tmp_path):

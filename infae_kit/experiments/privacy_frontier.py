@@ -49,14 +49,21 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from infae_kit.caching import check_cache_format, data_name, dataset_fingerprint, entry_path, read_json_entry
+from infae_kit.caching import (
+    check_cache_format,
+    data_name,
+    dataset_fingerprint,
+    entry_path,
+    read_keyed_row,
+    write_keyed_row,
+)
 from infae_kit.checks import binary_interactions, check_fraction, is_int, is_real
 from infae_kit.distill import DistillConfig, distill_cached
 from infae_kit.errors import ParameterError
 from infae_kit.evaluation.protocol import evaluate_model
 from infae_kit.evaluation.selection import tune_and_evaluate
 from infae_kit.experiments.privacy import ModelRelease, attack_point, draw_targets
-from infae_kit.io_utils import atomic_write_json, progress_bar
+from infae_kit.io_utils import progress_bar
 from infae_kit.models.infinite_ae import PAPER_LAMBDA_GRID, InfiniteAE, tune_and_evaluate_infinite_ae
 
 if TYPE_CHECKING:
@@ -227,13 +234,6 @@ def _targets_sha256(targets: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(targets, dtype=np.int64).tobytes()).hexdigest()
 
 
-def _cached(path: Path, key: dict[str, Any]) -> dict[str, Any] | None:
-    record = read_json_entry(path)
-    if isinstance(record, dict) and record.get("key") == json.loads(json.dumps(key, default=str)):
-        return dict(record["row"])
-    return None
-
-
 def _attack_fields(row: dict[str, Any]) -> dict[str, Any]:
     return {"deanonymized_percent": float(row["percent"]), "recovered_percent": float(row["recovered_percent"]),
             "targets": int(row["targets"]), "correct": int(row["correct"])}
@@ -319,13 +319,13 @@ def privacy_frontier(
     full_lambdas = [float(v) for v in full_lambdas]
     key = {**base_key, "kind": "full", "lambdas": full_lambdas}
     path = entry_path(folder, f"{name}-full", key, ".json")
-    full = _cached(path, key)
+    full = read_keyed_row(path, key)
     if full is None:
         t = time.perf_counter()
         report = tune_and_evaluate_infinite_ae(data, full_lambdas, progress=False)
         full = {"lambda": float(report.best_value), **_test_fields(report.test_metrics),
                 "seconds": time.perf_counter() - t}
-        atomic_write_json(path, {"key": key, "row": full})
+        write_keyed_row(path, key, full)
         timings["full"] = full["seconds"]
     reference = full[f"test_{QUALITY_METRIC}"]
 
@@ -338,7 +338,7 @@ def privacy_frontier(
         raise ParameterError(f"control_lambdas must be a non-empty list of finite λ >= 0, got {grid}.")
     key = {**base_key, "kind": "control", "lambdas": grid}
     path = entry_path(folder, f"{name}-control", key, ".json")
-    control = _cached(path, key)
+    control = read_keyed_row(path, key)
     if control is None:
         t = time.perf_counter()
         others = np.setdiff1d(np.arange(X.shape[0]), targets)
@@ -346,7 +346,7 @@ def privacy_frontier(
         point = attack_point(X, ModelRelease("control", tuning.model, targets), fraction_revealed, noise, seed=int(seed))
         control = {"users": int(others.size), "lambda": float(tuning.best_value), **_test_fields(tuning.test_metrics),
                    **_attack_fields(point), "seconds": time.perf_counter() - t}
-        atomic_write_json(path, {"key": key, "row": control})
+        write_keyed_row(path, key, control)
         timings["control"] = control["seconds"]
     control["quality_percent"] = quality(control)
 
@@ -356,7 +356,7 @@ def privacy_frontier(
     for config in bar:
         key = {**base_key, "kind": "distill-cf", "config": config.to_dict()}
         path = entry_path(folder, f"{name}-mu{config.budget}-g{config.gamma}-t{config.tau:g}", key, ".json")
-        row = _cached(path, key)
+        row = read_keyed_row(path, key)
         if row is not None:
             n_cached += 1
             row.update(seconds=0.0, from_cache=True)
@@ -375,7 +375,7 @@ def privacy_frontier(
                    "distill_seconds": float(result.timings.get("total", float("nan"))),
                    "distill_from_cache": bool(from_cache)}
             row["seconds"] = time.perf_counter() - t
-            atomic_write_json(path, {"key": key, "row": row})
+            write_keyed_row(path, key, row)
             timings["settings"] += row["seconds"]
             row["from_cache"] = False
         row["quality_percent"] = quality(row)

@@ -38,7 +38,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import time
@@ -49,11 +48,11 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from infae_kit.caching import check_cache_format, dataset_fingerprint, entry_path, read_json_entry
+from infae_kit.caching import check_cache_format, dataset_fingerprint, entry_path, read_keyed_row, write_keyed_row
 from infae_kit.checks import check_seed
 from infae_kit.errors import ParameterError
 from infae_kit.evaluation.selection import tune_and_evaluate
-from infae_kit.io_utils import atomic_write_json, progress_bar
+from infae_kit.io_utils import progress_bar
 from infae_kit.models.baselines import EASE, EASE_LAMBDA_GRID
 from infae_kit.models.infinite_ae import InfiniteAE
 
@@ -363,7 +362,7 @@ def run_cell(data: RecDataset, source: str, n_users: int | None, model: str, *, 
     ``data`` must already carry the noise the cell is about (:func:`noisy_dataset`); ``noise`` is recorded and is
     part of the cache key, with ``data``'s :func:`~infae_kit.caching.dataset_fingerprint` (pass it as
     ``fingerprint`` when it is known already: it hashes the whole train matrix). A cell file that cannot be
-    read is set aside and the cell recomputed (:func:`infae_kit.caching.read_json_entry`).
+    read is set aside and the cell recomputed (:func:`infae_kit.caching.read_keyed_row`).
 
     Returns:
         A flat row: ``source, n_users, noise, model, lambda, rows, interactions, mass, val_<metric>…,
@@ -375,9 +374,9 @@ def run_cell(data: RecDataset, source: str, n_users: int | None, model: str, *, 
     key = _cell_key(data, source, n_users, noise, model, settings,
                     dataset_fingerprint(data) if fingerprint is None else fingerprint)
     path = _cell_path(cache_dir, key)
-    record = read_json_entry(path)
-    if isinstance(record, dict) and record.get("key") == json.loads(json.dumps(key, default=str)):
-        return dict(record["row"], from_cache=True)
+    cached = read_keyed_row(path, key)
+    if cached is not None:
+        return dict(cached, from_cache=True)
     t0 = time.perf_counter()
     rows, info = training_rows(data, source, n_users, settings, cache_dir=cache_dir, progress=progress)
     if model == "infae":
@@ -398,7 +397,7 @@ def run_cell(data: RecDataset, source: str, n_users: int | None, model: str, *, 
     for extra in ("best_lambda", "best_step"):
         if info.get(extra) is not None:
             row[f"distill_{extra}"] = info[extra]
-    atomic_write_json(path, {"key": key, "row": row})
+    write_keyed_row(path, key, row)
     return dict(row, from_cache=False)
 
 
