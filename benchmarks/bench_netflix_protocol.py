@@ -75,7 +75,7 @@ def _evaluated_subsets(args):
     import dataclasses
 
     from infae_kit.data import load_dataset
-    from infae_kit.models.landmark import evaluation_users
+    from infae_kit.models.landmark import evaluated_and_selection_users
 
     data = load_dataset(args.dataset, seed=args.seed)
 
@@ -86,12 +86,8 @@ def _evaluated_subsets(args):
         sub._auc_negatives_cache[(50, 42)] = negatives
         return sub
 
-    # The evaluated users and AUC negatives of tune_and_evaluate_landmark(eval_users=…, eval_seed=0).
-    # None means all of them (a dataset smaller than the sample).
-    users = evaluation_users(data.n_users, args.eval_users, 0)
-    users = np.arange(data.n_users) if users is None else users
-    pick = evaluation_users(len(users), args.val_users, 1)
-    val_users = users if pick is None else users[pick]
+    # The evaluated and λ-selection users of tune_and_evaluate_landmark(eval_users=…, select_users=…, eval_seed=0).
+    users, val_users = evaluated_and_selection_users(data.n_users, args.eval_users, args.val_users)
     return data, subset(users), subset(val_users)
 
 

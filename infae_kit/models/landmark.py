@@ -76,7 +76,8 @@ from infae_kit.models.ntk import (
 if TYPE_CHECKING:
     from infae_kit.data.dataset import RecDataset
 
-__all__ = ["LandmarkInfiniteAE", "LandmarkReport", "evaluation_users", "tune_and_evaluate_landmark"]
+__all__ = ["LandmarkInfiniteAE", "LandmarkReport", "evaluation_users", "evaluated_and_selection_users",
+           "tune_and_evaluate_landmark"]
 
 log = logging.getLogger(__name__)
 
@@ -283,6 +284,20 @@ def evaluation_users(n_users: int, eval_users: int | None, eval_seed: int = 0) -
     return np.sort(np.random.default_rng(eval_seed).choice(n_users, size=int(eval_users), replace=False))
 
 
+def evaluated_and_selection_users(n_users: int, eval_users: int | None, select_users: int | None,
+                                  eval_seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``(evaluated (e,), selection (s,))`` sorted user indices of :func:`tune_and_evaluate_landmark`.
+
+    ``evaluated`` is every user or the :func:`evaluation_users` sample of ``eval_users`` (seed ``eval_seed``);
+    ``selection``, whose validation items pick λ, is all of them or a seeded sample (seed ``eval_seed + 1``) of
+    ``select_users`` of them.
+    """
+    sample = evaluation_users(n_users, eval_users, eval_seed)
+    evaluated = np.arange(n_users) if sample is None else sample
+    pick = evaluation_users(len(evaluated), select_users, eval_seed + 1)
+    return evaluated, evaluated if pick is None else evaluated[pick]
+
+
 def _score_pass(context, targets, excluded, users: np.ndarray, weights, negatives, betas: dict, basis, spec, engine,
                 rows: int, ks, n_users: int, progress: bool, desc: str) -> dict:
     """One streamed pass over ``users`` scoring every β of ``betas``; returns ``{key: EvaluationResult}``.
@@ -408,12 +423,9 @@ def tune_and_evaluate_landmark(
     weights = propensity_weights_of(data) if weights is None else np.asarray(weights)
     if negatives is None and n_negatives:
         negatives = data.auc_negatives(n_negatives, negatives_seed)
-    sample = evaluation_users(n_users, eval_users, eval_seed)
+    evaluated, choosers = evaluated_and_selection_users(n_users, eval_users, select_users, eval_seed)
     start, stop = engine.local_users(n_users, engine.padded_block(block_users, n_users))
-    local = np.arange(start, stop) if sample is None else sample[(sample >= start) & (sample < stop)]
-    evaluated = np.arange(n_users) if sample is None else sample
-    choosers = evaluation_users(len(evaluated), select_users, eval_seed + 1)
-    choosers = evaluated if choosers is None else evaluated[choosers]
+    local = evaluated[(evaluated >= start) & (evaluated < stop)]
     local_choosers = choosers[(choosers >= start) & (choosers < stop)]
     timings["eval_setup"] = time.perf_counter() - t
 
