@@ -56,6 +56,7 @@ from infae_kit.models.landmark_basis import (
 from infae_kit.models.ntk import (
     B_STD,
     W_STD,
+    gram_matrix,
     ntk_matrix,
     sparse_gram_into,
     sparse_product_is_cheaper,
@@ -347,9 +348,8 @@ def accumulate_normal_equations(X: sp.csr_matrix, basis: LandmarkBasis, *,
 def landmark_kernel(basis: LandmarkBasis, depth: int = 1, w_std: float = W_STD, b_std: float = B_STD) -> np.ndarray:
     """``K_LL`` ``(m, m)`` float64, its Gram a sparse × sparse product when the cost model expects that cheaper."""
     rows = sp.csr_matrix(basis.sparse_rows_t.T, dtype=np.float64)
-    gram = None
-    if sparse_product_is_cheaper(rows, rows, y_column_counts=basis.column_counts):
-        gram = sparse_gram_into(rows, sp.csr_matrix(rows.T), np.empty((basis.m, basis.m)))
+    sparse = sparse_product_is_cheaper(rows, rows, y_column_counts=basis.column_counts)
+    gram = gram_matrix(rows, dtype=np.float64, sparse_product=True) if sparse else None
     return ntk_matrix(basis.rows, depth=depth, dtype="float64", w_std=w_std, b_std=b_std, gram=gram)
 
 
