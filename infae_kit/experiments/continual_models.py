@@ -68,7 +68,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from infae_kit.caching import check_cache_format, dataset_fingerprint, entry_path, read_json_entry
-from infae_kit.checks import parse_list
+from infae_kit.checks import non_negative_float, parse_list
 from infae_kit.data.dataset import RecDataset
 from infae_kit.distill import DistillConfig, distill, distill_cached
 from infae_kit.errors import ParameterError
@@ -96,6 +96,7 @@ __all__ = [
     "period_dataset",
     "period_summary",
     "run_continual",
+    "selection_users",
 ]
 
 STRATEGIES = ("individual", "joint", "ader", "distill-cf")
@@ -202,7 +203,7 @@ class ContinualResult:
     def metric_names(self) -> list[str]:
         """The metrics of the rows (``HR@k``, ``NDCG@k``, ``PSP@k``), in their order."""
         fixed = {"strategy", "period", "target_period", "n_users", "n_train_rows", "n_memory_rows", "lambda",
-                 "fit_s", "epochs"}
+                 "fit_s", "epochs", "n_validation_users", "validation"}
         return [k for k in self.rows[0] if k not in fixed] if self.rows else []
 
     def table(self) -> pd.DataFrame:
@@ -218,12 +219,18 @@ class ContinualResult:
             out[r["strategy"]].append(float(r[metric]))
         return out
 
-    def averages(self, periods: Iterable[int] | None = None) -> dict[str, dict[str, float]]:
-        """``{strategy: {metric: mean over periods}}`` (every period by default; each period weighs the same)."""
+    def averages(self, periods: Iterable[int] | None = None, *, validation: bool = False) -> dict[str, dict[str, float]]:
+        """``{strategy: {metric: mean over periods}}`` (every period by default; each period weighs the same).
+
+        ``validation=True`` averages the metrics of the validation users instead (runs with ``selection_share``
+        > 0; :func:`run_continual`)."""
         keep = None if periods is None else set(int(p) for p in periods)
+        if validation and self.rows and "validation" not in self.rows[0]:
+            raise ParameterError("these results have no validation users: run run_continual with selection_share > 0.")
         out = {}
         for s in self.strategies:
-            rows = [r for r in self.rows if r["strategy"] == s and (keep is None or r["period"] in keep)]
+            rows = [r["validation"] if validation else r for r in self.rows
+                    if r["strategy"] == s and (keep is None or r["period"] in keep)]
             out[s] = {m: float(np.mean([r[m] for r in rows])) for m in self.metric_names()} if rows else {}
         return out
 
@@ -243,12 +250,21 @@ def _split_fingerprint(split: PeriodSplit) -> dict[str, Any]:
             "n_periods": split.n_periods, "by": split.by}
 
 
-def _evaluate(model: MVAE, step, weights: np.ndarray, ks: Sequence[int]) -> dict[str, float]:
-    users = step.users
+def _evaluate(model: MVAE, step, users: np.ndarray, weights: np.ndarray, ks: Sequence[int]) -> dict[str, float]:
     context, targets = step.context[users], step.targets[users]
     acc = MetricAccumulator(targets, context, weights, None, ks)
     acc.add(slice(0, len(users)), model.predict(context), scores_writable=True)
     return acc.result().metrics
+
+
+def selection_users(users: np.ndarray, share: float, seed: int, period: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split a step's evaluated users into ``(validation, test)``: a seeded ``round(share · n)`` of them (at least
+    one when ``share > 0`` and ``n ≥ 2``) validate, the rest test; both sorted. ``share = 0`` gives
+    ``(empty, users)``."""
+    users = np.asarray(users, dtype=np.int64)
+    n_val = 0 if share <= 0 else min(max(int(round(share * users.size)), 1), users.size - 1)
+    order = np.random.default_rng([int(seed), int(period), 1]).permutation(users.size)
+    return np.sort(users[order[:n_val]]), np.sort(users[order[n_val:]])
 
 
 def _seen_items(split: PeriodSplit, t: int) -> np.ndarray:
@@ -264,11 +280,13 @@ def run_continual(
     mvae: dict[str, Any] | None = None,
     distill_config: DistillConfig | None = None,
     lambda_base: float = ADER_LAMBDA_BASE,
+    memory_weight: float = 1.0,
     warm_start: bool = True,
     evaluation: str = "next-period",
     eval_holdout: float = 0.2,
     distill_holdout: float = 0.1,
     ks: Sequence[int] = (10, 100),
+    selection_share: float = 0.0,
     seed: int = 0,
     cache_dir: str | Path | None = None,
     reuse: bool = True,
@@ -290,11 +308,17 @@ def run_continual(
         distill_config: DISTILL-CF's configuration; its ``budget`` is replaced by ``budget`` (default:
             ``DistillConfig(gamma=50, steps=100, support="topk")``).
         lambda_base: ADER's λ_base (:func:`ader_lambda`).
+        memory_weight: how many times each DISTILL-CF synthetic row counts in MVAE's loss, against 1 for a data
+            row (``ContinualMVAE.fit(row_weights=...)``); 1 trains them as ordinary rows.
         warm_start: start each period's model from the same strategy's previous model (continual fine-tuning).
         evaluation, eval_holdout: ``"next-period"`` or ``"fold-in"`` (and its held-out fraction), see
             :func:`infae_kit.experiments.continual.continual_steps`.
         distill_holdout: validation fraction of each summarised period (:func:`period_dataset`).
         ks: metric cut-offs.
+        selection_share: the share of each step's evaluated users set aside to **select** settings (e.g. 0.5):
+            the rows' metrics are then those of the other users, and each row's ``validation`` holds the metrics
+            of the selection users (:func:`selection_users`, seeded by ``seed`` and t, the same for every
+            strategy). 0 evaluates every user.
         seed: seeds the MVAEs (``seed + t``), the evaluation split (fold-in) and the distillation splits.
         cache_dir: if given, each strategy's rows are cached in ``cache_dir/continual/`` (keyed by the data and
             every setting that changes them) and DISTILL-CF summaries in ``cache_dir/distill_cache/``; a rerun
@@ -327,6 +351,9 @@ def run_continual(
         raise ParameterError(f"distill_config must be a DistillConfig, got {type(base_config).__name__}.")
     dconfig = dataclasses.replace(base_config, budget=budget)
     ader_lambda(lambda_base, 1, 1, 1, 1)  # validates lambda_base
+    memory_weight = non_negative_float("memory_weight", memory_weight, hint="1 trains the summary as ordinary rows.")
+    if not isinstance(selection_share, (int, float, np.floating)) or not 0.0 <= float(selection_share) < 1.0:
+        raise ParameterError(f"selection_share must be a fraction in [0, 1), e.g. 0.5, got {selection_share!r}.")
     if any(s in _MEMORY_STRATEGIES for s in strategies) and K < 3:
         raise ParameterError(f"ADER and DISTILL-CF remember period t−1 from t = 1 on; with {K} periods there is no "
                              "such step. Use at least 3 periods.")
@@ -341,10 +368,12 @@ def run_continual(
 
     steps = list(continual_steps(split, "individual", evaluation=evaluation, holdout=eval_holdout, seed=seed))
     weights = [propensity_weights(split.history(s.period)) for s in steps]
+    users = [selection_users(s.users, float(selection_share), seed, s.period) for s in steps]
     config = {"version": _CACHE_VERSION, "data": _split_fingerprint(split), "mvae": MVAE(**mvae).config(),
               "budget": budget, "lambda_base": float(lambda_base), "warm_start": bool(warm_start),
               "evaluation": evaluation, "eval_holdout": float(eval_holdout), "ks": [int(k) for k in ks],
-              "seed": int(seed), "distill": dconfig.to_dict(), "distill_holdout": float(distill_holdout)}
+              "seed": int(seed), "distill": dconfig.to_dict(), "distill_holdout": float(distill_holdout),
+              "memory_weight": memory_weight, "selection_share": float(selection_share)}
     config["mvae"].pop("seed", None)
     cache = (check_cache_format(Path(cache_dir) / "continual", "continual", _CACHE_VERSION, "*.json")
              if cache_dir is not None else None)
@@ -354,12 +383,14 @@ def run_continual(
         if cache is None:
             return None
         keys = ["version", "data", "mvae", "warm_start", "evaluation", "eval_holdout", "ks", "seed"]
+        if selection_share:
+            keys.append("selection_share")
         if strategy in _MEMORY_STRATEGIES:
             keys.append("budget")
         if strategy == "ader":
             keys.append("lambda_base")
         if strategy == "distill-cf":
-            keys += ["distill", "distill_holdout"]
+            keys += ["distill", "distill_holdout"] + (["memory_weight"] if memory_weight != 1.0 else [])
         return entry_path(cache, f"{split.name or 'data'}-{strategy}",
                           {"strategy": strategy, **{k: config[k] for k in keys}}, ".json")
 
@@ -389,9 +420,14 @@ def run_continual(
         return model, time.perf_counter() - t0
 
     def row(strategy, t, model, fit_s, n_train, n_memory, lam=None) -> dict[str, Any]:
-        return {"strategy": strategy, "period": t, "target_period": t + 1, "n_users": int(len(steps[t].users)),
-                "n_train_rows": int(n_train), "n_memory_rows": int(n_memory), "lambda": lam,
-                "fit_s": float(fit_s), "epochs": len(model.history_), **_evaluate(model, steps[t], weights[t], ks)}
+        validation, test = users[t]
+        out = {"strategy": strategy, "period": t, "target_period": t + 1, "n_users": int(len(test)),
+               "n_train_rows": int(n_train), "n_memory_rows": int(n_memory), "lambda": lam,
+               "fit_s": float(fit_s), "epochs": len(model.history_), **_evaluate(model, steps[t], test, weights[t], ks)}
+        if selection_share:
+            out["n_validation_users"] = int(len(validation))
+            out["validation"] = _evaluate(model, steps[t], validation, weights[t], ks)
+        return out
 
     bar = progress_bar(total=1 + len(todo) * (K - 2), desc="continual", enabled=progress)
     t_start = time.perf_counter()
@@ -435,7 +471,9 @@ def run_continual(
                 used_summaries.append(info)
                 binary = support.nnz == 0 or bool(np.all(support.data == 1.0))
                 stacked = sp.vstack([X, support], format="csr")
-                model, fit_s = train(t, stacked, prev, binarize=binary)
+                row_weights = (None if memory_weight == 1.0 else
+                               np.r_[np.ones(X.shape[0]), np.full(support.shape[0], memory_weight)])
+                model, fit_s = train(t, stacked, prev, binarize=binary, row_weights=row_weights)
                 rows.append(row(strategy, t, model, fit_s, X.shape[0], support.shape[0]))
             prev = model
             bar.update(1)

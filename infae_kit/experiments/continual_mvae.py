@@ -73,16 +73,18 @@ class Replay:
 
 class ContinualMVAE(MVAE):
     """:class:`~infae_kit.models.mvae.MVAE` for continual learning: :meth:`fit` also takes a :class:`Replay`
-    (ADER's exemplars with a distillation term) and ``binarize=False`` (soft rows, e.g. a DISTILL-CF support);
-    with neither it trains exactly as :class:`MVAE` does (same steps, same parameters)."""
+    (ADER's exemplars with a distillation term), ``binarize=False`` (soft rows, e.g. a DISTILL-CF support) and
+    ``row_weights`` (how much each row counts in the loss); with none of them it trains exactly as :class:`MVAE`
+    does (same steps, same parameters)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._replay: dict[str, Any] | None = None
+        self._row_weights: np.ndarray | None = None
         self._binarize = True
 
     def fit(self, X: Any, validation: Any = None, *, init_params: Any = None, init_step: int = 0,
-            replay: Replay | None = None, binarize: bool = True) -> "ContinualMVAE":
+            replay: Replay | None = None, binarize: bool = True, row_weights: Any = None) -> "ContinualMVAE":
         """Train on ``X``; see :meth:`~infae_kit.models.training.TrainedRecommender.fit` for ``validation``,
         ``init_params`` (warm start) and ``init_step`` (the annealing schedule continues).
 
@@ -94,14 +96,32 @@ class ContinualMVAE(MVAE):
                 are scored as users without held-out items (the early-stopping choice is unchanged).
             binarize: ``False`` keeps ``X``'s values (finite, ≥ 0) as soft counts in the multinomial
                 likelihood, e.g. for a DISTILL-CF support of values in [0, 1]; the default binarises.
+            row_weights: ``(n_users,)`` finite weights ≥ 0, one per row of ``X``: row u's loss counts
+                ``row_weights[u]`` times in its batch, ``Σ_u w_u ℓ(x_u) / (rows in the batch)``; e.g. a weight above 1
+                for the rows of a memory. ``None`` (every weight 1) trains as :class:`MVAE`. Not with ``replay``.
         """
         self._binarize = bool(binarize)
         try:
+            if row_weights is not None:
+                if replay is not None:
+                    raise ParameterError("row_weights and replay cannot be combined: a replay weighs its rows "
+                                         "through replay.weight.")
+                self._row_weights = self._check_row_weights(row_weights, X)
             if replay is not None:
                 X, validation = self._with_replay(X, validation, replay)
             return super().fit(X, validation, init_params=init_params, init_step=init_step)
         finally:
-            self._replay, self._binarize = None, True
+            self._replay, self._row_weights, self._binarize = None, None, True
+
+    @staticmethod
+    def _check_row_weights(row_weights: Any, X: Any) -> np.ndarray:
+        w = np.asarray(row_weights, dtype=np.float64)
+        n_rows = getattr(X, "shape", (None,))[0]
+        if w.shape != (n_rows,):
+            raise ParameterError(f"row_weights must hold one weight per row of X ({n_rows}), got shape {w.shape}.")
+        if not np.all(np.isfinite(w)) or np.any(w < 0):
+            raise ParameterError("row_weights must be finite and ≥ 0.")
+        return w.astype(np.float32)
 
     def _with_replay(self, X, validation, replay: Replay):
         if not isinstance(replay, Replay):
@@ -159,6 +179,8 @@ class ContinualMVAE(MVAE):
         return np.concatenate([new, old])[np.argsort(position, kind="stable")]
 
     def _batch_extra(self, rows: np.ndarray, mask: np.ndarray) -> dict[str, Any] | None:
+        if self._row_weights is not None:
+            return {"row_weights": np.where(mask > 0, self._row_weights[rows], 0.0).astype(np.float32)}
         replay = self._replay
         if replay is None:
             return None
@@ -172,6 +194,10 @@ class ContinualMVAE(MVAE):
     def _batch_loss(self, params, x, mask, key, step, extra):
         if extra is None:
             return super()._batch_loss(params, x, mask, key, step, extra)
+        if "row_weights" in extra:
+            elbo, _ = self._row_losses(params, x, key, step)
+            return (jnp.sum(extra["row_weights"] * elbo) / jnp.maximum(jnp.sum(mask), 1.0)
+                    + self._l2_penalty(params))
         elbo, logits = self._row_losses(params, x, key, step)
         new = extra["is_new"]
         old = mask - new
