@@ -3,6 +3,7 @@ strategies' average next-period performance, their per-period curves, the period
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
@@ -10,12 +11,14 @@ import numpy as np
 from infae_kit.evaluation.results import markdown_table
 from infae_kit.experiments.continual import PeriodSplit
 from infae_kit.experiments.continual_models import STRATEGIES, ContinualResult, active_rows
+from infae_kit.experiments.continual_selection import ContinualSelection
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = ["STRATEGY_NAMES", "plot_continual_averages", "plot_continual_per_period", "periods_table",
-           "averages_table", "memories_table"]
+           "averages_table", "memories_table", "selection_table", "claim_table", "plot_memory_weight",
+           "plot_memory_probe"]
 
 STRATEGY_NAMES = {"individual": "Individual", "joint": "Joint", "ader": "ADER", "distill-cf": "DISTILL-CF"}
 """Display names of :data:`~infae_kit.experiments.continual_models.STRATEGIES`."""
@@ -129,3 +132,112 @@ def memories_table(result: ContinualResult) -> str:
         rows = [[t + 1, "—", "—", *summary_cells(s)] for t, s in sorted(summaries.items())]
     return markdown_table(["period t", "ADER λ_t", "items seen before → now", "users of t−1",
                            "DISTILL-CF val HR@100: random users → summary"], rows, align=["l"] * 5)
+
+
+def _setting_label(setting: Mapping[str, Any]) -> str:
+    names = {"lambda_base": "λ_base", "memory_weight": "weight", "support": "", "gamma": "γ", "tau": "τ"}
+    return ", ".join(f"{names[k]} {v:g}" if isinstance(v, (int, float)) else str(v) for k, v in setting.items()) or "—"
+
+
+def selection_table(selection: ContinualSelection, metrics: Sequence[str]) -> str:
+    """Markdown table of every (strategy, setting) of a :func:`~infae_kit.experiments.continual_selection.
+    select_continual` run: the validation metric that chose, and the test metrics; the chosen rows in bold."""
+    rows = []
+    for c in selection.candidates:
+        mark = (lambda x: f"**{x}**") if c["chosen"] else (lambda x: x)
+        rows.append([mark(STRATEGY_NAMES.get(c["strategy"], c["strategy"])), mark(_setting_label(c["setting"])),
+                     mark(f"{c['validation'][selection.metric]:.2f}"), *(mark(f"{c['test'][m]:.2f}") for m in metrics)])
+    return markdown_table(["strategy", "setting", f"validation {selection.metric}", *(f"test {m}" for m in metrics)],
+                          rows, align=["l", "l"] + ["r"] * (1 + len(metrics)))
+
+
+def claim_table(claim: Mapping[str, Mapping[str, Any]]) -> str:
+    """Markdown table of :func:`~infae_kit.experiments.continual_selection.ordering_claim`: a row per metric with
+    the three means, the paired differences (± standard error) and whether DISTILL-CF ≥ ADER ≥ Individual holds."""
+    def pm(value: float, sem: float | None) -> str:
+        return f"{value:+.2f}" + (f" ± {sem:.2f}" if sem is not None else "")
+
+    rows = [[m, f"{c['distill-cf']:.2f}", f"{c['ader']:.2f}", f"{c['individual']:.2f}",
+             pm(c["paired_diff_distill_minus_ader"], c["paired_diff_sem"]),
+             f"{c['periods_distill_ge_ader']} / {c['periods_compared']}",
+             pm(c["paired_diff_ader_minus_individual"], c["paired_diff_ader_minus_individual_sem"]),
+             "holds" if c["holds"] else "does not hold"]
+            for m, c in claim.items()]
+    return markdown_table(["metric", "DISTILL-CF", "ADER", "Individual", "DISTILL-CF − ADER", "periods DISTILL-CF ≥ ADER",
+                           "ADER − Individual", "DISTILL-CF ≥ ADER ≥ Individual"], rows)
+
+
+def plot_memory_weight(selection: ContinualSelection, metric: str, title: str = "") -> Figure:
+    """DISTILL-CF's test ``metric`` against the weight of its synthetic rows in MVAE's loss, a line per
+    summary (support, γ, τ), with ADER's chosen setting and Individual as horizontal lines; the chosen
+    DISTILL-CF setting circled.
+
+    Args:
+        selection: :func:`~infae_kit.experiments.continual_selection.select_continual`'s result.
+        metric: a test metric (``NDCG@10``, …).
+        title: the figure's title.
+    """
+    import matplotlib.pyplot as plt
+
+    colors = _colors()
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    lines: dict[str, list[tuple[float, float, bool]]] = {}
+    for c in selection.candidates:
+        if c["strategy"] != "distill-cf":
+            continue
+        rest = {k: v for k, v in c["setting"].items() if k != "memory_weight"}
+        lines.setdefault(_setting_label(rest), []).append(
+            (float(c["setting"].get("memory_weight", 1.0)), c["test"][metric], c["chosen"]))
+    markers = itertools.cycle("osD^v")
+    for label, points in lines.items():
+        points.sort()
+        w, v, chosen = zip(*points)
+        ax.plot(w, v, marker=next(markers), label=f"DISTILL-CF, {label}")
+        for wi, vi, ci in points:
+            if ci:
+                ax.plot([wi], [vi], marker="o", ms=14, mfc="none", mec="black")
+    for s in ("ader", "individual", "joint"):
+        chosen = [c for c in selection.candidates if c["strategy"] == s and c["chosen"]]
+        if chosen:
+            ax.axhline(chosen[0]["test"][metric], color=colors[s], ls="--", lw=1.2,
+                       label=f"{STRATEGY_NAMES[s]}" + (f" ({_setting_label(chosen[0]['setting'])})"
+                                                        if chosen[0]["setting"] else ""))
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("weight of a synthetic row in MVAE's loss (a data row: 1)")
+    ax.set_ylabel(f"test {metric} (%)")
+    ax.legend(fontsize=7)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_memory_probe(rows: Sequence[Mapping[str, Any]], metric: str, title: str = "") -> Figure:
+    """Each model fitted on each memory alone (:func:`~infae_kit.experiments.continual_memory.memory_probe`):
+    the validation ``metric`` averaged over the summarised periods (bars, ± standard error over periods), a
+    panel per model.
+
+    Args:
+        rows: :func:`~infae_kit.experiments.continual_memory.memory_probe`'s rows.
+        metric: e.g. ``HR@100``.
+        title: the figure's title.
+    """
+    import matplotlib.pyplot as plt
+
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    memories = list(dict.fromkeys(r["memory"] for r in rows))
+    fig, axes = plt.subplots(1, len(models), figsize=(4.2 * len(models), 3.6), squeeze=False)
+    palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, model in zip(axes[0], models):
+        for j, memory in enumerate(memories):
+            values = np.array([r[metric] for r in rows if r["model"] == model and r["memory"] == memory])
+            sem = values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else 0.0
+            ax.bar(j, values.mean(), yerr=sem, capsize=3, color=palette[j % len(palette)])
+            ax.text(j, values.mean() / 2, f"{values.mean():.1f}", ha="center", va="center", fontsize=8, color="white")
+        ax.set_xticks(range(len(memories)), memories, rotation=15)
+        ax.set_title(f"{model} fitted on the memory alone")
+        ax.set_ylabel(f"validation {metric} (%)")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
