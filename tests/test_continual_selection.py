@@ -8,14 +8,23 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from infae_kit.caching import DamagedCacheWarning
 from infae_kit.data import load_dataset
 from infae_kit.distill import DistillConfig
 from infae_kit.errors import ParameterError
 from infae_kit.experiments import continual as C
 from infae_kit.experiments import continual_models as CM
+from infae_kit.experiments.continual_memory import (
+    memory_probe,
+    probe_averages,
+    row_profile,
+)
 from infae_kit.experiments.continual_mvae import ContinualMVAE, Replay
-from infae_kit.experiments.continual_memory import memory_probe, probe_averages, row_profile
-from infae_kit.experiments.continual_selection import continual_grid, ordering_claim, select_continual
+from infae_kit.experiments.continual_selection import (
+    continual_grid,
+    ordering_claim,
+    select_continual,
+)
 
 TINY = dict(latent_size=8, hidden_size=16, batch_size=32, epochs=2, learning_rate=0.01)
 
@@ -202,8 +211,17 @@ def test_memory_probe_fits_both_models_on_each_memory(split, tmp_path):
         assert all(r["lambda"] in dconfig.val_lambdas for r in mine if r["model"] == "∞-AE")
         assert all(r["lambda"] is None for r in mine if r["model"] == "MVAE")
     # the summary is the continual loop's: read from the same cache
-    support, info = CM.period_summary(split, 0, dconfig, cache_dir=tmp_path)
+    _, info = CM.period_summary(split, 0, dconfig, cache_dir=tmp_path / "distill_cache")
     assert info["from_cache"]
+    # a rerun reads every period's rows from the cache; a damaged entry is set aside and recomputed
+    assert memory_probe(split, dconfig, mvae=TINY, periods=[0, 1], cache_dir=tmp_path) == rows
+    (entry,) = (tmp_path / "continual_probe").glob("*-p1-*.json")
+    entry.write_text('{"key": ')
+    with pytest.warns(DamagedCacheWarning, match=entry.name):
+        healed = memory_probe(split, dconfig, mvae=TINY, periods=[0, 1], cache_dir=tmp_path)
+    assert [r["period"] for r in healed] == [r["period"] for r in rows]
+    assert [r["HR@100"] for r in healed if r["model"] == "∞-AE"] == pytest.approx(
+        [r["HR@100"] for r in rows if r["model"] == "∞-AE"], abs=1e-6)
     avg = probe_averages(rows, "HR@100")
     for model in ("∞-AE", "MVAE"):
         by = {(r["period"], r["memory"]): r["HR@100"] for r in rows if r["model"] == model}

@@ -10,7 +10,11 @@ import numpy as np
 
 from infae_kit.evaluation.results import markdown_table
 from infae_kit.experiments.continual import PeriodSplit
-from infae_kit.experiments.continual_models import STRATEGIES, ContinualResult, active_rows
+from infae_kit.experiments.continual_models import (
+    STRATEGIES,
+    ContinualResult,
+    active_rows,
+)
 from infae_kit.experiments.continual_selection import ContinualSelection
 
 if TYPE_CHECKING:
@@ -169,7 +173,7 @@ def claim_table(claim: Mapping[str, Mapping[str, Any]]) -> str:
 
 def plot_memory_weight(selection: ContinualSelection, metric: str, title: str = "") -> Figure:
     """DISTILL-CF's test ``metric`` against the weight of its synthetic rows in MVAE's loss, a line per
-    summary (support, γ, τ), with ADER's chosen setting and Individual as horizontal lines; the chosen
+    summary (support, γ, τ), with ADER's chosen setting, Individual and Joint as black and grey lines; the chosen
     DISTILL-CF setting circled.
 
     Args:
@@ -179,8 +183,7 @@ def plot_memory_weight(selection: ContinualSelection, metric: str, title: str = 
     """
     import matplotlib.pyplot as plt
 
-    colors = _colors()
-    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    fig, ax = plt.subplots(figsize=(8.4, 3.8))
     lines: dict[str, list[tuple[float, float, bool]]] = {}
     for c in selection.candidates:
         if c["strategy"] != "distill-cf":
@@ -189,54 +192,64 @@ def plot_memory_weight(selection: ContinualSelection, metric: str, title: str = 
         lines.setdefault(_setting_label(rest), []).append(
             (float(c["setting"].get("memory_weight", 1.0)), c["test"][metric], c["chosen"]))
     markers = itertools.cycle("osD^v")
-    for label, points in lines.items():
+    shades = plt.get_cmap("viridis")(np.linspace(0.1, 0.85, max(len(lines), 1)))
+    all_weights: set[float] = set()
+    for (label, points), color in zip(lines.items(), shades):
         points.sort()
-        w, v, chosen = zip(*points)
-        ax.plot(w, v, marker=next(markers), label=f"DISTILL-CF, {label}")
+        w, v, _ = zip(*points)
+        all_weights.update(w)
+        ax.plot(w, v, marker=next(markers), color=color, label=f"DISTILL-CF, {label}")
         for wi, vi, ci in points:
             if ci:
                 ax.plot([wi], [vi], marker="o", ms=14, mfc="none", mec="black")
-    for s in ("ader", "individual", "joint"):
+    for s, style in (("ader", ("black", "--")), ("individual", ("0.45", ":")), ("joint", ("0.45", "-."))):
         chosen = [c for c in selection.candidates if c["strategy"] == s and c["chosen"]]
         if chosen:
-            ax.axhline(chosen[0]["test"][metric], color=colors[s], ls="--", lw=1.2,
+            ax.axhline(chosen[0]["test"][metric], color=style[0], ls=style[1], lw=1.2,
                        label=f"{STRATEGY_NAMES[s]}" + (f" ({_setting_label(chosen[0]['setting'])})"
                                                         if chosen[0]["setting"] else ""))
     ax.set_xscale("log", base=2)
+    if all_weights:
+        ax.set_xticks(sorted(all_weights), [f"{w:g}" for w in sorted(all_weights)])
+        ax.minorticks_off()
     ax.set_xlabel("weight of a synthetic row in MVAE's loss (a data row: 1)")
     ax.set_ylabel(f"test {metric} (%)")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     if title:
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
 
 
-def plot_memory_probe(rows: Sequence[Mapping[str, Any]], metric: str, title: str = "") -> Figure:
+def plot_memory_probe(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str], title: str = "") -> Figure:
     """Each model fitted on each memory alone (:func:`~infae_kit.experiments.continual_memory.memory_probe`):
-    the validation ``metric`` averaged over the summarised periods (bars, ± standard error over periods), a
-    panel per model.
+    the validation metric averaged over the summarised periods (bars, ± standard error over periods); a row of
+    panels per metric, a column per model (shared y axis within a row).
 
     Args:
         rows: :func:`~infae_kit.experiments.continual_memory.memory_probe`'s rows.
-        metric: e.g. ``HR@100``.
+        metrics: e.g. ``["NDCG@10", "HR@100"]``.
         title: the figure's title.
     """
     import matplotlib.pyplot as plt
 
     models = list(dict.fromkeys(r["model"] for r in rows))
     memories = list(dict.fromkeys(r["memory"] for r in rows))
-    fig, axes = plt.subplots(1, len(models), figsize=(4.2 * len(models), 3.6), squeeze=False)
+    fig, axes = plt.subplots(len(metrics), len(models), figsize=(4.2 * len(models), 3.0 * len(metrics)),
+                             squeeze=False, sharey="row")
     palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for ax, model in zip(axes[0], models):
-        for j, memory in enumerate(memories):
-            values = np.array([r[metric] for r in rows if r["model"] == model and r["memory"] == memory])
-            sem = values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else 0.0
-            ax.bar(j, values.mean(), yerr=sem, capsize=3, color=palette[j % len(palette)])
-            ax.text(j, values.mean() / 2, f"{values.mean():.1f}", ha="center", va="center", fontsize=8, color="white")
-        ax.set_xticks(range(len(memories)), memories, rotation=15)
-        ax.set_title(f"{model} fitted on the memory alone")
-        ax.set_ylabel(f"validation {metric} (%)")
+    for i, metric in enumerate(metrics):
+        for ax, model in zip(axes[i], models):
+            for j, memory in enumerate(memories):
+                values = np.array([r[metric] for r in rows if r["model"] == model and r["memory"] == memory])
+                sem = values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else 0.0
+                ax.bar(j, values.mean(), yerr=sem, capsize=3, color=palette[j % len(palette)])
+                ax.text(j, values.mean() / 2, f"{values.mean():.1f}", ha="center", va="center", fontsize=8,
+                        color="white")
+            ax.set_xticks(range(len(memories)), memories if i == len(metrics) - 1 else [""] * len(memories),
+                          rotation=12)
+            ax.set_title(f"{model} fitted on the memory alone" if i == 0 else "")
+            ax.set_ylabel(f"validation {metric} (%)" if model == models[0] else "")
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()

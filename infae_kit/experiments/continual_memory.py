@@ -23,6 +23,7 @@ from typing import Any, Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from infae_kit.caching import check_cache_format, dataset_fingerprint, entry_path, read_keyed_row, write_keyed_row
 from infae_kit.distill import DistillConfig
 from infae_kit.distill.config import SELECT_BY
 from infae_kit.distill.loop import initial_prior
@@ -39,6 +40,7 @@ __all__ = ["MEMORIES", "PROBE_MODELS", "memory_probe", "probe_averages", "row_pr
 MEMORIES = ("random real users", "summary", "all users")
 """What :func:`memory_probe` fits each model on."""
 PROBE_MODELS = ("∞-AE", "MVAE")
+_CACHE_VERSION = 1  # bump when a cached probe row changes meaning
 
 
 def row_profile(X: Any) -> dict[str, float]:
@@ -83,7 +85,10 @@ def memory_probe(split: PeriodSplit, config: DistillConfig, *, mvae: dict[str, A
         periods: the periods p summarised (default: 0..K−3, those the continual loop summarises).
         holdout, seed: of the period's split into distillation train and validation (:func:`period_dataset`).
         ks: metric cut-offs.
-        cache_dir: where the continual loop keeps its summaries (``<output>/distill_cache``).
+        cache_dir: the continual loop's cache folder: the summaries are read from (or written to)
+            ``cache_dir/distill_cache`` as :func:`~infae_kit.experiments.continual_models.run_continual` keeps them,
+            and each period's probe rows are kept in ``cache_dir/continual_probe`` (a rerun with the same
+            settings fits nothing; a damaged entry is set aside and recomputed).
 
     Returns:
         One dict per (period, model, memory): ``period``, ``model`` (:data:`PROBE_MODELS`), ``memory``
@@ -94,10 +99,23 @@ def memory_probe(split: PeriodSplit, config: DistillConfig, *, mvae: dict[str, A
     if not periods:
         raise ParameterError("periods is empty: name at least one period to probe.")
     mvae = {k: v for k, v in dict(mvae).items() if k not in ("seed", "progress")}
+    ContinualMVAE(**mvae)  # validates the configuration before anything runs
+    cache = (check_cache_format(Path(cache_dir) / "continual_probe", "continual-probe", _CACHE_VERSION, "*.json")
+             if cache_dir is not None else None)
     out = []
     for p in periods:
         data = period_dataset(split, p, holdout, seed)
-        support, _ = period_summary(split, p, config, holdout=holdout, seed=seed, cache_dir=cache_dir)
+        key = {"version": _CACHE_VERSION, "data": dataset_fingerprint(data), "validation": dataset_fingerprint(data.val),
+               "distill": config.to_dict(), "mvae": ContinualMVAE(**mvae).config(), "holdout": float(holdout),
+               "seed": int(seed), "ks": [int(k) for k in ks], "period": int(p)}
+        path = entry_path(cache, f"{split.name or 'data'}-p{p}", key, ".json") if cache is not None else None
+        saved = read_keyed_row(path, key) if path is not None else None
+        if saved is not None:
+            out += saved["rows"]
+            continue
+        first = len(out)
+        support, _ = period_summary(split, p, config, holdout=holdout, seed=seed,
+                                    cache_dir=Path(cache_dir) / "distill_cache" if cache_dir is not None else None)
         _, start = initial_prior(data.train, config.budget, config.seed)
         users = np.flatnonzero(np.diff(data.val.indptr) > 0)
         context, targets = data.train[users], data.val[users]
@@ -115,7 +133,9 @@ def memory_probe(split: PeriodSplit, config: DistillConfig, *, mvae: dict[str, A
             for name, lam, metrics in (("∞-AE", best[0], best[1]),
                                        ("MVAE", None, _scores(model, context, targets, weights, ks))):
                 out.append({"period": p, "model": name, "memory": memory, "rows": int(rows.shape[0]),
-                            "lambda": lam, "n_users": int(len(users)), **metrics})
+                            "lambda": lam, "n_users": len(users), **metrics})
+        if path is not None:
+            write_keyed_row(path, key, {"rows": out[first:]})
     return out
 
 

@@ -29,7 +29,11 @@ from infae_kit.checks import parse_list
 from infae_kit.distill import DistillConfig
 from infae_kit.errors import ParameterError
 from infae_kit.experiments.continual import PeriodSplit
-from infae_kit.experiments.continual_models import STRATEGIES, ContinualResult, run_continual
+from infae_kit.experiments.continual_models import (
+    STRATEGIES,
+    ContinualResult,
+    run_continual,
+)
 
 __all__ = [
     "CLAIM_ORDER",
