@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 
-import jax
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -24,21 +23,8 @@ from infae_kit.models.mvae import MVAE
 from infae_kit.caching import DamagedCacheWarning
 from infae_kit.data import load_dataset
 from infae_kit.distill import DistillConfig
+from continual_fixtures import TINY, max_param_diff
 from infae_kit.errors import DataError, ParameterError
-
-TINY = dict(latent_size=8, hidden_size=16, batch_size=32, epochs=2, learning_rate=0.01)
-
-
-@pytest.fixture(scope="module")
-def split():
-    data = load_dataset("synthetic", n_users=160, n_items=120, mean_interactions=12, seed=1)  # ≥ 50 AUC negatives
-    return C.split_into_periods(data, 4)
-
-
-@pytest.fixture(scope="module")
-def small_matrix() -> sp.csr_matrix:
-    rng = np.random.default_rng(0)
-    return sp.csr_matrix((rng.random((40, 30)) < 0.25).astype(np.float32))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -110,9 +96,6 @@ def test_teacher_targets_are_softmax_over_old_items_times_row_size():
 # ---------------------------------------------------------------------------------------------------------
 # MVAE's warm start; ContinualMVAE's replay and soft rows
 # ---------------------------------------------------------------------------------------------------------
-def _max_param_diff(a, b) -> float:
-    return max(float(np.abs(np.asarray(x) - np.asarray(y)).max())
-               for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)))
 
 
 @pytest.mark.slow  # one of the slowest unit tests: in make test, not in make test-fast
@@ -122,8 +105,8 @@ def test_warm_start_continues_from_the_given_parameters(small_matrix):
     tiny_lr = {**TINY, "learning_rate": 1e-9}
     warm = MVAE(**tiny_lr, seed=1).fit(small_matrix, init_params=source.params_, init_step=source.steps_run_)
     cold = MVAE(**tiny_lr, seed=1).fit(small_matrix)
-    assert _max_param_diff(warm.params_, source.params_) < 1e-6
-    assert _max_param_diff(cold.params_, source.params_) > 1e-2
+    assert max_param_diff(warm.params_, source.params_) < 1e-6
+    assert max_param_diff(cold.params_, source.params_) > 1e-2
     np.testing.assert_allclose(warm.predict(small_matrix), source.predict(small_matrix), atol=1e-4)
     # the step counter (KL annealing) continues: 2 epochs of ceil(40 / 32) = 2 batches after source's 5 × 2
     assert source.steps_run_ == 10 and warm.steps_run_ == 14 and cold.steps_run_ == 4
@@ -180,7 +163,7 @@ def test_soft_rows_are_kept_only_when_asked(small_matrix):
     b = MVAE(**TINY).fit(small_matrix)
     np.testing.assert_allclose(a.predict(small_matrix), b.predict(small_matrix), rtol=1e-5, atol=1e-5)
     c = ContinualMVAE(**TINY).fit(soft, binarize=False)  # other weights per item: another loss, other parameters
-    assert _max_param_diff(c.params_, b.params_) > 1e-3
+    assert max_param_diff(c.params_, b.params_) > 1e-3
     with pytest.raises(DataError, match="no interactions"):
         ContinualMVAE(**TINY).fit(sp.csr_matrix((3, 4), dtype=np.float32), binarize=False)
 
@@ -190,7 +173,7 @@ def test_continual_mvae_without_memory_is_the_plain_model(small_matrix):
     the continual variant trains the very same parameters (its own compiled step, the same arithmetic)."""
     plain = MVAE(**TINY, seed=3).fit(small_matrix)
     continual = ContinualMVAE(**TINY, seed=3).fit(small_matrix)
-    assert _max_param_diff(plain.params_, continual.params_) == 0.0
+    assert max_param_diff(plain.params_, continual.params_) == 0.0
     with pytest.raises(TypeError, match="replay"):
         MVAE(**TINY).fit(small_matrix, replay=Replay(small_matrix[:2], np.zeros((2, small_matrix.shape[1])), 1.0))
 

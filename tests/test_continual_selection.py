@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import jax
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
 from infae_kit.caching import DamagedCacheWarning
-from infae_kit.data import load_dataset
 from infae_kit.distill import DistillConfig
+from continual_fixtures import TINY, max_param_diff
 from infae_kit.errors import ParameterError
 from infae_kit.experiments import continual as C
 from infae_kit.experiments import continual_models as CM
@@ -26,24 +25,7 @@ from infae_kit.experiments.continual_selection import (
     select_continual,
 )
 
-TINY = dict(latent_size=8, hidden_size=16, batch_size=32, epochs=2, learning_rate=0.01)
 
-
-@pytest.fixture(scope="module")
-def split():
-    data = load_dataset("synthetic", n_users=160, n_items=120, mean_interactions=12, seed=1)
-    return C.split_into_periods(data, 4)
-
-
-@pytest.fixture(scope="module")
-def small_matrix() -> sp.csr_matrix:
-    rng = np.random.default_rng(0)
-    return sp.csr_matrix((rng.random((40, 30)) < 0.25).astype(np.float32))
-
-
-def _max_param_diff(a, b) -> float:
-    return max(float(np.abs(np.asarray(x) - np.asarray(y)).max())
-               for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -52,7 +34,7 @@ def _max_param_diff(a, b) -> float:
 def test_unit_row_weights_train_the_plain_model(small_matrix):
     plain = ContinualMVAE(**TINY, seed=2).fit(small_matrix)
     ones = ContinualMVAE(**TINY, seed=2).fit(small_matrix, row_weights=np.ones(small_matrix.shape[0]))
-    assert _max_param_diff(plain.params_, ones.params_) < 1e-5
+    assert max_param_diff(plain.params_, ones.params_) < 1e-5
 
 
 def test_row_weights_change_what_the_model_learns():
