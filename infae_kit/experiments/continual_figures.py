@@ -140,7 +140,8 @@ def memories_table(result: ContinualResult) -> str:
 
 def _setting_label(setting: Mapping[str, Any]) -> str:
     names = {"lambda_base": "λ_base", "memory_weight": "weight", "support": "", "gamma": "γ", "tau": "τ"}
-    return ", ".join(f"{names[k]} {v:g}" if isinstance(v, (int, float)) else str(v) for k, v in setting.items()) or "—"
+    parts = [f"{names[k]} {v:g}" if isinstance(v, (int, float)) else str(v) for k, v in setting.items()]
+    return ", ".join(parts) or "—"
 
 
 def selection_table(selection: ContinualSelection, metrics: Sequence[str]) -> str:
@@ -167,7 +168,8 @@ def claim_table(claim: Mapping[str, Mapping[str, Any]]) -> str:
              pm(c["paired_diff_ader_minus_individual"], c["paired_diff_ader_minus_individual_sem"]),
              "holds" if c["holds"] else "does not hold"]
             for m, c in claim.items()]
-    return markdown_table(["metric", "DISTILL-CF", "ADER", "Individual", "DISTILL-CF − ADER", "periods DISTILL-CF ≥ ADER",
+    return markdown_table(["metric", "DISTILL-CF", "ADER", "Individual", "DISTILL-CF − ADER",
+                           "periods DISTILL-CF ≥ ADER",
                            "ADER − Individual", "DISTILL-CF ≥ ADER ≥ Individual"], rows)
 
 

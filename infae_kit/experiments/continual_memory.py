@@ -71,7 +71,8 @@ def _scores(model: Any, context: sp.csr_matrix, targets: sp.csr_matrix, weights:
     return acc.result().metrics
 
 
-def memory_probe(split: PeriodSplit, config: DistillConfig, *, mvae: dict[str, Any], periods: Sequence[int] | None = None,
+def memory_probe(split: PeriodSplit, config: DistillConfig, *, mvae: dict[str, Any],
+                 periods: Sequence[int] | None = None,
                  holdout: float = 0.1, seed: int = 0, ks: Sequence[int] = (10, 100),
                  cache_dir: str | Path | None = None) -> list[dict[str, Any]]:
     """Fit ∞-AE and MVAE on each memory of each summarised period and score them on the period's held-out items.
@@ -105,7 +106,8 @@ def memory_probe(split: PeriodSplit, config: DistillConfig, *, mvae: dict[str, A
     out = []
     for p in periods:
         data = period_dataset(split, p, holdout, seed)
-        key = {"version": _CACHE_VERSION, "data": dataset_fingerprint(data), "validation": dataset_fingerprint(data.val),
+        key = {"version": _CACHE_VERSION, "data": dataset_fingerprint(data),
+               "validation": dataset_fingerprint(data.val),
                "distill": config.to_dict(), "mvae": ContinualMVAE(**mvae).config(), "holdout": float(holdout),
                "seed": int(seed), "ks": [int(k) for k in ks], "period": int(p)}
         path = entry_path(cache, f"{split.name or 'data'}-p{p}", key, ".json") if cache is not None else None
