@@ -63,13 +63,20 @@ distill_tau = 10.0     # DISTILL-CF Gumbel temperature (the paper code)
 distill_steps = None   # DISTILL-CF outer steps per summarised period (None: 60, 4 under ci)
 distill_support = "soft"  # released summary: soft (the paper code), topk or hard (binary)
 distill_holdout = 0.1  # share of each period held out to validate its summary
+probe_epochs = None    # §7: MVAE epochs when fitted on one memory alone (None: 200, 3 under ci; 0: skip the probe)
+selection_share = 0.5  # §7: share of each step's users that validates the settings (0: skip the selection)
+selection_metric = "NDCG@10"  # §7: the validation metric that chooses each strategy's setting
+select_lambda_bases = None  # §7: ADER λ_base values (None: 0.05,0.2,0.8,3.2,12.8,51.2; 0.8,3.2 under ci)
+select_memory_weights = None  # §7: weights of a DISTILL-CF row in MVAE's loss (None: 1,4,16,64; 1,4 under ci)
+select_supports = None  # §7: DISTILL-CF summary supports (None: soft,topk; soft under ci)
+select_gammas = None   # §7: DISTILL-CF γ values (None: 50,200; 10 under ci)
 seed = 0               # MVAE seeds (seed plus period), distillation splits
 reuse = True           # read cached strategies and summaries of an identical earlier run
 output_dir = ""        # results JSON and caches go here (empty: the repo runs/ folder)
 figures_dir = ""       # figures and the results summary go here (empty: the repo figures/ folder)
 
 # %%
-import json
+import dataclasses
 import os
 import platform
 import time
@@ -84,19 +91,26 @@ import infae_kit
 from infae_kit.checks import parse_list
 from infae_kit.experiments.continual import split_into_periods
 from infae_kit.experiments.continual_figures import (
+    STRATEGY_NAMES,
+    claim_table,
+    plot_memory_probe,
+    plot_memory_weight,
+    selection_table,
     averages_table,
     memories_table,
     periods_table,
     plot_continual_averages,
     plot_continual_per_period,
 )
-from infae_kit.experiments.continual_models import run_continual
+from infae_kit.experiments.continual_models import active_rows, period_summary, run_continual
+from infae_kit.experiments.continual_memory import memory_probe, probe_averages, row_profile
+from infae_kit.experiments.continual_selection import continual_grid, ordering_claim, select_continual
 from infae_kit.data import load_dataset, read_movielens
 from infae_kit.distill import DistillConfig
 from infae_kit.io_utils import atomic_write_json
 from infae_kit.paths import figures_dir as default_figures_dir, output_path, runs_dir
 from infae_kit.evaluation.plotting import save_figure, set_theme
-from infae_kit.evaluation.results import write_results
+from infae_kit.evaluation.results import markdown_table, write_results
 
 set_theme()
 print(f"python {platform.python_version()} · jax {jax.__version__} ({jax.default_backend()}) · "
@@ -106,15 +120,23 @@ fig_dir = output_path(figures_dir, default_figures_dir())
 
 PRESETS = {
     "full": dict(n_periods=17, budget=25, latent_size=64, hidden_size=256, epochs=40, distill_gamma=50,
-                 distill_steps=60),
-    "ci": dict(n_periods=3, budget=10, latent_size=16, hidden_size=32, epochs=3, distill_gamma=10, distill_steps=4),
+                 distill_steps=60, probe_epochs=200, select_lambda_bases="0.05,0.2,0.8,3.2,12.8,51.2",
+                 select_memory_weights="1,4,16,64",
+                 select_supports="soft,topk", select_gammas="50,200"),
+    "ci": dict(n_periods=3, budget=10, latent_size=16, hidden_size=32, epochs=3, distill_gamma=10, distill_steps=4,
+               probe_epochs=3,
+               select_lambda_bases="0.8,3.2", select_memory_weights="1,4", select_supports="soft",
+               select_gammas="10"),
 }
 resolved_preset = os.environ.get("INFAE_NOTEBOOK_PRESET", "full") if preset == "auto" else preset
 if resolved_preset not in PRESETS:
     raise ValueError(f"preset must be auto, full or ci, got {preset!r} (resolved to {resolved_preset!r})")
 given = dict(n_periods=n_periods, budget=budget, latent_size=latent_size, hidden_size=hidden_size, epochs=epochs,
-             distill_gamma=distill_gamma, distill_steps=distill_steps)
+             distill_gamma=distill_gamma, distill_steps=distill_steps, probe_epochs=probe_epochs)
 run = {k: (int(v) if v is not None else PRESETS[resolved_preset][k]) for k, v in given.items()}
+given_grid = dict(select_lambda_bases=select_lambda_bases, select_memory_weights=select_memory_weights,
+                  select_supports=select_supports, select_gammas=select_gammas)
+run.update({k: (str(v) if v is not None else PRESETS[resolved_preset][k]) for k, v in given_grid.items()})
 mvae_config = dict(latent_size=run["latent_size"], hidden_size=run["hidden_size"], n_layers=2,
                    learning_rate=float(learning_rate), dropout=float(dropout), batch_size=int(batch_size),
                    epochs=run["epochs"], anneal_cap=0.2, anneal_steps=int(anneal_steps))
@@ -246,28 +268,130 @@ display(Markdown(memories_table(result)))
 # %%
 claim = {}
 if {"distill-cf", "ader", "individual"} <= set(result.strategies):
-    for m in metrics_shown:
-        d, a, i = (averages[s][m] for s in ("distill-cf", "ader", "individual"))
-        diff = (np.asarray(per_period[m]["distill-cf"]) - np.asarray(per_period[m]["ader"]))[steps_compared]
-        wins = int(np.sum(diff >= 0))
-        sem = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else None  # None: one period only
-        claim[m] = {"distill-cf": d, "ader": a, "individual": i, "distill_ge_ader": bool(d >= a),
-                    "ader_ge_individual": bool(a >= i), "holds": bool(d >= a >= i),
-                    "periods_distill_ge_ader": wins, "periods_compared": len(steps_compared),
-                    "paired_diff_distill_minus_ader": float(diff.mean()), "paired_diff_sem": sem}
-        print(f"{m}: DISTILL-CF {d:.2f} {'≥' if d >= a else '<'} ADER {a:.2f} {'≥' if a >= i else '<'} "
-              f"Individual {i:.2f} → claim {'holds' if d >= a >= i else 'does not hold'}; DISTILL-CF ≥ ADER in "
-              f"{wins} of {len(steps_compared)} periods, DISTILL-CF − ADER = {diff.mean():+.2f}"
-              + (f" ± {sem:.2f}" if sem is not None else ""))
+    claim = ordering_claim(per_period, steps_compared, metrics_shown)
+    display(Markdown(claim_table(claim)))
     print(f"DISTILL-CF ≥ ADER ≥ Individual on all three metrics: {all(c['holds'] for c in claim.values())}")
 else:
     print("the claim needs the strategies distill-cf, ader and individual; not checked")
 
 # %% [markdown]
-# ## 7. Record the results
+# ## 7. Why the summaries help ∞-AE more than MVAE
+#
+# **Each memory alone.** §5 shows that a period's summary is a better training set for ∞-AE than the N random
+# real users it started from. Is it for MVAE? For each summarised period, ∞-AE and MVAE are fitted on the N
+# random real users, on the N-user summary, and on all of the period's users, and scored on the held-out items
+# of the period's users (the split that validated the summary; `infae_kit.experiments.continual_memory.
+# memory_probe`). ∞-AE takes each memory's best λ of the distillation's grid; MVAE is trained from scratch for
+# `probe_epochs` epochs on the memory alone.
+
+# %%
+probe, probe_summary = [], {}
+if run["probe_epochs"] > 0 and "distill-cf" in result.strategies:
+    t0 = time.perf_counter()
+    probe = memory_probe(split, dataclasses.replace(distill_config, budget=run["budget"]),
+                         mvae={**mvae_config, "epochs": run["probe_epochs"]}, holdout=float(distill_holdout),
+                         seed=int(seed), cache_dir=out_dir)
+    print(f"probe: {len(probe)} fits in {time.perf_counter() - t0:.0f} s")
+    fig = plot_memory_probe(probe, ["NDCG@10", "HR@100"],
+                            title=f"Each memory alone ({split.name}, N={run['budget']}): held-out "
+                                                     "items of the summarised period")
+    save_figure(fig, f"07_continual_memory_probe-{dataset}", figures_dir=fig_dir)
+    plt.show()
+    probe_summary = {m: probe_averages(probe, m) for m in ("NDCG@10", "HR@100")}
+    display(Markdown(markdown_table(
+        ["model", "metric", "random real users", "summary", "all users", "summary − random (paired)",
+         "periods summary ≥ random"],
+        [[model, m, f"{v['random real users']:.2f}", f"{v['summary']:.2f}", f"{v['all users']:.2f}",
+          f"{v['summary − random']:+.2f}" + (f" ± {v['sem']:.2f}" if v["sem"] is not None else ""),
+          f"{v['periods summary ≥ random']} / {v['periods']}"]
+         for m, by_model in probe_summary.items() for model, v in by_model.items()])))
+else:
+    print("probe_epochs is 0 or DISTILL-CF is not among the strategies: the probe is skipped")
+
+# %% [markdown]
+# **How the memory enters MVAE.** §3 compares each strategy at one hand-picked setting. But a memory of N users
+# can only change MVAE as much as its rows count in MVAE's loss, and the two memories count differently:
+#
+# * ADER's exemplars enter through the distillation term, weighted by $\lambda_t$ (λ_base = 0.8 in ADER's code:
+#   §5's column).
+# * DISTILL-CF's N synthetic users are N rows among the $|D_t|$ rows of the period: each counts once, like a
+#   data row, so the summary's share of the loss is $N / (|D_t| + N)$ whatever it holds. Their values are soft
+#   (the sampled $\hat X^s \in [0, 1]$, as released by the paper's code) or binary (`topk`), and the summary was
+#   distilled for ∞-AE's kernel with γ Gumbel samples per user.
+#
+# The table shows how the rows of each memory look to MVAE's multinomial likelihood
+# $-\sum_i x_{ui}\log\pi_i$: the mass $\sum_i x_{ui}$ (how much a row pulls on the decoder), the items it
+# touches, and how evenly its mass is spread (normalised entropy, 1 = evenly over its non-zeros). Averages
+# over the summarised periods. A soft row is the multi-step Gumbel sample itself: γ softmax draws over the
+# catalogue at temperature τ, summed, so it touches every item, carries a mass near γ, and at a high τ is close to
+# uniform. A kernel regression is linear in its rows, so ∞-AE reads the small deviations that DISTILL-CF
+# optimised; MVAE's softmax likelihood reads a soft row as a target distribution over all items.
+
+# %%
+memory_rows: dict[str, list] = {"data rows of period t−1": [], "ADER exemplars": [], "DISTILL-CF summary": []}
+exemplars_by_period = {e["period"]: e["users"] for e in result.exemplars}
+summaries_by_period = {}
+if "distill-cf" in result.strategies:
+    for t in range(1, split.n_periods - 1):
+        support, _ = period_summary(split, t - 1, dataclasses.replace(distill_config, budget=run["budget"]),
+                                    holdout=float(distill_holdout), seed=int(seed), cache_dir=out_dir / "distill_cache")
+        summaries_by_period[t - 1] = support
+for t in range(1, split.n_periods - 1):
+    previous = split.periods[t - 1][active_rows(split.periods[t - 1])]
+    memory_rows["data rows of period t−1"].append(row_profile(previous))
+    if t in exemplars_by_period:
+        memory_rows["ADER exemplars"].append(row_profile(split.periods[t - 1][exemplars_by_period[t]]))
+    if t - 1 in summaries_by_period:
+        memory_rows["DISTILL-CF summary"].append(row_profile(summaries_by_period[t - 1]))
+row_profiles = {name: {k: float(np.nanmean([p[k] for p in profiles])) for k in ("mass", "nonzeros", "entropy")}
+                for name, profiles in memory_rows.items() if profiles}
+display(Markdown(markdown_table(["rows", "mass Σᵢ x_ui", "non-zeros", "normalised entropy"],
+                                [[name, f"{p['mass']:.1f}", f"{p['nonzeros']:.1f}", f"{p['entropy']:.3f}"]
+                                 for name, p in row_profiles.items()])))
+
+# %% [markdown]
+# **Settings chosen on validation.** Each step's evaluated users are split at random (seeded, the same for
+# every strategy and setting): `selection_share` of them **validate**, the rest **test**. Every strategy runs
+# over its own grid: ADER over λ_base, DISTILL-CF over the weight of a synthetic row in MVAE's loss (1 = an
+# ordinary row, as in §3) × its support (soft or binary rows) × γ. Each strategy keeps the setting with the best
+# mean validation `selection_metric` over periods 1..K−2, and the claim is checked on the **test** users only
+# (`infae_kit.experiments.continual_selection.select_continual`; every run is cached). Both memories keep the
+# same budget N: the budget is the constraint of the comparison, not a knob.
+
+# %%
+selection = None
+if float(selection_share) > 0 and {"distill-cf", "ader", "individual"} <= set(result.strategies):
+    grid = continual_grid(ader_lambda_bases=run["select_lambda_bases"], memory_weights=run["select_memory_weights"],
+                          supports=run["select_supports"], gammas=run["select_gammas"],
+                          strategies=[s for s in result.strategies])
+    t0 = time.perf_counter()
+    selection = select_continual(split, grid, distill_config=distill_config, metric=selection_metric,
+                                 selection_share=float(selection_share), metrics=metrics_shown, budget=run["budget"],
+                                 mvae=mvae_config, warm_start=bool(warm_start),
+                                 evaluation=evaluation, distill_holdout=float(distill_holdout), seed=int(seed),
+                                 cache_dir=out_dir, reuse=bool(reuse))
+    t_selection = time.perf_counter() - t0
+    print(f"{len(selection.candidates)} (strategy, setting) runs in {t_selection:.0f} s; users per step: "
+          f"validation {min(selection.n_users['validation'])}–{max(selection.n_users['validation'])}, "
+          f"test {min(selection.n_users['test'])}–{max(selection.n_users['test'])}")
+    display(Markdown(selection_table(selection, metrics_shown)))
+    fig = plot_memory_weight(selection, selection_metric,
+                             title=f"MVAE with a DISTILL-CF memory ({split.name}, N={run['budget']}), test users")
+    save_figure(fig, f"07_continual_memory_weight-{dataset}", figures_dir=fig_dir)
+    plt.show()
+    display(Markdown(claim_table(selection.claim)))
+    print("chosen on validation: " + "; ".join(f"{STRATEGY_NAMES[s]}: {setting or 'no knob'}"
+                                               for s, setting in selection.chosen.items()))
+else:
+    t_selection = 0.0
+    print("selection_share is 0 or a strategy of the claim is missing: §7's selection is skipped")
+
+# %% [markdown]
+# ## 8. Record the results
 #
 # `{output_dir}/07_continual_learning-{dataset}.json` (metrics: the §3 averages as `test`; the per-period table,
-# the memories and the claim check under extra keys), and a compact copy of it next to the figures,
+# the memories, the claim check, the row profiles and §7's selection under extra keys), and a compact copy of it
+# next to the figures,
 # `{figures_dir}/07_continual-{dataset}.json`.
 
 # %%
@@ -277,17 +401,26 @@ parameters = dict(dataset=dataset, ratings_file=ratings_file, preset=resolved_pr
                   learning_rate=learning_rate, dropout=dropout, batch_size=batch_size, epochs=epochs,
                   anneal_steps=anneal_steps, distill_gamma=distill_gamma, distill_tau=distill_tau,
                   distill_steps=distill_steps, distill_support=distill_support, distill_holdout=distill_holdout,
-                  seed=seed, reuse=reuse)
-timings = {"load": t_load, "run": t_run, **{f"run_{k}": v for k, v in result.timings_s.items()}}
+                  selection_share=selection_share, selection_metric=selection_metric,
+                  probe_epochs=probe_epochs, select_lambda_bases=select_lambda_bases,
+                  select_memory_weights=select_memory_weights,
+                  select_supports=select_supports, select_gammas=select_gammas, seed=seed, reuse=reuse)
+timings = {"load": t_load, "run": t_run, "selection": t_selection,
+           **{f"run_{k}": v for k, v in result.timings_s.items()}}
+selection_record = selection.to_dict() if selection is not None else None
 extra = {"resolved": run, "mvae_config": mvae_config, "distill_config": distill_config.to_dict(),
          "averaged_over_periods": steps_compared, "per_period": result.rows, "claim": claim,
          "ader_exemplars": result.exemplars, "distill_summaries": result.summaries,
-         "from_cache": result.from_cache, "period_sizes": split.sizes.tolist(), "active_users": active}
+         "from_cache": result.from_cache, "period_sizes": split.sizes.tolist(), "active_users": active,
+         "row_profiles": row_profiles, "memory_probe": probe, "memory_probe_averages": probe_summary,
+         "selection": selection_record}
 path = write_results(out_dir, "07_continual_learning", dataset, parameters=parameters,
                      metrics={s: {"test": averages[s]} for s in result.strategies}, timings_s=timings, extra=extra)
 compact = {"dataset": dataset, "preset": resolved_preset, "resolved": run, "mvae_config": mvae_config,
            "distill_config": distill_config.to_dict(), "averaged_over_periods": steps_compared,
-           "averages": averages, "claim": claim, "timings_s": timings,
+           "averages": averages, "claim": claim, "timings_s": timings, "row_profiles": row_profiles,
+           "memory_probe_averages": probe_summary,
+           "selection": selection_record,
            "per_period": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}
                           for r in result.rows]}
 atomic_write_json(fig_dir / f"07_continual-{dataset}.json", compact)
