@@ -19,7 +19,11 @@ targets; they differ only in what the model trains on at period t ≥ 1:
   :math:`I_{t−1}` (:mod:`infae_kit.experiments.continual_mvae`: :func:`~infae_kit.experiments.continual_mvae.ader_lambda`,
   :func:`~infae_kit.experiments.continual_mvae.herding_selection`, :func:`~infae_kit.experiments.continual_mvae.teacher_targets`).
 * ``"distill-cf"`` — :math:`D_t` plus a DISTILL-CF summary of period t−1 of the same budget: N *synthetic*
-  users distilled from period t−1's rows (:func:`period_summary`), injected as ordinary training rows.
+  users distilled from period t−1's rows (:func:`period_summary`), injected as training rows that each count
+  ``memory_weight`` times in the loss (1, the default: as ordinary rows).
+
+With ``selection_share > 0`` a seeded share of each step's evaluated users is set aside to choose settings on
+(:mod:`infae_kit.experiments.continual_selection`), and the rows report the other users.
 
 At t = 0 there is nothing to remember: every strategy trains the same model on period 0 (trained once and
 shared). With ``warm_start=True`` (the default) each period's model starts from the same strategy's model of
