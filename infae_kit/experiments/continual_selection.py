@@ -156,6 +156,8 @@ class ContinualSelection:
     n_users: dict[str, list[int]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        """The selection as JSON-ready nested dicts (what notebook 07 records; ``ContinualSelection(**d)`` reads
+        it back)."""
         return dataclasses.asdict(self)
 
 
