@@ -306,3 +306,17 @@ def test_auc_pools_gathers_unmasked_scores():
         M.auc_pools(scores, targets, np.array([[2, 3]]))
     with pytest.raises(ParameterError, match="outside"):
         M.auc_pools(scores, targets, np.array([[2, 6], [0, 1]]))
+
+
+def test_evaluate_rows_masks_the_context_and_scores_each_row():
+    from infae_kit.evaluation.protocol import evaluate_rows
+
+    class Fixed:  # scores item i as i: the highest items first
+        def predict(self, X):
+            return np.tile(np.arange(X.shape[1], dtype=np.float32), (X.shape[0], 1))
+
+    context = sp.csr_matrix(np.array([[0, 0, 0, 1], [0, 0, 0, 0]], dtype=np.float32))
+    targets = sp.csr_matrix(np.array([[0, 0, 1, 0], [0, 1, 0, 0]], dtype=np.float32))
+    m = evaluate_rows(Fixed(), context, targets, np.ones(4), ks=(1,))
+    # user 0: item 3 is masked (its context), so item 2 is first: a hit; user 1: item 3 first, target 1 missed
+    assert m["HR@1"] == pytest.approx(50.0) and "AUC" not in m

@@ -37,6 +37,7 @@ __all__ = [
     "user_batches",
     "evaluate_scorer",
     "evaluate_model",
+    "evaluate_rows",
     "equal_size_buckets",
     "hit_rate_by_user_bucket",
     "hit_rate_by_item_bucket",
@@ -240,6 +241,23 @@ def evaluate_model(model: Any, data: RecDataset, split: str = "test", **kwargs: 
     """
     kwargs.setdefault("pass_user_index", bool(getattr(model, "needs_user_index", False)))
     return evaluate_scorer(model.predict, data, split, **kwargs)
+
+
+def evaluate_rows(model: Any, context: MatrixLike, targets: MatrixLike, weights: np.ndarray,
+                  ks: Sequence[int] = DEFAULT_KS) -> dict[str, float]:
+    """Metrics (no AUC) of ``model.predict(context)`` against ``targets``, each context row's own items excluded,
+    every row one user scored in a single batch (e.g. the users of a continual-learning step).
+
+    Args:
+      model: anything with ``predict(csr) -> (b, n_items) scores``.
+      context: ``(b, n_items)`` the users' known items (the model's input, and the items masked).
+      targets: ``(b, n_items)`` their held-out positives.
+      weights: ``(n_items,)`` PSP propensity weights.
+      ks: cut-offs.
+    """
+    acc = MetricAccumulator(targets, context, weights, None, ks)
+    acc.add(slice(0, context.shape[0]), model.predict(context), scores_writable=True)
+    return acc.result().metrics
 
 
 def equal_size_buckets(values: np.ndarray, n_buckets: int) -> np.ndarray:

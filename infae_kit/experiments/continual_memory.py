@@ -29,7 +29,7 @@ from infae_kit.distill.config import SELECT_BY
 from infae_kit.distill.loop import initial_prior
 from infae_kit.errors import ParameterError
 from infae_kit.evaluation.metrics import propensity_weights
-from infae_kit.evaluation.protocol import MetricAccumulator
+from infae_kit.evaluation.protocol import evaluate_rows
 from infae_kit.experiments.continual import PeriodSplit
 from infae_kit.experiments.continual_models import period_dataset, period_summary
 from infae_kit.experiments.continual_mvae import ContinualMVAE
@@ -64,13 +64,6 @@ def row_profile(X: Any) -> dict[str, float]:
             "entropy": float(np.mean(entropy)) if entropy else float("nan")}
 
 
-def _scores(model: Any, context: sp.csr_matrix, targets: sp.csr_matrix, weights: np.ndarray,
-            ks: Sequence[int]) -> dict[str, float]:
-    acc = MetricAccumulator(targets, context, weights, None, ks)
-    acc.add(slice(0, context.shape[0]), model.predict(context), scores_writable=True)
-    return acc.result().metrics
-
-
 def memory_probe(split: PeriodSplit, config: DistillConfig, *, mvae: dict[str, Any],
                  periods: Sequence[int] | None = None,
                  holdout: float = 0.1, seed: int = 0, ks: Sequence[int] = (10, 100),
@@ -100,7 +93,7 @@ def memory_probe(split: PeriodSplit, config: DistillConfig, *, mvae: dict[str, A
     if not periods:
         raise ParameterError("periods is empty: name at least one period to probe.")
     mvae = {k: v for k, v in dict(mvae).items() if k not in ("seed", "progress")}
-    ContinualMVAE(**mvae)  # validates the configuration before anything runs
+    mvae_config = ContinualMVAE(**mvae).config()  # also validates the configuration before anything runs
     cache = (check_cache_format(Path(cache_dir) / "continual_probe", "continual-probe", _CACHE_VERSION, "*.json")
              if cache_dir is not None else None)
     out = []
@@ -108,7 +101,7 @@ def memory_probe(split: PeriodSplit, config: DistillConfig, *, mvae: dict[str, A
         data = period_dataset(split, p, holdout, seed)
         key = {"version": _CACHE_VERSION, "data": dataset_fingerprint(data),
                "validation": dataset_fingerprint(data.val),
-               "distill": config.to_dict(), "mvae": ContinualMVAE(**mvae).config(), "holdout": float(holdout),
+               "distill": config.to_dict(), "mvae": mvae_config, "holdout": float(holdout),
                "seed": int(seed), "ks": [int(k) for k in ks], "period": int(p)}
         path = entry_path(cache, f"{split.name or 'data'}-p{p}", key, ".json") if cache is not None else None
         saved = read_keyed_row(path, key) if path is not None else None
@@ -128,12 +121,12 @@ def memory_probe(split: PeriodSplit, config: DistillConfig, *, mvae: dict[str, A
             binary = rows.nnz == 0 or bool(np.all(rows.data == 1.0))
             best = None
             for lam in config.val_lambdas:
-                metrics = _scores(InfiniteAE(lam).fit(rows), context, targets, weights, ks)
+                metrics = evaluate_rows(InfiniteAE(lam).fit(rows), context, targets, weights, ks)
                 if best is None or metrics[SELECT_BY] > best[1][SELECT_BY]:
                     best = (float(lam), metrics)
             model = ContinualMVAE(**mvae, seed=int(seed) + p).fit(rows, binarize=binary)
             for name, lam, metrics in (("∞-AE", best[0], best[1]),
-                                       ("MVAE", None, _scores(model, context, targets, weights, ks))):
+                                       ("MVAE", None, evaluate_rows(model, context, targets, weights, ks))):
                 out.append({"period": p, "model": name, "memory": memory, "rows": int(rows.shape[0]),
                             "lambda": lam, "n_users": len(users), **metrics})
         if path is not None:

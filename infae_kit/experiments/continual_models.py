@@ -77,7 +77,7 @@ from infae_kit.data.dataset import RecDataset
 from infae_kit.distill import DistillConfig, distill, distill_cached
 from infae_kit.errors import ParameterError
 from infae_kit.evaluation.metrics import propensity_weights
-from infae_kit.evaluation.protocol import MetricAccumulator
+from infae_kit.evaluation.protocol import evaluate_rows
 from infae_kit.experiments.continual import EVALUATIONS, PeriodSplit, continual_steps, split_rows
 from infae_kit.experiments.continual_mvae import (
     ADER_LAMBDA_BASE,
@@ -254,13 +254,6 @@ def _split_fingerprint(split: PeriodSplit) -> dict[str, Any]:
             "n_periods": split.n_periods, "by": split.by}
 
 
-def _evaluate(model: MVAE, step, users: np.ndarray, weights: np.ndarray, ks: Sequence[int]) -> dict[str, float]:
-    context, targets = step.context[users], step.targets[users]
-    acc = MetricAccumulator(targets, context, weights, None, ks)
-    acc.add(slice(0, len(users)), model.predict(context), scores_writable=True)
-    return acc.result().metrics
-
-
 def selection_users(users: np.ndarray, share: float, seed: int, period: int) -> tuple[np.ndarray, np.ndarray]:
     """Split a step's evaluated users into ``(validation, test)``: a seeded ``round(share · n)`` of them (at least
     one when ``share > 0`` and ``n ≥ 2``) validate, the rest test; both sorted. ``share = 0`` gives
@@ -427,10 +420,11 @@ def run_continual(
         validation, test = users[t]
         out = {"strategy": strategy, "period": t, "target_period": t + 1, "n_users": int(len(test)),
                "n_train_rows": int(n_train), "n_memory_rows": int(n_memory), "lambda": lam,
-               "fit_s": float(fit_s), "epochs": len(model.history_), **_evaluate(model, steps[t], test, weights[t], ks)}
+               "fit_s": float(fit_s), "epochs": len(model.history_), **evaluate_rows(model, steps[t].context[test], steps[t].targets[test], weights[t], ks)}
         if selection_share:
             out["n_validation_users"] = int(len(validation))
-            out["validation"] = _evaluate(model, steps[t], validation, weights[t], ks)
+            out["validation"] = evaluate_rows(model, steps[t].context[validation], steps[t].targets[validation],
+                                              weights[t], ks)
         return out
 
     bar = progress_bar(total=1 + len(todo) * (K - 2), desc="continual", enabled=progress)

@@ -213,32 +213,31 @@ def select_continual(split: PeriodSplit, grid: Mapping[str, Sequence[Mapping[str
     periods = list(range(1, split.n_periods - 1))
     if not periods:
         raise ParameterError("selection needs at least 3 periods (the strategies differ from t = 1 on).")
-    candidates: list[dict[str, Any]] = []
-    results: dict[tuple[str, int], ContinualResult] = {}
+    runs: list[tuple[dict[str, Any], ContinualResult]] = []  # (candidate, its run), in grid order
     for strategy, settings in grid.items():
-        for j, setting in enumerate(settings):
+        for setting in settings:
             result = run_continual(split, [strategy], selection_share=float(selection_share), progress=progress,
                                    **_run_kwargs(strategy, setting, distill_config), **run_kwargs)
             if metric not in result.metric_names():
                 raise ParameterError(f"metric {metric!r} is not among the results' {result.metric_names()}.")
-            results[strategy, j] = result
-            candidates.append({"strategy": strategy, "setting": dict(setting),
-                               "validation": result.averages(periods, validation=True)[strategy],
-                               "test": result.averages(periods)[strategy], "chosen": False,
-                               "from_cache": bool(result.from_cache[strategy])})
+            runs.append(({"strategy": strategy, "setting": dict(setting),
+                          "validation": result.averages(periods, validation=True)[strategy],
+                          "test": result.averages(periods)[strategy], "chosen": False,
+                          "from_cache": bool(result.from_cache[strategy])}, result))
     chosen: dict[str, dict[str, Any]] = {}
     per_period: dict[str, dict[str, list[float]]] = {m: {} for m in metrics}
     for strategy in grid:
-        options = [(j, c) for j, c in enumerate(x for x in candidates if x["strategy"] == strategy)]
-        j, best = max(options, key=lambda jc: (jc[1]["validation"][metric], -jc[0]))
+        # max keeps the first of equal validation scores: ties go to the earlier setting of the grid
+        best, result = max(((c, r) for c, r in runs if c["strategy"] == strategy),
+                           key=lambda cr: cr[0]["validation"][metric])
         best["chosen"] = True
         chosen[strategy] = best["setting"]
         for m in metrics:
-            per_period[m][strategy] = results[strategy, j].per_period(m)[strategy]
-    first = results[CLAIM_ORDER[0], 0]
-    rows = sorted((r for r in first.rows), key=lambda r: r["period"])
+            per_period[m][strategy] = result.per_period(m)[strategy]
+    first = next(r for c, r in runs if c["strategy"] == CLAIM_ORDER[0])
+    rows = sorted(first.rows, key=lambda r: r["period"])
     n_users = {"validation": [int(r.get("n_validation_users", 0)) for r in rows],
                "test": [int(r["n_users"]) for r in rows]}
-    return ContinualSelection(metric=metric, periods=periods, candidates=candidates, chosen=chosen,
+    return ContinualSelection(metric=metric, periods=periods, candidates=[c for c, _ in runs], chosen=chosen,
                               per_period=per_period, claim=ordering_claim(per_period, periods, metrics),
                               n_users=n_users)
