@@ -62,10 +62,11 @@ def test_render_reads_records_and_formats(record_dir, tmp_path):
         'val {{ val("02_closed_form_fit", "ml-1m", "infae")["HR@100"]|f(1) }}, '
         'joint {{ data("07_continual-ml-100k").averages.joint["HR@10"]|f(2) }}, '
         'peak {{ bench("infinite_ae-ml-1m").peak_rss_bytes|gib }} GiB, {{ -0.5|signed(1) }}, '
-        '{{ monotone([1, 2, 2, 3]) }} {{ monotone([1, 3, 2]) }}\n'
+        '{{ monotone([1, 2, 2, 3]) }} {{ monotone([1, 3, 2]) }} {{ largest_drop([1, 4, 2, 3, 0.5]) }} '
+        '{{ largest_drop([1, 2]) }}\n'
     )
     text = render_document(template, document_context(folder, bench))
-    assert text == ("AUC 0.9461, HR@10 31.91 (+1.3 %), λ 5, val 58.2, joint 11.17, peak 1.18 GiB, −0.5, True False\n")
+    assert text == ("AUC 0.9461, HR@10 31.91 (+1.3 %), λ 5, val 58.2, joint 11.17, peak 1.18 GiB, −0.5, True False 2.5 0.0\n")
 
 
 @pytest.mark.parametrize("expression, message", [

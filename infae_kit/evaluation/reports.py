@@ -16,7 +16,8 @@ In a template:
 * ``paper`` and ``paper_code``: :data:`~infae_kit.evaluation.results.PAPER_TABLE1` and
   :data:`~infae_kit.evaluation.results.PAPER_CODE_RERUN`; ``table1(dataset)``: the Table 1 layout of the
   recorded results; ``pivot(cells, model, metric)``: a sweep table (sources × budgets); ``relative(a, b)``: the
-  relative difference in % as a number; ``monotone(values)``: whether a sequence never decreases.
+  relative difference in % as a number; ``monotone(values)``: whether a sequence never decreases; ``largest_drop(values)``: the largest fall from one
+  value to the next (0 for a monotone sequence).
 * Filters: ``x|f(2)`` (fixed decimals), ``x|metric("AUC")`` (4 decimals for AUC, else 2), ``x|rel(ref)``
   (signed relative difference in %), ``x|signed(2)``, ``x|gib`` (bytes → GiB), ``x|thousands``,
   ``key|extract(mapping)`` (``mapping[key]``, for ``map``).
@@ -115,6 +116,11 @@ def _monotone(values: Sequence[float]) -> bool:
     return all(later >= earlier for earlier, later in zip(values, values[1:]))
 
 
+def _largest_drop(values: Sequence[float]) -> float:
+    """The largest fall from one value of ``values`` to the next (0.0 when it never falls)."""
+    return max([0.0] + [earlier - later for earlier, later in zip(values, values[1:])])
+
+
 def _relative_percent(value: Any, reference: Any) -> float:
     value, reference = _number(value, "relative"), _number(reference, "relative")
     if reference == 0:
@@ -193,7 +199,7 @@ def document_context(record_dir: str | os.PathLike, benchmarks_dir: str | os.Pat
         "rebuilt": rebuilt,
         "rec": rec, "test": split_of("test"), "val": split_of("val"), "data": data, "bench": bench,
         "paper": PAPER_TABLE1, "paper_code": PAPER_CODE_RERUN, "names": PAPER_MODEL_NAMES,
-        "table1": table1, "pivot": _pivot, "relative": _relative_percent, "monotone": _monotone, "max": max, "min": min, "abs": abs,
+        "table1": table1, "pivot": _pivot, "relative": _relative_percent, "monotone": _monotone, "largest_drop": _largest_drop, "max": max, "min": min, "abs": abs,
         "sorted": sorted, "sum": sum, "round": round,
     }
 
