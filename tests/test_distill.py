@@ -340,6 +340,22 @@ def test_presets_and_overrides():
         distill_config_for("magazine", "best")
 
 
+def test_recorded_configs_are_the_searches_choices():
+    """Each recorded configuration is the run its committed search record ranks first on validation NDCG@10."""
+    import json
+
+    from infae_kit.distill import RECORDED_CONFIGS
+    from infae_kit.paths import repo_root
+
+    searched = sorted((repo_root() / "figures").glob("03_distill_search-*.json"))
+    assert {p.stem.removeprefix("03_distill_search-") for p in searched} == set(RECORDED_CONFIGS)
+    for path in searched:
+        rows = json.loads(path.read_text())["rows"]
+        best = max(rows, key=lambda r: r["val"]["NDCG@10"])["config"]
+        dataset = path.stem.removeprefix("03_distill_search-")
+        assert {k: best[k] for k in RECORDED_CONFIGS[dataset]} == RECORDED_CONFIGS[dataset], dataset
+
+
 @pytest.mark.slow  # one of the slowest unit tests: in make test, not in make test-fast
 def test_distill_cached_reuses_and_keys_on_config_and_data(data, tmp_path):
     from infae_kit.distill import distill_cache_path, distill_cached
