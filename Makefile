@@ -17,7 +17,7 @@ LABCONFIG := $(VENV)/etc/jupyter/labconfig/default_setting_overrides.json
 NOTEBOOKS ?= 01 02
 DATASETS  ?= ml-1m magazine
 
-.PHONY: env notebook-filter lab clean-notebooks test test-fast test-notebooks test-slow test-x64 docs reproduce table1 distill distill-netflix-shape sampling scale netflix-shape benchmark privacy-frontier benchmark-distill benchmark-distill-memory benchmark-distill-paper benchmark-competitors benchmark-validation benchmark-sweep benchmark-scale benchmark-netflix-reader benchmark-netflix-shape lock sync-notebooks clean-venv
+.PHONY: env notebook-filter lab clean-notebooks test test-fast test-notebooks test-slow test-x64 docs reproduce table1 distill distill-netflix-shape sampling scale netflix-shape benchmark privacy-frontier benchmark-distill benchmark-distill-memory benchmark-distill-paper benchmark-competitors benchmark-validation benchmark-protocol-sweeps benchmark-sweep benchmark-scale benchmark-netflix-reader benchmark-netflix-shape lock sync-notebooks clean-venv
 
 $(STAMP): requirements/lock.txt requirements/neural-tangents.txt pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "infae_kit pins are for Python 3.11, found " + sys.version'
@@ -180,6 +180,9 @@ benchmark-validation: env
 	$(BIN)/python benchmarks/bench_validation_protocol.py --datasets ml-1m --holdout-seeds 42 0 1 2 3
 	$(BIN)/python benchmarks/bench_validation_protocol.py --datasets magazine --holdout-seeds 42 0 1 2 3 \
 	  --distill-runs 100 100:0:0 100:1:1 500
+
+benchmark-protocol-sweeps: env
+	$(BIN)/python benchmarks/bench_protocol_sweeps.py --dataset magazine --seeds 42 1 2
 
 sync-notebooks: env
 	$(BIN)/jupytext --sync notebooks/*.py

@@ -45,7 +45,7 @@ from infae_kit.evaluation.results import (
 from infae_kit.io_utils import atomic_write_text
 from infae_kit.paths import repo_root
 
-__all__ = ["DOCUMENTS", "document_context", "generated_documents", "render_document", "render_documents"]
+__all__ = ["DOCUMENTS", "document_context", "generated_documents", "largest_drop", "render_document", "render_documents"]
 
 DOCUMENTS: tuple[tuple[str, str], ...] = (
     ("docs/templates/results.md.j2", "docs/results.md"),
@@ -116,7 +116,7 @@ def _monotone(values: Sequence[float]) -> bool:
     return all(later >= earlier for earlier, later in zip(values, values[1:]))
 
 
-def _largest_drop(values: Sequence[float]) -> float:
+def largest_drop(values: Sequence[float]) -> float:
     """The largest fall from one value of ``values`` to the next (0.0 when it never falls)."""
     return max([0.0] + [earlier - later for earlier, later in zip(values, values[1:])])
 
@@ -199,7 +199,7 @@ def document_context(record_dir: str | os.PathLike, benchmarks_dir: str | os.Pat
         "rebuilt": rebuilt,
         "rec": rec, "test": split_of("test"), "val": split_of("val"), "data": data, "bench": bench,
         "paper": PAPER_TABLE1, "paper_code": PAPER_CODE_RERUN, "names": PAPER_MODEL_NAMES,
-        "table1": table1, "pivot": _pivot, "relative": _relative_percent, "monotone": _monotone, "largest_drop": _largest_drop, "max": max, "min": min, "abs": abs,
+        "table1": table1, "pivot": _pivot, "relative": _relative_percent, "monotone": _monotone, "largest_drop": largest_drop, "max": max, "min": min, "abs": abs,
         "sorted": sorted, "sum": sum, "round": round,
     }
 
