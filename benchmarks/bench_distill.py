@@ -4,6 +4,7 @@
                                        [--budget 500] [--steps 5]
     python benchmarks/bench_distill.py --dataset magazine --paper-code /path/to/distill_cf [--steps 8]
     python benchmarks/bench_distill.py --dataset ml-1m --memory [--gammas 50 200 800] [--batch-size 1024]
+    python benchmarks/bench_distill.py --dataset ml-1m --sampler-parts [--gammas 40]
 
 Every timed configuration runs in its own worker process (so its peak resident memory is its own): load the
 data, build the jitted step, run one step (compilation, not timed), then time steps with ``block_until_ready``
@@ -18,6 +19,13 @@ theirs — so that the load of a shared machine falls on both alike; both run fu
 ``--memory`` measures peak RSS as γ varies (full batch on ``--dataset``) and as the number of users U varies at
 a fixed batch of ``--batch-size`` streamed users (``--dataset`` against synthetic matrices of ``--users`` rows
 with the dataset's items and density), a few steps each.
+
+``--sampler-parts`` splits the cost of one Gumbel draw of the sampler's forward pass (μ × items of the dataset,
+the first of ``--gammas`` draws, τ = ``--tau``, the ``hash`` noise) by building it up: the scan's memory passes
+alone (the draw's numerators, their row sums and the accumulation, with noise-free numerators), then the
+counter hash, then the log, then the full draw (:func:`~infae_kit.distill.sampler.gumbel_sum_forward`, the
+Fréchet power), and the backward pass (:func:`~infae_kit.distill.sampler.gumbel_sum_backward`); median
+milliseconds per draw over ``--steps`` timed calls after a compiling one.
 """
 
 from __future__ import annotations
@@ -214,6 +222,61 @@ def memory_runs(args) -> dict:
     return {"batch_size": args.batch_size, "by_gamma": by_gamma, "by_users": by_users}
 
 
+def sampler_parts(args) -> dict:
+    """Milliseconds per draw of the sampler's forward pass built up part by part, and of its backward pass."""
+    import jax
+    import jax.numpy as jnp
+
+    from infae_kit.data import load_dataset
+    from infae_kit.distill.sampler import (
+        gumbel_sum_backward,
+        gumbel_sum_forward,
+        hash_uniform,
+        sample_seeds,
+    )
+
+    n_items = load_dataset(args.dataset).train.shape[1]
+    gamma, tau = args.gammas[0], float(args.tau)
+    logits = jax.random.normal(jax.random.PRNGKey(1), (args.budget, n_items), jnp.float32)
+    seeds = sample_seeds(jax.random.PRNGKey(0), gamma, "hash")
+    cot = jax.random.normal(jax.random.PRNGKey(2), logits.shape, jnp.float32)
+
+    def partial_forward(part):
+        def value(seed, shape):
+            if part == "memory passes":  # a per-draw scalar: no noise, the same arrays read and written
+                return jnp.full(shape, 1.0, jnp.float32) + seed[0].astype(jnp.float32) * 1e-9
+            u = hash_uniform(seed, shape)
+            return u if part == "+ counter hash" else -jnp.log(u)
+
+        def forward(x, s):
+            a = jnp.exp((x - jnp.max(x, axis=-1, keepdims=True)) / tau)
+
+            def body(acc, seed):
+                e = a * value(seed, x.shape)
+                z = jnp.sum(e, axis=-1)
+                return acc + e * (1.0 / z)[:, None], z
+
+            return jax.lax.scan(body, jnp.zeros_like(x), s)
+        return jax.jit(forward)
+
+    programs = {part: partial_forward(part) for part in ("memory passes", "+ counter hash", "+ log")}
+    programs["full forward draw"] = jax.jit(lambda x, s: gumbel_sum_forward(x, s, tau, "hash"))
+    total, norms = programs["full forward draw"](logits, seeds)
+    backward = jax.jit(lambda x, s, t, n, g: gumbel_sum_backward(x, s, t, n, g, tau, "hash"))
+    calls = {part: (lambda f=f: f(logits, seeds)[0]) for part, f in programs.items()}
+    calls["backward draw"] = lambda: backward(logits, seeds, total, norms, cot)
+    times: dict[str, list[float]] = {part: [] for part in calls}
+    for call in calls.values():
+        jax.block_until_ready(call())  # compile
+    for _ in range(args.steps):
+        for part, call in calls.items():  # interleaved, so that a change of load falls on every part alike
+            start = time.perf_counter()
+            jax.block_until_ready(call())
+            times[part].append((time.perf_counter() - start) * 1000.0 / gamma)
+    return {"shape": [args.budget, n_items], "gamma": gamma, "tau": tau, "timed_calls": args.steps,
+            "ms_per_draw": {part: statistics.median(v) for part, v in times.items()}, "ms_per_draw_all": times}
+
+
 def _jax_devices() -> list[str]:
     import jax
 
@@ -230,6 +293,7 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--paper-code", help="checkout of noveens/distill_cf: time it side by side with the kit")
     ap.add_argument("--memory", action="store_true", help="peak RSS against γ and against the number of users")
+    ap.add_argument("--sampler-parts", action="store_true", help="the cost of one draw of the sampler, part by part")
     ap.add_argument("--batch-size", type=int, default=None,
                     help="streamed users per step (default: all users; --memory's U runs: 1024)")
     ap.add_argument("--users", type=int, nargs="+", default=[50_000], help="synthetic user counts for --memory")
@@ -261,6 +325,11 @@ def main(argv=None) -> int:
               f"(load {res['load_avg_before']} -> {res['load_avg_after']})")
     elif args.memory:
         out["memory"] = dict(memory_runs(args), machine=machine)
+    elif args.sampler_parts:
+        res = sampler_parts(args)
+        out["sampler_parts"] = dict(res, machine=dict(machine, load_avg_after=machine_info()["load_avg_1_5_15"]))
+        for part, ms in res["ms_per_draw"].items():
+            print(f"{args.dataset} {res['shape']} γ={res['gamma']}: {part:18s} {ms:6.2f} ms per draw")
     else:
         runs = []
         for noise in args.noise:
