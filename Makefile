@@ -105,7 +105,7 @@ sampling: env
 
 # DISTILL-CF's privacy–utility frontier (notebook 06, §9): de-anonymization against % of full-data NDCG@10 over
 # mu (2, 5, 10, 16 % of the users) x tau (0.5, 5) at each dataset's gamma and step count, with the control, on
-# magazine (its recorded DISTILL-CF configuration) and douban-book (the budgeted one of its recorded run). Every
+# magazine (its recorded DISTILL-CF configuration) and douban-book (notebook 06's own summary, gamma 50, tau 5). Every
 # summary and every point is cached in runs/: a rerun reads them, an interrupted run resumes. Measured from scratch
 # on 2 shared cores: magazine 34 min (this grid); douban-book 16 min for mu 2/5/10 % x tau 5 (its mu = 500 summary
 # 7.5 min, each setting 1.5-3.5 min). ML-1M (its summary alone took 56 min recorded):
