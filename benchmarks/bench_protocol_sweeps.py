@@ -93,10 +93,10 @@ def main(argv=None) -> int:
             source = source.relative_to(repo_root()) if source.is_relative_to(repo_root()) else source
             row = {"seed": seed, "protocol": protocol, "source": str(source), **summarise(record)}
             runs.append(row)
+            curve = " / ".join(f"{v:.2f}" for v in row["distill_infae_HR@10"])
             print(f"seed {seed:>3} {protocol:<8} claim 1 {row['claim1_cells'][0]:>2}/{row['claim1_cells'][1]}  "
                   f"claim 2 {row['claim2_cells'][0]:>2}/{row['claim2_cells'][1]}  largest drop "
-                  f"{row['largest_drop_HR@10']:5.2f}  HR@10 " + " / ".join(f"{v:.2f}" for v in row["distill_infae_HR@10"]),
-                  flush=True)
+                  f"{row['largest_drop_HR@10']:5.2f}  HR@10 {curve}", flush=True)
 
     def mean(protocol: str, key, index=None) -> float:
         values = [r[key] if index is None else r[key][index] for r in runs if r["protocol"] == protocol]

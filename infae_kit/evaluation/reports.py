@@ -16,8 +16,8 @@ In a template:
 * ``paper`` and ``paper_code``: :data:`~infae_kit.evaluation.results.PAPER_TABLE1` and
   :data:`~infae_kit.evaluation.results.PAPER_CODE_RERUN`; ``table1(dataset)``: the Table 1 layout of the
   recorded results; ``pivot(cells, model, metric)``: a sweep table (sources × budgets); ``relative(a, b)``: the
-  relative difference in % as a number; ``monotone(values)``: whether a sequence never decreases; ``largest_drop(values)``: the largest fall from one
-  value to the next (0 for a monotone sequence).
+  relative difference in % as a number; ``monotone(values)``: whether a sequence never decreases;
+  ``largest_drop(values)``: the largest fall from one value to the next (0 for a monotone sequence).
 * Filters: ``x|f(2)`` (fixed decimals), ``x|metric("AUC")`` (4 decimals for AUC, else 2), ``x|rel(ref)``
   (signed relative difference in %), ``x|signed(2)``, ``x|gib`` (bytes → GiB), ``x|thousands``,
   ``key|extract(mapping)`` (``mapping[key]``, for ``map``).
@@ -27,6 +27,7 @@ A missing record or key is an error that names it (templates are rendered with `
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from pathlib import Path
@@ -45,7 +46,8 @@ from infae_kit.evaluation.results import (
 from infae_kit.io_utils import atomic_write_text
 from infae_kit.paths import repo_root
 
-__all__ = ["DOCUMENTS", "document_context", "generated_documents", "largest_drop", "render_document", "render_documents"]
+__all__ = ["DOCUMENTS", "document_context", "generated_documents", "largest_drop", "render_document",
+           "render_documents"]
 
 DOCUMENTS: tuple[tuple[str, str], ...] = (
     ("docs/templates/results.md.j2", "docs/results.md"),
@@ -113,12 +115,12 @@ def _pivot(cells: Iterable[Mapping], model: str, metric: str = "HR@10", split: s
 
 def _monotone(values: Sequence[float]) -> bool:
     """Whether ``values`` never decreases (a curve over growing budgets that only rises or stays level)."""
-    return all(later >= earlier for earlier, later in zip(values, values[1:]))
+    return all(later >= earlier for earlier, later in itertools.pairwise(values))
 
 
 def largest_drop(values: Sequence[float]) -> float:
     """The largest fall from one value of ``values`` to the next (0.0 when it never falls)."""
-    return max([0.0] + [earlier - later for earlier, later in zip(values, values[1:])])
+    return max([0.0] + [earlier - later for earlier, later in itertools.pairwise(values)])
 
 
 def _relative_percent(value: Any, reference: Any) -> float:
@@ -199,8 +201,8 @@ def document_context(record_dir: str | os.PathLike, benchmarks_dir: str | os.Pat
         "rebuilt": rebuilt,
         "rec": rec, "test": split_of("test"), "val": split_of("val"), "data": data, "bench": bench,
         "paper": PAPER_TABLE1, "paper_code": PAPER_CODE_RERUN, "names": PAPER_MODEL_NAMES,
-        "table1": table1, "pivot": _pivot, "relative": _relative_percent, "monotone": _monotone, "largest_drop": largest_drop, "max": max, "min": min, "abs": abs,
-        "sorted": sorted, "sum": sum, "round": round,
+        "table1": table1, "pivot": _pivot, "relative": _relative_percent, "monotone": _monotone,
+        "largest_drop": largest_drop, "max": max, "min": min, "abs": abs, "sorted": sorted, "sum": sum, "round": round,
     }
 
 
