@@ -21,6 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from infae_kit.data.holdout import dataset_label
 from infae_kit.evaluation.reports import largest_drop
 from infae_kit.evaluation.results import read_results
 from infae_kit.io_utils import atomic_write_json
@@ -36,7 +37,7 @@ NOTEBOOK = "04_sampling"
 
 def result_path(folder: Path, dataset: str, protocol: str) -> Path:
     """Where notebook 04 files its result for ``dataset`` under ``protocol`` in ``folder``."""
-    return folder / f"{NOTEBOOK}-{dataset}{'-holdout' if protocol == 'holdout' else ''}.json"
+    return folder / f"{NOTEBOOK}-{dataset_label(dataset, protocol)}.json"
 
 
 def run_sweep_notebook(dataset: str, seed: int, protocol: str, folder: Path) -> Path:

@@ -418,13 +418,16 @@ def run_continual(
 
     def row(strategy, t, model, fit_s, n_train, n_memory, lam=None) -> dict[str, Any]:
         validation, test = users[t]
+
+        def scores(rows: np.ndarray) -> dict[str, float]:
+            return evaluate_rows(model, steps[t].context[rows], steps[t].targets[rows], weights[t], ks)
+
         out = {"strategy": strategy, "period": t, "target_period": t + 1, "n_users": int(len(test)),
                "n_train_rows": int(n_train), "n_memory_rows": int(n_memory), "lambda": lam,
-               "fit_s": float(fit_s), "epochs": len(model.history_), **evaluate_rows(model, steps[t].context[test], steps[t].targets[test], weights[t], ks)}
+               "fit_s": float(fit_s), "epochs": len(model.history_), **scores(test)}
         if selection_share:
             out["n_validation_users"] = int(len(validation))
-            out["validation"] = evaluate_rows(model, steps[t].context[validation], steps[t].targets[validation],
-                                              weights[t], ks)
+            out["validation"] = scores(validation)
         return out
 
     bar = progress_bar(total=1 + len(todo) * (K - 2), desc="continual", enabled=progress)
