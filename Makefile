@@ -158,10 +158,11 @@ benchmark-distill: env
 	$(BIN)/python benchmarks/bench_distill.py --dataset ml-1m --gammas 50 200 800 --noise hash threefry --steps 3
 
 # Peak RSS of DISTILL-CF against gamma and against the number of users at a fixed batch of 1,024 streamed users
-# (ML-1M against a 50,000-user synthetic matrix of ML-1M's items and density).
+# (ML-1M against a 50,000-user synthetic matrix of ML-1M's items and density), with no Gumbel draw kept for the
+# backward pass and with the default 1,024 MiB of them.
 benchmark-distill-memory: env
 	$(BIN)/python benchmarks/bench_distill.py --dataset ml-1m --memory --gammas 50 200 800 --users 50000 \
-		--batch-size 1024 --noise hash --steps 2
+		--batch-size 1024 --noise hash --steps 2 --sampler-memory 0 1024
 
 # s/step side by side with the paper's released code: make benchmark-distill-paper PAPER_CODE=/path/to/distill_cf
 benchmark-distill-paper: env

@@ -11,6 +11,10 @@ data, build the jitted step, run one step (compilation, not timed), then time st
 (validation is not part of a step). Results go to ``benchmarks/results/distill-<dataset>.json`` (written
 atomically; each mode replaces only its own section: ``runs``, ``side_by_side``, ``memory``).
 
+``--sampler-memory MB`` sets the memory a step may keep Gumbel draws in for its backward pass (the kit's
+:func:`~infae_kit.distill.loop.sampler_memory_mb`; 0 re-draws every sample); each result records it and the
+number of draws it keeps.
+
 ``--paper-code CHECKOUT`` times the kit's step and the paper's (``benchmarks/paper_code_worker.py``, see
 ``benchmarks/paper_code_distill.sh``) in two worker processes stepped alternately — ours, theirs, ours,
 theirs — so that the load of a shared machine falls on both alike; both run full batch (all users), μ, γ and
@@ -18,7 +22,7 @@ theirs — so that the load of a shared machine falls on both alike; both run fu
 
 ``--memory`` measures peak RSS as γ varies (full batch on ``--dataset``) and as the number of users U varies at
 a fixed batch of ``--batch-size`` streamed users (``--dataset`` against synthetic matrices of ``--users`` rows
-with the dataset's items and density), a few steps each.
+with the dataset's items and density), a few steps each, once per ``--sampler-memory`` value.
 
 ``--sampler-parts`` splits the cost of one Gumbel draw of the sampler's forward pass (μ × items of the dataset,
 the first of ``--gammas`` draws, τ = ``--tau``, the ``hash`` noise) by building it up: the scan's memory passes
@@ -77,7 +81,8 @@ def _make_stepper(spec: dict):
     import scipy.sparse as sp
 
     from infae_kit.distill import DistillConfig, initial_prior
-    from infae_kit.distill.loop import make_step, real_user_batch
+    from infae_kit.distill.loop import make_step, real_user_batch, sampler_memory_mb
+    from infae_kit.distill.sampler import stored_draws
 
     data = _load(spec)
     train = sp.csr_matrix(data if sp.issparse(data) else data.train, dtype=np.float32)
@@ -85,7 +90,7 @@ def _make_stepper(spec: dict):
     config = DistillConfig(budget=spec["budget"], gamma=spec["gamma"], tau=spec.get("tau", 10.0),
                            noise=spec["noise"], batch_size=spec.get("batch_size", -1),
                            accumulate=spec.get("accumulate", 1))
-    optimizer, step = make_step(config, train.nnz / train.shape[0])
+    optimizer, step = make_step(config, train.nnz / train.shape[0], sampler_memory=spec.get("sampler_memory"))
     prior = jnp.asarray(initial_prior(train, config.budget, config.seed)[0])
     state = {"prior": prior, "opt": optimizer.init(prior), "key": jax.random.PRNGKey(0), "i": 0,
              "loss": float("nan")}
@@ -103,8 +108,10 @@ def _make_stepper(spec: dict):
         state["cpu_s"] = time.process_time() - c
         return time.perf_counter() - t
 
+    memory_mb = sampler_memory_mb(spec.get("sampler_memory"))
+    kept = stored_draws(int(memory_mb * 2 ** 20), config.gamma, (config.budget, train.shape[1]))
     return one, state, {"rss_after_data_bytes": rss_data, "n_users": int(train.shape[0]),
-                        "n_items": int(train.shape[1])}
+                        "n_items": int(train.shape[1]), "sampler_memory_mb": memory_mb, "kept_draws": kept}
 
 
 def run_worker(spec: dict) -> dict:
@@ -167,7 +174,7 @@ def side_by_side(args) -> dict:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(HERE.parent), os.environ.get("PYTHONPATH")])))
     load_before = machine_info()["load_avg_1_5_15"]
     spec = {"dataset": args.dataset, "budget": args.budget, "gamma": args.gammas[0], "tau": args.tau,
-            "noise": args.noise[0], "steps": args.steps}
+            "noise": args.noise[0], "steps": args.steps, "sampler_memory": args.sampler_memory[0]}
     ours = _Worker("kit", [sys.executable, __file__, "--serve", json.dumps(spec)], env)
     theirs = _Worker("paper-code", [sys.executable, str(PAPER_WORKER), "--checkout", str(checkout), "--dataset",
                                     args.dataset, "--budget", str(args.budget), "--gamma", str(args.gammas[0]),
@@ -191,7 +198,8 @@ def side_by_side(args) -> dict:
             "batch": "all users", "timed_steps": args.steps, "first_step_s": first, "step_times_s": times,
             "median_s_per_step": med, "speedup": med["paper_code"] / med["kit"], "peak_rss_bytes": rss,
             "load_avg_before": load_before, "load_avg_after": machine_info()["load_avg_1_5_15"],
-            "paper_code_checkout": checkout.name}
+            "paper_code_checkout": checkout.name, "sampler_memory_mb": ours.ready["sampler_memory_mb"],
+            "kept_draws": ours.ready["kept_draws"]}
 
 
 def _run_isolated(spec: dict) -> dict:
@@ -204,21 +212,24 @@ def _run_isolated(spec: dict) -> dict:
 
 
 def memory_runs(args) -> dict:
-    """Peak RSS as γ varies (full batch) and as U varies at a fixed streamed batch."""
-    by_gamma = []
-    for gamma in args.gammas:
-        res = _run_isolated({"dataset": args.dataset, "budget": args.budget, "gamma": gamma, "noise": args.noise[0],
-                             "steps": args.steps, "batch_size": args.batch_size})
-        by_gamma.append(res)
-        print(f"γ={gamma}: peak RSS {res['peak_rss_bytes'] / 2**30:.2f} GiB, {res['s_per_step']:.2f} s/step", flush=True)
-    by_users = []
-    for users in [None] + list(args.users):
-        name = args.dataset if users is None else f"synthetic-like:{args.dataset}:{users}"
-        res = _run_isolated({"dataset": name, "budget": args.budget, "gamma": args.gammas[0], "noise": args.noise[0],
-                             "steps": args.steps, "batch_size": args.batch_size})
-        by_users.append(res)
-        print(f"U={res['n_users']}: peak RSS {res['peak_rss_bytes'] / 2**30:.2f} GiB "
-              f"(data {res['rss_after_data_bytes'] / 2**30:.2f} GiB), {res['s_per_step']:.2f} s/step", flush=True)
+    """Peak RSS as γ varies (full batch) and as U varies at a fixed streamed batch, for each sampler memory."""
+    by_gamma, by_users = [], []
+    for memory in args.sampler_memory:
+        for gamma in args.gammas:
+            res = _run_isolated({"dataset": args.dataset, "budget": args.budget, "gamma": gamma, "noise": args.noise[0],
+                                 "steps": args.steps, "batch_size": args.batch_size, "sampler_memory": memory})
+            by_gamma.append(res)
+            print(f"sampler memory {res['sampler_memory_mb']:g} MiB ({res['kept_draws']} draws kept), γ={gamma}: "
+                  f"peak RSS {res['peak_rss_bytes'] / 2**30:.2f} GiB, {res['s_per_step']:.2f} s/step", flush=True)
+        for users in [None] + list(args.users):
+            name = args.dataset if users is None else f"synthetic-like:{args.dataset}:{users}"
+            res = _run_isolated({"dataset": name, "budget": args.budget, "gamma": args.gammas[0],
+                                 "noise": args.noise[0], "steps": args.steps, "batch_size": args.batch_size,
+                                 "sampler_memory": memory})
+            by_users.append(res)
+            print(f"sampler memory {res['sampler_memory_mb']:g} MiB, U={res['n_users']}: peak RSS "
+                  f"{res['peak_rss_bytes'] / 2**30:.2f} GiB (data {res['rss_after_data_bytes'] / 2**30:.2f} GiB), "
+                  f"{res['s_per_step']:.2f} s/step", flush=True)
     return {"batch_size": args.batch_size, "by_gamma": by_gamma, "by_users": by_users}
 
 
@@ -297,6 +308,9 @@ def main(argv=None) -> int:
     ap.add_argument("--batch-size", type=int, default=None,
                     help="streamed users per step (default: all users; --memory's U runs: 1024)")
     ap.add_argument("--users", type=int, nargs="+", default=[50_000], help="synthetic user counts for --memory")
+    ap.add_argument("--sampler-memory", type=float, nargs="+", default=[None],
+                    help="MiB a step may keep Gumbel draws in (default: the kit's, $INFAE_SAMPLER_MEMORY_MB or "
+                         "1024); --memory runs each value given, the other modes the first")
     ap.add_argument("--out", type=Path, default=HERE / "results")
     ap.add_argument("--suffix", default="", help="appended to the result file's name (e.g. -gpu)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
@@ -335,7 +349,8 @@ def main(argv=None) -> int:
         for noise in args.noise:
             for gamma in args.gammas:
                 res = _run_isolated({"dataset": args.dataset, "budget": args.budget, "gamma": gamma, "noise": noise,
-                                     "tau": args.tau, "steps": args.steps, "batch_size": args.full_or_batch})
+                                     "tau": args.tau, "steps": args.steps, "batch_size": args.full_or_batch,
+                                     "sampler_memory": args.sampler_memory[0]})
                 runs.append(res)
                 print(f"{args.dataset} μ={args.budget} γ={gamma:4d} noise={noise:8s}: {res['s_per_step']:.3f} s/step "
                       f"(compile+first {res['first_step_s']:.1f} s), peak RSS {res['peak_rss_bytes'] / 2**30:.2f} "

@@ -26,6 +26,7 @@ from infae_kit.distill import (
 from infae_kit.errors import ParameterError
 from infae_kit.evaluation.protocol import evaluate_model
 from infae_kit.models.infinite_ae import InfiniteAE
+from shared_data import needs_data_file
 
 FAST = dict(budget=20, gamma=8, steps=6, eval_steps=(3,), log_freq=6, patience=150)
 
@@ -68,6 +69,55 @@ def test_custom_vjp_gradient_equals_autodiff(tau, noise):
     np.testing.assert_allclose(jax.grad(f_custom)(logits), want, rtol=1e-5, atol=atol)
     # also under jit
     np.testing.assert_allclose(jax.jit(jax.grad(f_custom))(logits), want, rtol=1e-5, atol=atol)
+
+
+@pytest.mark.parametrize("tau", [0.5, 10.0])
+@pytest.mark.parametrize("kept", [0, 3, 6])
+def test_kept_draws_give_the_same_sum_and_gradient(tau, kept):
+    """Keeping m of the γ draws for the backward pass: S, Z bit-identical, the gradient to float32 rounding.
+
+    (At this toy width XLA may fuse the re-drawn and the read-back backward differently, a last-bit difference;
+    at the datasets' shapes the runs are identical bit for bit, see the real-data test below.)
+    """
+    from infae_kit.distill.sampler import gumbel_sum_backward, gumbel_sum_forward, gumbel_sum_forward_storing, \
+        sample_seeds
+
+    logits = jax.random.normal(jax.random.PRNGKey(0), (7, 19)) * 2.0
+    seeds = sample_seeds(jax.random.PRNGKey(4), 6, "hash")
+    g = jax.random.normal(jax.random.PRNGKey(1), logits.shape)
+    fwd = jax.jit(lambda x, s: gumbel_sum_forward(x, s, tau, "hash"))
+    storing = jax.jit(lambda x, s, b: gumbel_sum_forward_storing(x, s, b, tau, "hash"), donate_argnums=2)
+    bwd = jax.jit(lambda x, s, t, z, c, b: gumbel_sum_backward(x, s, t, z, c, tau, "hash", b))
+    total, norms = fwd(logits, seeds)
+    total_k, norms_k, store = storing(logits, seeds, jnp.full((kept, *logits.shape), jnp.nan))
+    np.testing.assert_array_equal(total_k, total)
+    np.testing.assert_array_equal(norms_k, norms)
+    assert store.shape == (kept, *logits.shape)
+    for k in range(kept):  # each kept draw is its softmax numerators: e_k / Z_k is draw k's softmax
+        want = jax.nn.softmax((logits + noise_from_seed(seeds[k], logits.shape, logits.dtype, "hash")) / tau)
+        np.testing.assert_allclose(store[k] / norms[k][:, None], want, rtol=2e-6, atol=1e-7)
+    np.testing.assert_allclose(bwd(logits, seeds, total, norms, g, store if kept else None),
+                               bwd(logits, seeds, total, norms, g, None), rtol=2e-6, atol=1e-9)
+
+
+def test_draw_store_of_a_wrong_shape_and_bad_budgets_are_refused(monkeypatch):
+    from infae_kit.distill.loop import SAMPLER_MEMORY_ENV, sampler_memory_mb
+    from infae_kit.distill.sampler import gumbel_sum_forward_storing, sample_seeds, stored_draws
+
+    logits, seeds = jnp.zeros((4, 5)), sample_seeds(jax.random.PRNGKey(0), 3, "hash")
+    with pytest.raises(ParameterError, match=r"must be \(m, 4, 5\) float32 with m <= γ = 3"):
+        gumbel_sum_forward_storing(logits, seeds, jnp.zeros((4, 4, 5)), 10.0, "hash")
+    assert stored_draws(1000, 3, (4, 5)) == 3 and stored_draws(100, 3, (4, 5)) == 1 and stored_draws(0, 3, (4, 5)) == 0
+    monkeypatch.delenv(SAMPLER_MEMORY_ENV, raising=False)
+    assert sampler_memory_mb() == 1024 and sampler_memory_mb(0) == 0
+    monkeypatch.setenv(SAMPLER_MEMORY_ENV, "256")
+    assert sampler_memory_mb() == 256 and sampler_memory_mb(8) == 8
+    for bad in ("lots", "-1", "nan"):
+        monkeypatch.setenv(SAMPLER_MEMORY_ENV, bad)
+        with pytest.raises(ParameterError, match=r"\$INFAE_SAMPLER_MEMORY_MB must be a number of MiB >= 0"):
+            sampler_memory_mb()
+    with pytest.raises(ParameterError, match="sampler_memory_mb must be"):
+        sampler_memory_mb(-5)
 
 
 @pytest.mark.parametrize("tau", [1.0, 1.7, 5.0, 10.0, 50.0])
@@ -254,6 +304,36 @@ def test_accumulated_step_equals_the_mean_gradient(data):
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * float(jnp.max(jnp.abs(want))))
     assert float(loss) == pytest.approx((float(la) + float(lb)) / 2, rel=1e-5)
     np.testing.assert_array_equal(key_next, jax.random.split(key)[0])  # the key advances once per step
+
+
+def test_runs_are_the_same_whatever_the_sampler_memory(data):
+    """The draw store is a speed setting: none, some and all of the γ draws kept give the same run."""
+    cfg = DistillConfig(**dict(FAST, steps=4, eval_steps=(2,), log_freq=4))
+    per_draw_mb = cfg.budget * data.n_items * 4 / 2 ** 20
+    runs = [distill(data, cfg, progress=False, sampler_memory=mb) for mb in (0, 3.5 * per_draw_mb, 1024)]
+    for run in runs[1:]:
+        np.testing.assert_allclose(run.prior, runs[0].prior, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(run.history["loss"], runs[0].history["loss"], rtol=1e-6)
+
+
+@needs_data_file("magazine/index.npz")
+def test_kept_draws_leave_a_magazine_run_identical_bit_for_bit():
+    """At a dataset's shape (Magazine, the CI configuration's μ = 50, γ = 50) the steps are identical bit for bit
+    whether the backward pass re-draws every sample or reads them all back."""
+    from infae_kit.distill.loop import initial_prior, make_step
+
+    train = load_dataset("magazine").train.astype(np.float32)
+    cfg = DistillConfig(budget=50, gamma=50)
+    x = jnp.asarray(train.toarray())
+    priors = []
+    for mb in (0, 1024):
+        optimizer, step = make_step(cfg, train.nnz / train.shape[0], sampler_memory=mb)
+        prior = jnp.asarray(initial_prior(train, cfg.budget, cfg.seed)[0])
+        state, key = optimizer.init(prior), jax.random.PRNGKey(0)
+        for _ in range(4):
+            prior, state, key, _ = step(prior, state, key, [x], jnp.float32(1.0))
+        priors.append(np.asarray(prior))
+    np.testing.assert_array_equal(priors[1], priors[0])
 
 
 def test_streamed_batches_and_sampled_validation_run(data):

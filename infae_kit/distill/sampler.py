@@ -20,12 +20,14 @@ __all__ = [
     "gumbel_noise",
     "gumbel_sum_backward",
     "gumbel_sum_forward",
+    "gumbel_sum_forward_storing",
     "hard_gumbel_support",
     "hash_uniform",
     "lowbias32",
     "multi_step_gumbel",
     "noise_from_seed",
     "sample_seeds",
+    "stored_draws",
 ]
 
 
@@ -194,17 +196,69 @@ def gumbel_sum_forward(logits: jax.Array, seeds: jax.Array, tau: float, generato
       ``(S, Z)``: the ``(μ, items)`` sum and the ``(γ, μ)`` row normalisers (what the backward reuses).
     """
     draw = _unnormalised_draws(logits, tau, generator)
+    return jax.lax.scan(_accumulate(draw), jnp.zeros_like(logits), seeds)
 
+
+def gumbel_sum_forward_storing(logits: jax.Array, seeds: jax.Array, store: jax.Array, tau: float, generator: str
+                               ) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """:func:`gumbel_sum_forward` that also writes the first ``m`` draws' numerators ``e_k`` into ``store``.
+
+    The values of ``(S, Z)`` are bit-identical to :func:`gumbel_sum_forward`'s (the same draws, accumulated in
+    the same order). Handing ``store`` to :func:`gumbel_sum_backward` spares it re-drawing those ``m`` samples,
+    for ``m · μ · items`` floats of memory: jit this with ``store`` donated so that its buffer is reused in
+    place from step to step.
+
+    Args:
+      logits, seeds, tau, generator: as in :func:`gumbel_sum_forward`.
+      store: ``(m, μ, items)`` buffer of the logits' dtype, ``0 ≤ m ≤ γ``; its old contents are ignored.
+
+    Returns:
+      ``(S, Z, store)``, ``store[k]`` holding draw ``k``'s numerators for ``k < m``.
+    """
+    m = store.shape[0]
+    _check_store(store, logits, seeds)
+    if m == 0:
+        return (*gumbel_sum_forward(logits, seeds, tau, generator), store)
+    draw = _unnormalised_draws(logits, tau, generator)
+    accumulate = _accumulate(draw)
+
+    def body(carry, k_and_seed):
+        acc, buf = carry
+        k, seed = k_and_seed
+        e = draw(seed)
+        z = jnp.sum(e, axis=-1)
+        return (acc + e * (1.0 / z)[:, None], jax.lax.dynamic_update_index_in_dim(buf, e, k, 0)), z
+
+    (total, store), head = jax.lax.scan(body, (jnp.zeros_like(logits), store), (jnp.arange(m), seeds[:m]))
+    total, tail = jax.lax.scan(accumulate, total, seeds[m:])
+    return total, jnp.concatenate([head, tail]), store
+
+
+def _accumulate(draw):
+    """The scan body adding draw ``k``'s softmax ``e_k / Z_k`` to the sum and returning ``Z_k``."""
     def body(acc, seed):
         e = draw(seed)
         z = jnp.sum(e, axis=-1)
         return acc + e * (1.0 / z)[:, None], z
 
-    return jax.lax.scan(body, jnp.zeros_like(logits), seeds)
+    return body
+
+
+def _check_store(store: jax.Array, logits: jax.Array, seeds: jax.Array) -> None:
+    if store.ndim != 3 or store.shape[1:] != logits.shape or store.shape[0] > seeds.shape[0] \
+            or store.dtype != logits.dtype:
+        raise ParameterError(f"the draw store must be (m, {', '.join(map(str, logits.shape))}) {logits.dtype} "
+                             f"with m <= γ = {seeds.shape[0]}, got {store.shape} {store.dtype}")
+
+
+def stored_draws(budget_bytes: int, gamma: int, shape: tuple[int, int], itemsize: int = 4) -> int:
+    """How many of γ draws of a ``shape`` (μ, items) sample a memory budget of ``budget_bytes`` can keep."""
+    per_draw = max(math.prod(shape) * itemsize, 1)
+    return int(min(gamma, max(budget_bytes, 0) // per_draw))
 
 
 def gumbel_sum_backward(logits: jax.Array, seeds: jax.Array, total: jax.Array, norms: jax.Array, g: jax.Array,
-                        tau: float, generator: str) -> jax.Array:
+                        tau: float, generator: str, stored: jax.Array | None = None) -> jax.Array:
     """VJP of :func:`gumbel_sum_forward`'s sum with respect to ``logits``, for the cotangent ``g``.
 
     With ``s_k = e_k / Z_k`` the VJP of ``Σ_k softmax(z_k/τ)`` is ``(1/τ) Σ_k s_k ⊙ (g − ⟨s_k, g⟩)
@@ -217,20 +271,27 @@ def gumbel_sum_backward(logits: jax.Array, seeds: jax.Array, total: jax.Array, n
       total: ``(μ, items)`` the forward's sum ``S``.
       norms: ``(γ, μ)`` the forward's row normalisers ``Z``.
       g: ``(μ, items)`` cotangent of the sum.
+      stored: the ``(m, μ, items)`` numerators of the first ``m`` draws written by
+        :func:`gumbel_sum_forward_storing`, read instead of re-drawn: the same gradient (bit for bit at the
+        datasets' shapes; XLA may fuse the two ways differently at toy sizes, a last-bit difference).
 
     Returns:
       ``(μ, items)`` gradient with respect to ``logits``.
     """
     draw = _unnormalised_draws(logits, tau, generator)
 
-    def body(acc, seed_and_norm):
-        seed, z = seed_and_norm
-        e = draw(seed)
+    def add(acc, e, z):
         inv = 1.0 / z
         c = jnp.sum(e * g, axis=-1) * (inv * inv)
         return acc + e * c[:, None], None
 
-    second = jax.lax.scan(body, jnp.zeros_like(logits), (seeds, norms))[0]
+    second = jnp.zeros_like(logits)
+    m = 0
+    if stored is not None:
+        _check_store(stored, logits, seeds)
+        m = stored.shape[0]
+        second = jax.lax.scan(lambda acc, e_z: add(acc, *e_z), second, (stored, norms[:m]))[0]
+    second = jax.lax.scan(lambda acc, s_z: add(acc, draw(s_z[0]), s_z[1]), second, (seeds[m:], norms[m:]))[0]
     return (total * g - second) / tau
 
 
