@@ -277,8 +277,8 @@ def test_resume_equals_uninterrupted(data, tmp_path):
     assert resumed.history["loss"] == full.history["loss"]
     assert (resumed.best_support != full.best_support).nnz == 0 and resumed.best_lambda == full.best_lambda
     with pytest.raises(ParameterError, match="different config"):
-        distill(data, DistillConfig(**dict(FAST, steps=8, checkpoint_every=2, batch_size=64)), progress=False,
-                checkpoint_dir=tmp_path / "b")
+        distill(data, DistillConfig(**dict(FAST, steps=7, checkpoint_every=2, batch_size=64, tau=0.5)),
+                progress=False, checkpoint_dir=tmp_path / "b")
 
 
 def test_accumulated_step_equals_the_mean_gradient(data):
@@ -316,13 +316,14 @@ def test_runs_are_the_same_whatever_the_sampler_memory(data):
         np.testing.assert_allclose(run.history["loss"], runs[0].history["loss"], rtol=1e-6)
 
 
-@needs_data_file("magazine/index.npz")
-def test_kept_draws_leave_a_magazine_run_identical_bit_for_bit():
-    """At a dataset's shape (Magazine, the CI configuration's μ = 50, γ = 50) the steps are identical bit for bit
-    whether the backward pass re-draws every sample or reads them all back."""
+@pytest.mark.parametrize("dataset", [pytest.param("magazine", marks=needs_data_file("magazine/index.npz")),
+                                     pytest.param("ml-1m", marks=needs_data_file("ml-1m/index.npz"))])
+def test_kept_draws_leave_a_run_identical_bit_for_bit(dataset):
+    """At a dataset's shape (the CI configuration's μ = 50, γ = 50) the steps are identical bit for bit whether
+    the backward pass re-draws every sample or reads them all back."""
     from infae_kit.distill.loop import initial_prior, make_step
 
-    train = load_dataset("magazine").train.astype(np.float32)
+    train = load_dataset(dataset).train.astype(np.float32)
     cfg = DistillConfig(budget=50, gamma=50)
     x = jnp.asarray(train.toarray())
     priors = []
@@ -452,6 +453,30 @@ def test_distill_cached_reuses_and_keys_on_config_and_data(data, tmp_path):
     assert distill_cache_path(data, other, tmp_path) != distill_cache_path(data, config, tmp_path)
     other_data = load_dataset("synthetic", n_users=200, n_items=150, seed=2, zipf_a=0.5, affinity_scale=4.0)
     assert distill_cache_path(other_data, config, tmp_path) != distill_cache_path(data, config, tmp_path)
+
+
+def test_a_longer_run_continues_the_cached_shorter_one(data, tmp_path):
+    """More steps of a cached config continue its last checkpoint (copied) and end where a run from scratch ends."""
+    import dataclasses
+
+    from infae_kit.distill import distill_cache_path, distill_cached
+    from infae_kit.distill.cache import shorter_run
+
+    base = dict(FAST, steps=6, eval_steps=(3,), log_freq=3)
+    short_cfg, long_cfg = DistillConfig(**base), DistillConfig(**dict(base, steps=9))
+    short, _ = distill_cached(data, short_cfg, tmp_path, progress=False)
+    assert shorter_run(data, long_cfg, tmp_path) == distill_cache_path(data, short_cfg, tmp_path)
+    longer, cached = distill_cached(data, long_cfg, tmp_path, progress=False)
+    scratch = distill(data, long_cfg, progress=False)
+    assert not cached and longer.history["loss"] == scratch.history["loss"]
+    assert longer.history["loss"][:6] == short.history["loss"]
+    assert (longer.best_support != scratch.best_support).nnz == 0 and longer.best_lambda == scratch.best_lambda
+    again, cached = distill_cached(data, short_cfg, tmp_path, progress=False)  # the shorter run is kept as it was
+    assert cached and again.history["loss"] == short.history["loss"]
+    # a run that validated at its last step only because it was the last is not the start of a longer one
+    odd = dataclasses.replace(short_cfg, steps=2)
+    distill_cached(data, odd, tmp_path, progress=False)
+    assert shorter_run(data, dataclasses.replace(odd, steps=4), tmp_path) is None
 
 
 @pytest.mark.slow  # one of the slowest unit tests: in make test, not in make test-fast

@@ -15,8 +15,9 @@ probabilities clipped to ``[1e-6, 1 − 1e-6]`` (Eq. 3 takes ``log(K α)`` direc
 is re-picked over ``val_lambdas`` on validation HR@100 at every validation (B.4), starting from the λ picked on
 the initial support (step 0), exactly like the code.
 
-Sampling is wrapped in a :func:`jax.custom_vjp` whose forward and backward passes both scan over the γ samples,
-re-drawing each sample's Gumbel noise from its key, so memory is ``O(μ · items)`` whatever γ is.
+Sampling is wrapped in a :func:`jax.custom_vjp` whose forward and backward passes both scan over the γ samples.
+The backward reads the draws the forward kept, within a memory budget (:func:`sampler_memory_mb`, default
+1,024 MiB), and re-draws the others from their keys, so memory is ``O(μ · items)`` plus that budget whatever γ is.
 
 **Discretisation.** The sampler's output is binary only in the limit of a small temperature: at the code's
 default τ = 10 each of the γ softmax samples is nearly uniform and X̂ˢ is a dense matrix of small values in
@@ -90,6 +91,7 @@ __all__ = [
     "SAMPLER_MEMORY_ENV",
     "batch_rows",
     "cardinality_penalty",
+    "continues_run",
     "distill",
     "distill_objective",
     "initial_prior",
@@ -376,6 +378,21 @@ class _Validator:
         return best, out
 
 
+def continues_run(state: dict, config: DistillConfig) -> bool:
+    """Whether a checkpoint's run (``state``: its manifest) is the start of ``config``'s longer run.
+
+    True when the two configs differ only in ``steps``, the checkpoint's run has fewer, did not stop early, and
+    did not validate at its last step only because it was the last (the longer run would not have): the longer
+    run resumed from it then ends exactly where it would have ended from scratch.
+    """
+    old, new = dict(state["config"]), config.to_dict()
+    old_steps, new_steps = old.pop("steps", None), new.pop("steps")
+    if old != new or not is_int(old_steps) or old_steps >= new_steps or state["history"].get("stopped_early"):
+        return False
+    last_validated = any(e["step"] == old_steps for e in state["history"]["evaluations"])
+    return state["step"] < old_steps or not last_validated or config.is_eval_step(old_steps)
+
+
 def initial_prior(train: sp.csr_matrix, budget: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Dense train rows of ``budget`` distinct random users (seeded) and their indices."""
     n_users = train.shape[0]
@@ -419,6 +436,8 @@ def distill(data: RecDataset, config: DistillConfig | None = None, *, progress: 
         exactly where an uninterrupted run with the same config ends.
       stop_at: stop after this step without the end-of-run validation (to split a run across sessions: a
         later call with ``resume=True`` continues). A checkpoint is written at that step if checkpoints are on.
+        A checkpoint of a shorter run of the same config (only ``steps`` differs) is continued as well when
+        :func:`continues_run` says that gives the same run.
       sampler_memory: MiB a step may spend keeping its Gumbel draws for the backward pass (default
         :func:`sampler_memory_mb`: ``$INFAE_SAMPLER_MEMORY_MB`` or 1024); a speed setting, not part of the
         config: the results do not depend on it (see :func:`sampler_memory_mb`).
@@ -461,7 +480,7 @@ def distill(data: RecDataset, config: DistillConfig | None = None, *, progress: 
     loaded = load_checkpoint(ckpt_dir, prior, opt_state) if (ckpt_dir is not None and resume) else None
     if loaded is not None:
         manifest, prior, opt_state, key_data, best_support = loaded
-        if manifest["config"] != config.to_dict():
+        if manifest["config"] != config.to_dict() and not continues_run(manifest, config):
             raise ParameterError(
                 f"the checkpoint in {ckpt_dir} was written with a different config "
                 f"({manifest['config']}); pass resume=False or another checkpoint_dir")
