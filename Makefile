@@ -89,13 +89,14 @@ distill: env
 
 # DISTILL-CF on netflix-shape with the paper's Netflix grid (mu = 500, gamma in {500, 700}, lr 0.006, the inner
 # lambda re-picked at every validation), NETFLIX_DISTILL_STEPS outer steps of 4,096 streamed users, validation on
-# a seeded sample of 20,000 users. Every run is checkpointed every 20 steps in runs/distill_cache: rerunning the
-# target resumes where the cache stops, and a finished run is read back. Needs the netflix-shape dataset.
+# a seeded sample of 20,000 users, every 40 steps. Every run is checkpointed every 20 steps in runs/distill_cache:
+# rerunning the target resumes where the cache stops, a finished run is read back, and a larger
+# NETFLIX_DISTILL_STEPS continues the cached shorter run. Needs the netflix-shape dataset.
 NETFLIX_DISTILL_STEPS ?= 300
 distill-netflix-shape: env
 	$(BIN)/python -m infae_kit.distill.search --dataset netflix-shape --preset paper-code \
-		--grid budget=500 gamma=500,700 lr=0.006 batch_size=4096 val_users=20000 --steps $(NETFLIX_DISTILL_STEPS) \
-		--out runs/distill_netflix-shape.json
+		--grid budget=500 gamma=500,700 lr=0.006 batch_size=4096 val_users=20000 log_freq=40 \
+		--steps $(NETFLIX_DISTILL_STEPS) --out runs/distill_netflix-shape.json
 
 # Figures 1-4, 10, 12-14 (notebooks 04 sampling and 05 noise). Every cell is cached in runs/sweep_cache: from
 # scratch about 1-2 hours for ml-1m on 2 cores (mostly the DISTILL-CF runs), a few minutes from the cache.
@@ -158,11 +159,13 @@ benchmark-distill: env
 	$(BIN)/python benchmarks/bench_distill.py --dataset ml-1m --gammas 50 200 800 --noise hash threefry --steps 3
 
 # Peak RSS of DISTILL-CF against gamma and against the number of users at a fixed batch of 1,024 streamed users
-# (ML-1M against a 50,000-user synthetic matrix of ML-1M's items and density), with no Gumbel draw kept for the
-# backward pass and with the default 1,024 MiB of them.
+# (ML-1M against a 50,000-user synthetic matrix of ML-1M's items and density, netflix-shape-small and
+# netflix-shape), with no Gumbel draw kept for the backward pass and with the default 1,024 MiB of them.
+benchmark-distill-memory: export INFAE_DOWNLOAD ?= 1
 benchmark-distill-memory: env
 	$(BIN)/python benchmarks/bench_distill.py --dataset ml-1m --memory --gammas 50 200 800 --users 50000 \
-		--batch-size 1024 --noise hash --steps 2 --sampler-memory 0 1024
+		--user-datasets netflix-shape-small netflix-shape --batch-size 1024 --noise hash --steps 2 \
+		--sampler-memory 0 1024
 
 # s/step side by side with the paper's released code: make benchmark-distill-paper PAPER_CODE=/path/to/distill_cf
 benchmark-distill-paper: env

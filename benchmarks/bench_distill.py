@@ -21,8 +21,9 @@ theirs — so that the load of a shared machine falls on both alike; both run fu
 τ the same, and the median of the timed steps is compared. The load average before and after is recorded.
 
 ``--memory`` measures peak RSS as γ varies (full batch on ``--dataset``) and as the number of users U varies at
-a fixed batch of ``--batch-size`` streamed users (``--dataset`` against synthetic matrices of ``--users`` rows
-with the dataset's items and density), a few steps each, once per ``--sampler-memory`` value.
+a fixed batch of ``--batch-size`` streamed users (``--dataset`` against the datasets of ``--user-datasets`` and
+synthetic matrices of ``--users`` rows with the dataset's items and density), a few steps each, once per
+``--sampler-memory`` value.
 
 ``--sampler-parts`` splits the cost of one Gumbel draw of the sampler's forward pass (μ × items of the dataset,
 the first of ``--gammas`` draws, τ = ``--tau``, the ``hash`` noise) by building it up: the scan's memory passes
@@ -221,13 +222,13 @@ def memory_runs(args) -> dict:
             by_gamma.append(res)
             print(f"sampler memory {res['sampler_memory_mb']:g} MiB ({res['kept_draws']} draws kept), γ={gamma}: "
                   f"peak RSS {res['peak_rss_bytes'] / 2**30:.2f} GiB, {res['s_per_step']:.2f} s/step", flush=True)
-        for users in [None] + list(args.users):
-            name = args.dataset if users is None else f"synthetic-like:{args.dataset}:{users}"
+        names = [args.dataset, *args.user_datasets] + [f"synthetic-like:{args.dataset}:{u}" for u in args.users]
+        for name in names:
             res = _run_isolated({"dataset": name, "budget": args.budget, "gamma": args.gammas[0],
                                  "noise": args.noise[0], "steps": args.steps, "batch_size": args.batch_size,
                                  "sampler_memory": memory})
             by_users.append(res)
-            print(f"sampler memory {res['sampler_memory_mb']:g} MiB, U={res['n_users']}: peak RSS "
+            print(f"sampler memory {res['sampler_memory_mb']:g} MiB, {name}, U={res['n_users']}: peak RSS "
                   f"{res['peak_rss_bytes'] / 2**30:.2f} GiB (data {res['rss_after_data_bytes'] / 2**30:.2f} GiB), "
                   f"{res['s_per_step']:.2f} s/step", flush=True)
     return {"batch_size": args.batch_size, "by_gamma": by_gamma, "by_users": by_users}
@@ -307,7 +308,9 @@ def main(argv=None) -> int:
     ap.add_argument("--sampler-parts", action="store_true", help="the cost of one draw of the sampler, part by part")
     ap.add_argument("--batch-size", type=int, default=None,
                     help="streamed users per step (default: all users; --memory's U runs: 1024)")
-    ap.add_argument("--users", type=int, nargs="+", default=[50_000], help="synthetic user counts for --memory")
+    ap.add_argument("--users", type=int, nargs="*", default=[50_000], help="synthetic user counts for --memory")
+    ap.add_argument("--user-datasets", nargs="*", default=[],
+                    help="registered datasets whose users are further U runs of --memory (e.g. netflix-shape)")
     ap.add_argument("--sampler-memory", type=float, nargs="+", default=[None],
                     help="MiB a step may keep Gumbel draws in (default: the kit's, $INFAE_SAMPLER_MEMORY_MB or "
                          "1024); --memory runs each value given, the other modes the first")

@@ -7,7 +7,8 @@
 #
 #   benchmarks/gpu_distill.sh [OUT_DIR]        (default: $OUT if set, else benchmarks/results)
 #
-# Writes distill-<dataset>-gpu.json per dataset (s/step, first step, peak host RSS, the device) and gpu.log.
+# Writes distill-<dataset>-gpu.json per dataset (s/step, first step, peak host RSS, the device, the draws kept for
+# the backward pass: set INFAE_SAMPLER_MEMORY_MB above its 1,024 MiB default to keep more) and gpu.log.
 # Data: $INFAE_DATA_DIR, else ./local_data if present (copy magazine/ and ml-1m/ from the data folder there
 # and carry it to the GPU machine), else ../shared/data. Needs jax with a GPU backend, optax, scipy, h5py,
 # threadpoolctl, tqdm (not neural-tangents, papermill or jupytext).

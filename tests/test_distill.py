@@ -483,8 +483,8 @@ def test_a_longer_run_continues_the_cached_shorter_one(data, tmp_path):
 def test_search_grid_parsing_and_ranking(data, tmp_path):
     from infae_kit.distill.search import parse_grid, search
 
-    assert parse_grid(["tau=0.5,10", "gamma=8", "support=soft,topk"]) == {
-        "tau": [0.5, 10.0], "gamma": [8], "support": ["soft", "topk"]}
+    assert parse_grid(["tau=0.5,10", "gamma=8", "support=soft,topk", "log_freq=40"]) == {
+        "tau": [0.5, 10.0], "gamma": [8], "support": ["soft", "topk"], "log_freq": [40]}
     for bad in (["tau"], ["tau=a"], ["width=3"]):
         with pytest.raises(ParameterError):
             parse_grid(bad)

@@ -164,8 +164,8 @@ def sampler_memory_mb(value: float | None = None) -> float:
 
     A step keeps as many of its γ draws as fit (``⌊budget / (μ · items · 4 B)⌋``, at most γ) so that the backward
     pass reads them instead of re-drawing them; 0 re-draws every sample (memory then does not grow with γ).
-    The values computed do not depend on it: bit for bit the same at the datasets' shapes (tested on Magazine,
-    ML-1M and douban-book), equal to float32 rounding at toy sizes, where XLA may fuse the two ways differently.
+    The values computed do not depend on it: bit for bit the same at the datasets' shapes (the tests check
+    Magazine and ML-1M), equal to float32 rounding at toy sizes, where XLA may fuse the two ways differently.
     """
     source = "sampler_memory_mb"
     if value is None:

@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 _NUMERIC_FIELDS = {"budget": int, "gamma": int, "steps": int, "batch_size": int, "seed": int, "accumulate": int,
-                   "val_users": int, "tau": float, "lambda2": float, "lr": float}
+                   "val_users": int, "log_freq": int, "patience": int, "tau": float, "lambda2": float, "lr": float}
 _TEXT_FIELDS = {"loss", "support", "noise"}
 
 
