@@ -82,8 +82,12 @@ def _make_stepper(spec: dict):
     import scipy.sparse as sp
 
     from infae_kit.distill import DistillConfig, initial_prior
-    from infae_kit.distill.loop import make_step, real_user_batch, sampler_memory_mb
-    from infae_kit.distill.sampler import stored_draws
+    from infae_kit.distill.loop import (
+        kept_draws,
+        make_step,
+        real_user_batch,
+        sampler_memory_mb,
+    )
 
     data = _load(spec)
     train = sp.csr_matrix(data if sp.issparse(data) else data.train, dtype=np.float32)
@@ -110,7 +114,7 @@ def _make_stepper(spec: dict):
         return time.perf_counter() - t
 
     memory_mb = sampler_memory_mb(spec.get("sampler_memory"))
-    kept = stored_draws(int(memory_mb * 2 ** 20), config.gamma, (config.budget, train.shape[1]))
+    kept = kept_draws(config.gamma, (config.budget, train.shape[1]), memory_mb)
     return one, state, {"rss_after_data_bytes": rss_data, "n_users": int(train.shape[0]),
                         "n_items": int(train.shape[1]), "sampler_memory_mb": memory_mb, "kept_draws": kept}
 

@@ -35,16 +35,24 @@ if TYPE_CHECKING:
 def distill_cache_path(data: RecDataset, config: DistillConfig, cache_dir: str | os.PathLike) -> Path:
     """``cache_dir/<dataset>-mu<μ>-<12 hex>``, the hex a hash of the config and the dataset fingerprint
     (:func:`infae_kit.caching.entry_path`)."""
-    key = {"config": config.to_dict(), "data": dataset_fingerprint(data)}
+    return _cache_path(data, config, cache_dir, dataset_fingerprint(data))
+
+
+def _cache_path(data: RecDataset, config: DistillConfig, cache_dir: str | os.PathLike, fingerprint: dict) -> Path:
+    """:func:`distill_cache_path` for the data's :func:`~infae_kit.caching.dataset_fingerprint`, computed once."""
+    key = {"config": config.to_dict(), "data": fingerprint}
     return entry_path(cache_dir, f"{data_name(data)}-mu{config.budget}", key)
 
 
-def shorter_run(data: RecDataset, config: DistillConfig, cache_dir: str | os.PathLike) -> Path | None:
+def shorter_run(data: RecDataset, config: DistillConfig, cache_dir: str | os.PathLike, *,
+                fingerprint: dict | None = None) -> Path | None:
     """The cached run that ``config``'s run can continue: the same config and data with fewer ``steps``.
 
     Among the folders of ``cache_dir`` whose checkpoint manifest names fewer steps and whose cache path is
     :func:`distill_cache_path` of ``config`` with those steps (so the data and every other field match), the one
     whose checkpoint is furthest along, if :func:`~infae_kit.distill.loop.continues_run` accepts it; else None.
+    ``fingerprint``: the data's :func:`~infae_kit.caching.dataset_fingerprint` if the caller has it (it hashes
+    the whole train matrix), else computed here once.
     """
     best: tuple[int, Path] | None = None
     for folder in Path(cache_dir).glob(f"{data_name(data)}-mu{config.budget}-*"):
@@ -56,8 +64,9 @@ def shorter_run(data: RecDataset, config: DistillConfig, cache_dir: str | os.Pat
             continue
         if not is_int(steps) or not 0 < steps < config.steps:
             continue
-        shorter = dataclasses.replace(config, steps=steps)
-        if distill_cache_path(data, shorter, cache_dir) != folder:
+        if fingerprint is None:
+            fingerprint = dataset_fingerprint(data)
+        if _cache_path(data, dataclasses.replace(config, steps=steps), cache_dir, fingerprint) != folder:
             continue
         run_config = dataclasses.replace(config, checkpoint_every=state["config"].get("checkpoint_every", 0))
         if continues_run(state, run_config) and (best is None or step > best[0]):
@@ -79,7 +88,8 @@ def distill_cached(data: RecDataset, config: DistillConfig, cache_dir: str | os.
     (from scratch if there is none). A run with more ``steps`` than a cached one of the same config and data
     continues that run's last checkpoint (copied; :func:`shorter_run`) instead of starting again.
     """
-    path = distill_cache_path(data, config, cache_dir)
+    fingerprint = dataset_fingerprint(data)
+    path = _cache_path(data, config, cache_dir, fingerprint)
     if not reuse and path.exists():
         shutil.rmtree(path)
     if (path / CARD_NAME).exists() and (path / SUPPORT_NAME).exists():
@@ -89,7 +99,7 @@ def distill_cached(data: RecDataset, config: DistillConfig, cache_dir: str | os.
             set_aside(exc.path, exc.reason)
     run_config = config if config.checkpoint_every else dataclasses.replace(config, checkpoint_every=checkpoint_every)
     if not (path / "checkpoint").exists():
-        shorter = shorter_run(data, config, cache_dir)
+        shorter = shorter_run(data, config, cache_dir, fingerprint=fingerprint)
         if shorter is not None:
             _copy_checkpoints(shorter / "checkpoint", path / "checkpoint")
     result = distill(data, run_config, progress=progress, checkpoint_dir=path / "checkpoint", resume=True)

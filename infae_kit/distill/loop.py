@@ -95,6 +95,7 @@ __all__ = [
     "distill",
     "distill_objective",
     "initial_prior",
+    "kept_draws",
     "make_step",
     "real_user_batch",
     "reconstruction_loss",
@@ -162,8 +163,9 @@ DEFAULT_SAMPLER_MEMORY_MB = 1024
 def sampler_memory_mb(value: float | None = None) -> float:
     """The draw-store budget in MiB: ``value``, else ``$INFAE_SAMPLER_MEMORY_MB``, else 1024.
 
-    A step keeps as many of its γ draws as fit (``⌊budget / (μ · items · 4 B)⌋``, at most γ) so that the backward
-    pass reads them instead of re-drawing them; 0 re-draws every sample (memory then does not grow with γ).
+    A step keeps as many of its γ draws as fit (``⌊budget / (μ · items · 4 B)⌋``, at most γ, see
+    :func:`kept_draws`) so that the backward pass reads them instead of re-drawing them; 0 re-draws every sample
+    (memory then does not grow with γ).
     The values computed do not depend on it: bit for bit the same at the datasets' shapes (the tests check
     Magazine and ML-1M), equal to float32 rounding at toy sizes, where XLA may fuse the two ways differently.
     """
@@ -184,6 +186,11 @@ def sampler_memory_mb(value: float | None = None) -> float:
     return float(value)
 
 
+def kept_draws(gamma: int, shape: tuple[int, int], sampler_memory: float | None = None, itemsize: int = 4) -> int:
+    """How many of a step's γ draws of a ``shape`` (μ, items) sample the budget :func:`sampler_memory_mb` keeps."""
+    return stored_draws(int(sampler_memory_mb(sampler_memory) * 2 ** 20), gamma, shape, itemsize)
+
+
 def make_step(config: DistillConfig, avg_interactions: float, *, sampler_memory: float | None = None
               ) -> tuple[optax.GradientTransformation, Callable[..., tuple[jax.Array, Any, jax.Array, jax.Array]]]:
     """``(optimizer, step)``; ``step(prior, opt_state, key, batches, lam) -> (prior, opt_state, key, loss)``.
@@ -202,7 +209,7 @@ def make_step(config: DistillConfig, avg_interactions: float, *, sampler_memory:
     instead of re-drawn. The buffer is allocated at the first step and reused in place; results do not depend
     on it (see :func:`sampler_memory_mb`).
     """
-    budget_bytes = int(sampler_memory_mb(sampler_memory) * 2 ** 20)
+    memory_mb = sampler_memory_mb(sampler_memory)
     optimizer = optax.adam(config.lr)
     gamma, tau, noise = config.gamma, float(config.tau), config.noise
     lambda2, avg = float(config.lambda2), float(avg_interactions)
@@ -242,7 +249,7 @@ def make_step(config: DistillConfig, avg_interactions: float, *, sampler_memory:
     kept: dict[str, jax.Array | None] = {"store": None}
 
     def draw_store(prior):
-        n_kept = stored_draws(budget_bytes, gamma, prior.shape, np.dtype(prior.dtype).itemsize)
+        n_kept = kept_draws(gamma, prior.shape, memory_mb, np.dtype(prior.dtype).itemsize)
         store = kept["store"]
         if n_kept and (store is None or store.shape != (n_kept, *prior.shape) or store.dtype != prior.dtype):
             store = jnp.zeros((n_kept, *prior.shape), prior.dtype)
@@ -433,11 +440,11 @@ def distill(data: RecDataset, config: DistillConfig | None = None, *, progress: 
       progress: show a tqdm bar with the loss and the last validation HR@100.
       checkpoint_dir: where checkpoints go (needed when ``config.checkpoint_every > 0``).
       resume: continue from the checkpoint in ``checkpoint_dir`` if there is one. The resumed run ends
-        exactly where an uninterrupted run with the same config ends.
+        exactly where an uninterrupted run with the same config ends. A checkpoint of a shorter run of the same
+        config (only ``steps`` differs) is continued as well when :func:`continues_run` says that gives the
+        same run.
       stop_at: stop after this step without the end-of-run validation (to split a run across sessions: a
         later call with ``resume=True`` continues). A checkpoint is written at that step if checkpoints are on.
-        A checkpoint of a shorter run of the same config (only ``steps`` differs) is continued as well when
-        :func:`continues_run` says that gives the same run.
       sampler_memory: MiB a step may spend keeping its Gumbel draws for the backward pass (default
         :func:`sampler_memory_mb`: ``$INFAE_SAMPLER_MEMORY_MB`` or 1024); a speed setting, not part of the
         config: the results do not depend on it (see :func:`sampler_memory_mb`).

@@ -196,7 +196,7 @@ def gumbel_sum_forward(logits: jax.Array, seeds: jax.Array, tau: float, generato
       ``(S, Z)``: the ``(μ, items)`` sum and the ``(γ, μ)`` row normalisers (what the backward reuses).
     """
     draw = _unnormalised_draws(logits, tau, generator)
-    return jax.lax.scan(_accumulate(draw), jnp.zeros_like(logits), seeds)
+    return jax.lax.scan(lambda acc, seed: _add_draw(acc, draw(seed)), jnp.zeros_like(logits), seeds)
 
 
 def gumbel_sum_forward_storing(logits: jax.Array, seeds: jax.Array, store: jax.Array, tau: float, generator: str
@@ -220,28 +220,23 @@ def gumbel_sum_forward_storing(logits: jax.Array, seeds: jax.Array, store: jax.A
     if m == 0:
         return (*gumbel_sum_forward(logits, seeds, tau, generator), store)
     draw = _unnormalised_draws(logits, tau, generator)
-    accumulate = _accumulate(draw)
 
     def body(carry, k_and_seed):
         acc, buf = carry
         k, seed = k_and_seed
         e = draw(seed)
-        z = jnp.sum(e, axis=-1)
-        return (acc + e * (1.0 / z)[:, None], jax.lax.dynamic_update_index_in_dim(buf, e, k, 0)), z
+        acc, z = _add_draw(acc, e)
+        return (acc, jax.lax.dynamic_update_index_in_dim(buf, e, k, 0)), z
 
     (total, store), head = jax.lax.scan(body, (jnp.zeros_like(logits), store), (jnp.arange(m), seeds[:m]))
-    total, tail = jax.lax.scan(accumulate, total, seeds[m:])
+    total, tail = jax.lax.scan(lambda acc, seed: _add_draw(acc, draw(seed)), total, seeds[m:])
     return total, jnp.concatenate([head, tail]), store
 
 
-def _accumulate(draw):
-    """The scan body adding draw ``k``'s softmax ``e_k / Z_k`` to the sum and returning ``Z_k``."""
-    def body(acc, seed):
-        e = draw(seed)
-        z = jnp.sum(e, axis=-1)
-        return acc + e * (1.0 / z)[:, None], z
-
-    return body
+def _add_draw(acc: jax.Array, e: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(acc + e / Z, Z)`` for one draw's ``(μ, items)`` numerators ``e`` and their ``(μ,)`` row sums ``Z``."""
+    z = jnp.sum(e, axis=-1)
+    return acc + e * (1.0 / z)[:, None], z
 
 
 def _check_store(store: jax.Array, logits: jax.Array, seeds: jax.Array) -> None:
